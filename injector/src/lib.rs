@@ -1,0 +1,21 @@
+//! `sidecar-injector`: a mutating admission webhook that injects a sidecar
+//! proxy into pods.
+//!
+//! The library holds everything; the binary is a thin clap front end.
+//! - [`config`]: what to inject and when, loaded and validated from YAML.
+//! - [`policy`]: the injection decision and its reason.
+//! - [`inject`]: the engine that turns a pod into a JSON Patch.
+//! - [`admission`]: AdmissionReview in, AdmissionReview out.
+//! - [`server`]: the HTTPS webhook server (axum + rustls).
+//! - [`certs`], [`manifests`], [`workload`]: what the CLI offers besides.
+
+pub mod config;
+pub mod inject;
+pub mod patch;
+pub mod policy;
+pub mod ports;
+pub mod selector;
+
+pub use config::Config;
+pub use inject::{Injector, Outcome, PodRef};
+pub use policy::Reason;
