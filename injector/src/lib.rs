@@ -9,6 +9,7 @@
 //! - [`server`]: the HTTPS webhook server (axum + rustls).
 //! - [`certs`], [`manifests`], [`workload`]: what the CLI offers besides.
 
+pub mod admission;
 pub mod config;
 pub mod inject;
 pub mod patch;

@@ -27,10 +27,12 @@ pub enum Reason {
     AlwaysInjectSelector,
     PolicyEnabled,
     PolicyDisabled,
+    /// The pod object could not be read; it is refused.
+    InvalidPod,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 11] = [
+    pub const ALL: [Reason; 12] = [
         Reason::NotAPod,
         Reason::NotCreate,
         Reason::HostNetwork,
@@ -42,6 +44,7 @@ impl Reason {
         Reason::AlwaysInjectSelector,
         Reason::PolicyEnabled,
         Reason::PolicyDisabled,
+        Reason::InvalidPod,
     ];
 
     /// Stable snake_case name, used in logs, metrics and `check` output.
@@ -58,6 +61,7 @@ impl Reason {
             Reason::AlwaysInjectSelector => "always_inject_selector",
             Reason::PolicyEnabled => "policy_enabled",
             Reason::PolicyDisabled => "policy_disabled",
+            Reason::InvalidPod => "invalid_pod",
         }
     }
 

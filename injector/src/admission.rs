@@ -1,0 +1,300 @@
+//! AdmissionReview `admission.k8s.io/v1` in, AdmissionReview out.
+//!
+//! This is the whole webhook protocol: the HTTP server and the `review`
+//! command both call [`review`], so they answer byte for byte alike.
+
+use base64::Engine as _;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
+use kube::core::{DynamicObject, TypeMeta};
+
+use crate::inject::{Injector, PodRef};
+use crate::policy::{Decision, Reason};
+
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+pub const KIND: &str = "AdmissionReview";
+
+/// A request body that is not a usable AdmissionReview. The server answers
+/// these with 400 and the message.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("body is not an AdmissionReview: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{field}: {message}")]
+    Envelope { field: &'static str, message: String },
+}
+
+/// What happened to one request, for logs and metrics.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    pub operation: String,
+    pub reason: Reason,
+    pub detail: String,
+    pub injected: bool,
+    /// Set when the pod was refused.
+    pub denied: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The answer to one review.
+#[derive(Debug)]
+pub struct Reviewed {
+    pub review: AdmissionReview<DynamicObject>,
+    pub summary: Summary,
+}
+
+/// Serializes a response review in its wire form. kube-core keeps the patch
+/// as `Vec<u8>`, which serde writes as an array of numbers; the documented
+/// form of `response.patch` (a Go `[]byte`) is a base64 string, so it is
+/// rewritten here.
+pub fn encode(review: &AdmissionReview<DynamicObject>) -> Vec<u8> {
+    let mut value = match serde_json::to_value(review) {
+        Ok(v) => v,
+        Err(_) => return Vec::new(),
+    };
+    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
+        value["response"]["patch"] =
+            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// Answers one AdmissionReview body.
+pub fn review(injector: &Injector, body: &[u8]) -> Result<Reviewed, ReviewError> {
+    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)?;
+    if review.types.api_version != API_VERSION {
+        return Err(ReviewError::Envelope {
+            field: "apiVersion",
+            message: format!("must be {API_VERSION}, got {:?}", review.types.api_version),
+        });
+    }
+    if review.types.kind != KIND {
+        return Err(ReviewError::Envelope {
+            field: "kind",
+            message: format!("must be {KIND}, got {:?}", review.types.kind),
+        });
+    }
+    let request: AdmissionRequest<DynamicObject> =
+        review.try_into().map_err(|_| ReviewError::Envelope {
+            field: "request",
+            message: "is missing".into(),
+        })?;
+    if request.uid.is_empty() {
+        return Err(ReviewError::Envelope {
+            field: "request.uid",
+            message: "is empty".into(),
+        });
+    }
+    let (response, summary) = respond(injector, &request)?;
+    let mut review = response.into_review();
+    // The response envelope must carry exactly the version that was asked.
+    review.types = TypeMeta {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+    };
+    Ok(Reviewed { review, summary })
+}
+
+fn operation_name(op: &Operation) -> &'static str {
+    match op {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}
+
+fn respond(
+    injector: &Injector,
+    request: &AdmissionRequest<DynamicObject>,
+) -> Result<(AdmissionResponse, Summary), ReviewError> {
+    let object = request.object.as_ref();
+    let namespace = request
+        .namespace
+        .clone()
+        .or_else(|| object.and_then(|o| o.metadata.namespace.clone()))
+        .unwrap_or_else(|| "default".into());
+    let name = object
+        .and_then(|o| o.metadata.name.clone().or_else(|| o.metadata.generate_name.clone()))
+        .unwrap_or_else(|| request.name.clone());
+    let mut summary = Summary {
+        uid: request.uid.clone(),
+        namespace,
+        name,
+        operation: operation_name(&request.operation).into(),
+        reason: Reason::NotAPod,
+        detail: String::new(),
+        injected: false,
+        denied: None,
+        warnings: Vec::new(),
+    };
+    let allowed = AdmissionResponse::from(request);
+
+    let is_pod = request.kind.group.is_empty()
+        && request.kind.kind == "Pod"
+        && request.sub_resource.as_deref().unwrap_or("").is_empty();
+    if !is_pod {
+        summary.detail = format!(
+            "{}{} is not a pod",
+            request.kind.kind,
+            request.sub_resource.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+        );
+        return Ok((allowed, summary));
+    }
+    if !matches!(request.operation, Operation::Create) {
+        summary.reason = Reason::NotCreate;
+        summary.detail = format!(
+            "{} leaves pods alone: containers cannot be added after creation",
+            summary.operation
+        );
+        return Ok((allowed, summary));
+    }
+    let Some(object) = object else {
+        return Err(ReviewError::Envelope {
+            field: "request.object",
+            message: "is missing on a CREATE".into(),
+        });
+    };
+    let spec = object.data.get("spec").unwrap_or(&serde_json::Value::Null);
+    let pod = PodRef {
+        namespace: &summary.namespace,
+        metadata: &object.metadata,
+        spec,
+    };
+    let outcome = match injector.evaluate(pod) {
+        Ok(o) => o,
+        Err(e) => {
+            // An unreadable pod would be refused by the apiserver as well;
+            // say what is wrong rather than pass it on half-understood.
+            summary.reason = Reason::InvalidPod;
+            let message = format!("sidecar-injector cannot read the pod: object.{e}");
+            summary.detail = message.clone();
+            summary.denied = Some(message.clone());
+            let mut response = allowed.deny(&message);
+            response.result.code = 400;
+            response.result.reason = "BadRequest".into();
+            return Ok((response, summary));
+        }
+    };
+    let Decision { reason, detail, .. } = outcome.decision.clone();
+    summary.reason = reason;
+    summary.detail = detail;
+    summary.warnings = outcome.warnings.clone();
+    summary.injected = outcome.injected();
+
+    let mut response = allowed;
+    if !outcome.warnings.is_empty() {
+        response.warnings = Some(outcome.warnings.clone());
+    }
+    if let Some(message) = outcome.denied {
+        summary.denied = Some(message.clone());
+        let mut response = response.deny(&message);
+        response.result.code = 403;
+        response.result.reason = "Forbidden".into();
+        return Ok((response, summary));
+    }
+    if !outcome.patch.0.is_empty() {
+        response = response
+            .with_patch(outcome.patch)
+            .map_err(|e| ReviewError::Envelope {
+                field: "response.patch",
+                message: e.to_string(),
+            })?;
+    }
+    Ok((response, summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use serde_json::{json, Value};
+
+    fn review_json(operation: &str, kind: &str, object: Value) -> Value {
+        json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "resource": {"group": "", "version": "v1", "resource": "pods"},
+                "namespace": "default",
+                "operation": operation,
+                "userInfo": {"username": "admin"},
+                "object": object,
+                "dryRun": false
+            }
+        })
+    }
+
+    fn pod() -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 10000}]}]}
+        })
+    }
+
+    fn answer(body: &Value) -> Value {
+        let inj = Injector::new(Config::builtin());
+        let r = review(&inj, &serde_json::to_vec(body).unwrap()).unwrap();
+        serde_json::from_slice(&encode(&r.review)).unwrap()
+    }
+
+    #[test]
+    fn create_gets_a_base64_json_patch_and_warning() {
+        let out = answer(&review_json("CREATE", "Pod", pod()));
+        assert_eq!(out["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(out["kind"], "AdmissionReview");
+        let resp = &out["response"];
+        assert_eq!(resp["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+        assert_eq!(resp["allowed"], true);
+        assert_eq!(resp["patchType"], "JSONPatch");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(resp["patch"].as_str().unwrap())
+            .unwrap();
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+        let mut doc = pod();
+        json_patch::patch(&mut doc, &patch).unwrap();
+        assert_eq!(doc["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
+        assert!(resp["warnings"][0].as_str().unwrap().contains("10001"));
+        assert!(out.get("request").is_none());
+    }
+
+    #[test]
+    fn update_delete_and_non_pods_pass_untouched() {
+        for (op, kind) in [("UPDATE", "Pod"), ("DELETE", "Pod"), ("CREATE", "ConfigMap")] {
+            let out = answer(&review_json(op, kind, pod()));
+            assert_eq!(out["response"]["allowed"], true, "{op} {kind}");
+            assert!(out["response"].get("patch").is_none(), "{op} {kind}");
+        }
+    }
+
+    #[test]
+    fn envelope_errors_name_the_field() {
+        let inj = Injector::new(Config::builtin());
+        let mut v1beta1 = review_json("CREATE", "Pod", pod());
+        v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
+        let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
+        let mut no_object = review_json("CREATE", "Pod", Value::Null);
+        no_object["request"].as_object_mut().unwrap().remove("object");
+        for (body, field) in [(v1beta1, "apiVersion"), (no_request, "request"), (no_object, "request.object")] {
+            let err = review(&inj, &serde_json::to_vec(&body).unwrap()).unwrap_err();
+            assert!(err.to_string().starts_with(field), "{err}");
+        }
+        let err = review(&inj, b"{not json").unwrap_err();
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn malformed_pod_is_denied_with_the_field() {
+        let mut bad = pod();
+        bad["spec"]["containers"] = json!("web");
+        let out = answer(&review_json("CREATE", "Pod", bad));
+        assert_eq!(out["response"]["allowed"], false);
+        let msg = out["response"]["status"]["message"].as_str().unwrap();
+        assert!(msg.contains("spec.containers"), "{msg}");
+    }
+}
