@@ -10,12 +10,15 @@
 //! - [`certs`], [`manifests`], [`workload`]: what the CLI offers besides.
 
 pub mod admission;
+pub mod certs;
 pub mod config;
 pub mod inject;
+pub mod manifests;
 pub mod patch;
 pub mod policy;
 pub mod ports;
 pub mod selector;
+pub mod workload;
 
 pub use config::Config;
 pub use inject::{Injector, Outcome, PodRef};
