@@ -14,10 +14,14 @@ pub mod certs;
 pub mod config;
 pub mod inject;
 pub mod manifests;
+pub mod metrics;
 pub mod patch;
 pub mod policy;
 pub mod ports;
 pub mod selector;
+pub mod server;
+pub mod tls;
+pub mod watch;
 pub mod workload;
 
 pub use config::Config;
