@@ -61,6 +61,11 @@ pub struct CertBundle {
 pub enum CertError {
     #[error("{0}")]
     Generate(String),
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Write {
         path: String,
@@ -149,6 +154,22 @@ impl CertBundle {
         write_public(&dir.join(CA_CERT_FILE), &self.ca_pem)?;
         write_public(&dir.join(CERT_FILE), &self.cert_pem)?;
         write_private(&dir.join(KEY_FILE), &self.key_pem)
+    }
+
+    /// Reads back the three files [`CertBundle::write_to`] writes.
+    pub fn read_from(dir: &Path) -> Result<CertBundle, CertError> {
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read_to_string(&path).map_err(|source| CertError::Read {
+                path: path.display().to_string(),
+                source,
+            })
+        };
+        Ok(CertBundle {
+            ca_pem: read(CA_CERT_FILE)?,
+            cert_pem: read(CERT_FILE)?,
+            key_pem: read(KEY_FILE)?,
+        })
     }
 
     /// The base64 of the CA PEM, as a webhook's caBundle.

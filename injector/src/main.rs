@@ -166,19 +166,6 @@ fn read_input(file: &str) -> Result<(String, String)> {
     }
 }
 
-/// Reads the files `certs --out DIR` writes.
-fn read_certs(dir: &Path) -> Result<certs::CertBundle> {
-    let read = |name: &str| {
-        let p = dir.join(name);
-        std::fs::read_to_string(&p).with_context(|| format!("{}: cannot read", p.display()))
-    };
-    Ok(certs::CertBundle {
-        ca_pem: read("ca.crt")?,
-        cert_pem: read("tls.crt")?,
-        key_pem: read("tls.key")?,
-    })
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -286,7 +273,7 @@ fn run(command: Command) -> Result<ExitCode> {
             certs_dir,
         } => {
             let certs = match certs_dir {
-                Some(dir) => read_certs(&dir)?,
+                Some(dir) => certs::CertBundle::read_from(&dir)?,
                 None => certs::generate(&service, &namespace, &[])?,
             };
             let opts = manifests::ManifestOptions {

@@ -51,9 +51,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("a");
         std::fs::write(&f, "one").unwrap();
-        let a = fingerprint(&[f.clone()]);
+        let a = fingerprint(std::slice::from_ref(&f));
         std::fs::write(&f, "two").unwrap();
-        let b = fingerprint(&[f.clone()]);
+        let b = fingerprint(std::slice::from_ref(&f));
         assert!(a.is_some() && b.is_some() && a != b);
         assert_eq!(fingerprint(&[dir.path().join("missing")]), None);
     }

@@ -1,0 +1,11 @@
+//! `injector-harness`: scenario files, run on a cluster (simulated or real),
+//! through the real injector over HTTPS, snapshot-tested.
+//!
+//! The data flow, one module each: [`scenario`] (the file) -> [`cluster`]
+//! (sim, kubeconfig or kind, behind one trait) -> [`admission`] (the injector
+//! over HTTPS) -> [`kubelet`] and [`status`] (pods and their READY count) ->
+//! [`snapshot`] (normalized, backend-independent) and [`expect`].
+
+pub mod kubelet;
+pub mod probe;
+pub mod status;

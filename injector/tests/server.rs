@@ -1,0 +1,306 @@
+//! The webhook over real TLS on 127.0.0.1, called the way an apiserver calls
+//! it: HTTPS, trusting only the CA in the caBundle.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+use sidecar_injector::certs::{self, CertBundle};
+use sidecar_injector::server::{self, ConfigSource, RunningServer, ServerOptions};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    bundle: CertBundle,
+    server: RunningServer,
+}
+
+fn bundle() -> CertBundle {
+    certs::generate("sidecar-injector", "test", &["127.0.0.1".into(), "localhost".into()]).unwrap()
+}
+
+async fn start_with(config: ConfigSource, dir: tempfile::TempDir) -> Fixture {
+    let bundle = bundle();
+    bundle.write_to(dir.path()).unwrap();
+    let mut opts = ServerOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+    );
+    opts.config = config;
+    opts.reload_interval = Duration::from_millis(50);
+    opts.shutdown_grace = Duration::from_secs(2);
+    let server = server::start(opts).await.unwrap();
+    Fixture { dir, bundle, server }
+}
+
+async fn start() -> Fixture {
+    start_with(ConfigSource::Builtin, tempfile::tempdir().unwrap()).await
+}
+
+fn client(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+impl Fixture {
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.server.local_addr().port())
+    }
+    fn client(&self) -> reqwest::Client {
+        client(&self.bundle.ca_pem)
+    }
+}
+
+fn review(port: i64) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "default",
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"generateName": "backend-6bdf5d484b-", "namespace": "default", "labels": {"app": "backend"}},
+                "spec": {"containers": [{"name": "backend", "image": "backend-service:v1", "ports": [{"containerPort": port, "protocol": "TCP"}]}]}
+            }
+        }
+    })
+}
+
+/// Posts a review and returns the patched pod's sidecar port.
+async fn sidecar_port(fx: &Fixture, body: &Value) -> i64 {
+    let resp: Value = fx
+        .client()
+        .post(fx.url("/mutate"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(resp["response"]["patch"].as_str().unwrap())
+        .unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
+    let mut pod = body["request"]["object"].clone();
+    json_patch::patch(&mut pod, &patch).unwrap();
+    pod["spec"]["containers"][1]["ports"][0]["containerPort"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn review_over_tls_returns_a_patch() {
+    let fx = start().await;
+    let resp = fx.client().post(fx.url("/mutate")).json(&review(10000)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(body["kind"], "AdmissionReview");
+    assert_eq!(body["response"]["uid"], "0df28fbd-5f5f-11e8-bc74-36e6bb280816");
+    assert_eq!(body["response"]["allowed"], true);
+    assert_eq!(body["response"]["patchType"], "JSONPatch");
+    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("10001"));
+    assert_eq!(sidecar_port(&fx, &review(10000)).await, 10001);
+    // /inject is the same handler.
+    let resp = fx.client().post(fx.url("/inject")).json(&review(80)).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    fx.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_get_415_413_and_400() {
+    let fx = start().await;
+    let c = fx.client();
+    let resp = c
+        .post(fx.url("/mutate"))
+        .header("content-type", "text/plain")
+        .body(serde_json::to_vec(&review(80)).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    assert!(resp.text().await.unwrap().contains("application/json"));
+
+    let resp = c.post(fx.url("/mutate")).body("{}").send().await.unwrap();
+    assert_eq!(resp.status(), 415, "no Content-Type at all");
+
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(7 * 1024 * 1024));
+    let resp = c
+        .post(fx.url("/mutate"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+
+    let resp = c
+        .post(fx.url("/mutate"))
+        .header("content-type", "application/json; charset=utf-8")
+        .body("{\"apiVersion\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("not an AdmissionReview") && text.contains("line 1"), "{text}");
+
+    let resp = c
+        .post(fx.url("/mutate"))
+        .json(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("request: is missing"));
+
+    let metrics = c.get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "sidecar_injector_requests_total{path=\"/mutate\",code=\"415\"} 2",
+        "sidecar_injector_requests_total{path=\"/mutate\",code=\"413\"} 1",
+        "sidecar_injector_requests_total{path=\"/mutate\",code=\"400\"} 2",
+        "sidecar_injector_errors_total{kind=\"bad_json\"} 1",
+    ] {
+        assert!(metrics.contains(line), "missing {line} in\n{metrics}");
+    }
+    fx.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let fx = start().await;
+    let c = fx.client();
+    assert_eq!(c.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(c.get(fx.url("/readyz")).send().await.unwrap().status(), 200);
+    c.post(fx.url("/mutate")).json(&review(80)).send().await.unwrap();
+    let mut host = review(80);
+    host["request"]["object"]["spec"]["hostNetwork"] = json!(true);
+    c.post(fx.url("/mutate")).json(&host).send().await.unwrap();
+    let resp = c.get(fx.url("/metrics")).send().await.unwrap();
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = resp.text().await.unwrap();
+    for line in [
+        "sidecar_injector_injections_total 1",
+        "sidecar_injector_skipped_total{reason=\"host_network\"} 1",
+        "sidecar_injector_requests_total{path=\"/mutate\",code=\"200\"} 2",
+        "sidecar_injector_review_duration_seconds_count 2",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    fx.server.state().set_ready(false);
+    assert_eq!(c.get(fx.url("/readyz")).send().await.unwrap().status(), 503);
+    fx.server.shutdown().await.unwrap();
+}
+
+fn write_bundle(b: &CertBundle, dir: &Path) {
+    // Write to temporaries and rename, as a Secret volume update would swap
+    // files rather than truncate them in place.
+    for (name, pem) in [("tls.crt", &b.cert_pem), ("tls.key", &b.key_pem)] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, pem).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_connections() {
+    let fx = start().await;
+    let old = fx.client();
+    // Open a keep-alive connection with the old certificate.
+    assert_eq!(old.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+
+    let next = bundle();
+    write_bundle(&next, fx.dir.path());
+    let new = client(&next.ca_pem);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if new.get(fx.url("/healthz")).send().await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new certificate was never served");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The pooled connection made before the rotation still works...
+    assert_eq!(old.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+    // ...but a fresh handshake trusting only the old CA now fails.
+    let fresh_old = client(&fx.bundle.ca_pem);
+    assert!(fresh_old.get(fx.url("/healthz")).send().await.is_err());
+    let metrics = new.get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("sidecar_injector_cert_reloads_total{result=\"success\"}"), "{metrics}");
+    fx.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn config_reload_takes_good_files_and_survives_broken_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    let keep = sidecar_injector::config::DEFAULT_CONFIG_YAML.replace("onPortConflict: remap", "onPortConflict: keep");
+    std::fs::write(&path, &keep).unwrap();
+    let fx = start_with(ConfigSource::File(path.clone()), dir).await;
+    assert_eq!(sidecar_port(&fx, &review(10000)).await, 10000, "keep: the clash stays");
+
+    let tmp = fx.dir.path().join(".config.tmp");
+    std::fs::write(&tmp, sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sidecar_port(&fx, &review(10000)).await != 10001 {
+        assert!(Instant::now() < deadline, "the new config never took effect");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    std::fs::write(&path, "onPortConflict: [broken\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = fx.client().get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        if m.contains("sidecar_injector_config_reloads_total{result=\"failure\"} 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broken config was never noticed:\n{m}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sidecar_port(&fx, &review(10000)).await, 10001, "the last good config stays");
+    assert_eq!(fx.client().get(fx.url("/readyz")).send().await.unwrap().status(), 200);
+    fx.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn startup_fails_clearly_on_missing_certs_and_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ServerOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("nope.crt"),
+        dir.path().join("nope.key"),
+    );
+    let err = server::start(opts).await.unwrap_err().to_string();
+    assert!(err.contains("nope.crt") && err.contains("cannot read"), "{err}");
+
+    bundle().write_to(dir.path()).unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(&cfg, "containers:\n- name: x\n  image: y\n  ports: [{containerPort: high}]\n").unwrap();
+    let mut opts = ServerOptions::new(
+        "127.0.0.1:0".parse().unwrap(),
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+    );
+    opts.config = ConfigSource::File(cfg);
+    let err = server::start(opts).await.unwrap_err().to_string();
+    assert!(err.contains("bad.yaml:4:") && err.contains("containers[0].ports[0].containerPort"), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting_connections() {
+    let fx = start().await;
+    let addr = fx.server.local_addr();
+    fx.server.shutdown().await.unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
