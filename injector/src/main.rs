@@ -126,7 +126,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The one-shot commands speak through stdout/stderr; only the server
+    // logs request by request.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "error" };
+    init_logging(cli.log_format, default_level);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -136,9 +139,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
