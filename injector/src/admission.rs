@@ -185,6 +185,12 @@ fn respond(
     summary.injected = outcome.injected();
 
     let mut response = allowed;
+    // The decision travels back as audit annotations, so the apiserver's
+    // audit log (prefixed with the webhook name) says why a pod was or was
+    // not injected without reading the injector's logs.
+    response
+        .audit_annotations
+        .insert("decision".into(), summary.reason.as_str().into());
     if !outcome.warnings.is_empty() {
         response.warnings = Some(outcome.warnings.clone());
     }
@@ -261,6 +267,7 @@ mod tests {
         assert_eq!(doc["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
         assert!(resp["warnings"][0].as_str().unwrap().contains("10001"));
         assert!(out.get("request").is_none());
+        assert_eq!(resp["auditAnnotations"]["decision"], "policy_enabled");
     }
 
     #[test]
