@@ -4,8 +4,16 @@
 //! The data flow, one module each: [`scenario`] (the file) -> [`cluster`]
 //! (sim, kubeconfig or kind, behind one trait) -> [`admission`] (the injector
 //! over HTTPS) -> [`kubelet`] and [`status`] (pods and their READY count) ->
-//! [`snapshot`] (normalized, backend-independent) and [`expect`].
+//! [`snapshot`] (normalized, backend-independent) and [`expect`]; [`run`]
+//! ties them together.
 
+pub mod admission;
+pub mod cluster;
+pub mod expect;
+pub mod junit;
 pub mod kubelet;
 pub mod probe;
+pub mod run;
+pub mod scenario;
+pub mod snapshot;
 pub mod status;

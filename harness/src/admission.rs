@@ -1,0 +1,526 @@
+//! Admission as the apiserver does it: the injector runs as a real HTTPS
+//! server, and each matching webhook is called with an AdmissionReview,
+//! trusting only the webhook's caBundle; the returned JSON Patch is applied
+//! strictly, and failures follow the webhook's failurePolicy.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, RuleWithOperations, WebhookClientConfig};
+use k8s_openapi::ByteString;
+use serde_json::{json, Value};
+use sidecar_injector::certs;
+use sidecar_injector::server::{self, ConfigSource, RunningServer, ServerOptions};
+use sidecar_injector::Config;
+
+use crate::scenario::WebhookSpec;
+
+/// The injector, started in-process on 127.0.0.1 with certificates from the
+/// injector's own `certs` code.
+pub struct InjectorServer {
+    ca_pem: String,
+    addr: SocketAddr,
+    server: Option<RunningServer>,
+    _dir: tempfile::TempDir,
+}
+
+impl InjectorServer {
+    /// Starts a server with `config`. With `available` false nothing listens
+    /// at the address (a port that was bound once and released), so calls
+    /// fail the way they do when the injector is down.
+    pub async fn start(config: Config, available: bool) -> anyhow::Result<InjectorServer> {
+        let dir = tempfile::tempdir()?;
+        let bundle = certs::generate("sidecar-injector", "injector-harness", &["127.0.0.1".into(), "localhost".into()])?;
+        bundle.write_to(dir.path())?;
+        if !available {
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+            return Ok(InjectorServer { ca_pem: bundle.ca_pem, addr, server: None, _dir: dir });
+        }
+        let mut opts = ServerOptions::new(
+            "127.0.0.1:0".parse()?,
+            dir.path().join(certs::CERT_FILE),
+            dir.path().join(certs::KEY_FILE),
+        );
+        opts.config = ConfigSource::Inline(Box::new(config));
+        opts.shutdown_grace = Duration::from_secs(1);
+        let server = server::start(opts).await?;
+        Ok(InjectorServer {
+            ca_pem: bundle.ca_pem,
+            addr: server.local_addr(),
+            server: Some(server),
+            _dir: dir,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The URL a webhook registration uses for `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// Builds the MutatingWebhook objects a scenario registers.
+    pub fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
+        specs
+            .iter()
+            .map(|w| MutatingWebhook {
+                name: w.name.clone(),
+                admission_review_versions: vec!["v1".into()],
+                client_config: WebhookClientConfig {
+                    url: Some(self.url(&w.path)),
+                    ca_bundle: Some(ByteString(self.ca_pem.as_bytes().to_vec())),
+                    service: None,
+                },
+                failure_policy: Some(w.failure_policy.clone()),
+                match_policy: Some("Equivalent".into()),
+                namespace_selector: Some(w.namespace_selector.clone().unwrap_or_default()),
+                object_selector: Some(w.object_selector.clone().unwrap_or_default()),
+                reinvocation_policy: Some(w.reinvocation_policy.clone()),
+                rules: Some(w.rules.clone()),
+                side_effects: "None".into(),
+                timeout_seconds: Some(w.timeout_seconds),
+                match_conditions: None,
+            })
+            .collect()
+    }
+
+    /// The injector's log of decisions is in its metrics; expose the text.
+    pub fn metrics(&self) -> Option<String> {
+        self.server.as_ref().map(|s| s.state().metrics.render())
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            let _ = s.shutdown().await;
+        }
+    }
+}
+
+/// What an admission attempt ended in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admitted {
+    /// The (possibly mutated) object, and the warnings webhooks returned.
+    Allowed { object: Value, warnings: Vec<String> },
+    /// Refused, with the apiserver's message.
+    Rejected(String),
+}
+
+/// The request being admitted.
+#[derive(Debug, Clone)]
+pub struct Attributes<'a> {
+    pub operation: &'a str,
+    pub group: &'a str,
+    pub version: &'a str,
+    pub kind: &'a str,
+    pub resource: &'a str,
+    pub namespace: &'a str,
+    pub namespace_labels: &'a BTreeMap<String, String>,
+}
+
+/// Calls webhooks the way the apiserver's mutating admission plugin does.
+pub struct WebhookCaller {
+    clients: BTreeMap<Vec<u8>, reqwest::Client>,
+    /// One line per webhook call: what was asked and what came back,
+    /// including the injector's decision (its `decision` audit annotation).
+    pub log: Vec<String>,
+}
+
+impl Default for WebhookCaller {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
+    let any = |list: &Option<Vec<String>>, value: &str| {
+        list.as_ref().is_some_and(|l| l.iter().any(|v| v == "*" || v == value))
+    };
+    let scope_ok = match rule.scope.as_deref().unwrap_or("*") {
+        "*" => true,
+        "Namespaced" => !attrs.namespace.is_empty(),
+        "Cluster" => attrs.namespace.is_empty(),
+        _ => false,
+    };
+    any(&rule.operations, attrs.operation)
+        && any(&rule.api_groups, attrs.group)
+        && any(&rule.api_versions, attrs.version)
+        && any(&rule.resources, attrs.resource)
+        && scope_ok
+}
+
+/// Whether the webhook is called for this request: a rule matches, and the
+/// namespace and object selectors hold (absent means match all).
+pub fn webhook_matches(w: &MutatingWebhook, attrs: &Attributes<'_>, object: &Value) -> bool {
+    let rules_ok = w.rules.iter().flatten().any(|r| rule_matches(r, attrs));
+    let ns_ok = w
+        .namespace_selector
+        .as_ref()
+        .is_none_or(|s| sidecar_injector::selector::matches(s, attrs.namespace_labels));
+    let labels: BTreeMap<String, String> = object["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    let obj_ok = w
+        .object_selector
+        .as_ref()
+        .is_none_or(|s| sidecar_injector::selector::matches(s, &labels));
+    rules_ok && ns_ok && obj_ok
+}
+
+/// Why one webhook call failed, in the apiserver's words.
+enum CallError {
+    /// The webhook could not be called or answered nonsense; subject to the
+    /// failure policy.
+    Failed(String),
+    /// The webhook answered `allowed: false`.
+    Denied(String),
+}
+
+impl WebhookCaller {
+    pub fn new() -> WebhookCaller {
+        WebhookCaller {
+            clients: BTreeMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn client(&mut self, ca: &[u8]) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.clients.get(ca) {
+            return Ok(c.clone());
+        }
+        let cert = reqwest::Certificate::from_pem(ca).map_err(|e| format!("invalid caBundle: {e}"))?;
+        let client = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert)
+            .build()
+            .map_err(|e| e.to_string())?;
+        self.clients.insert(ca.to_vec(), client.clone());
+        Ok(client)
+    }
+
+    /// Runs every matching webhook over `object`, in order, then once more
+    /// for `IfNeeded` webhooks when a later webhook changed the object (the
+    /// apiserver's single reinvocation).
+    pub async fn admit(&mut self, webhooks: &[MutatingWebhook], attrs: &Attributes<'_>, mut object: Value) -> Admitted {
+        let mut warnings = Vec::new();
+        let mut last_changed_by: Option<usize> = None;
+        let mut called = Vec::new();
+        for (i, w) in webhooks.iter().enumerate() {
+            if !webhook_matches(w, attrs, &object) {
+                continue;
+            }
+            called.push(i);
+            match self.call_one(w, attrs, &object, &mut warnings).await {
+                Ok(Some(new)) => {
+                    if new != object {
+                        last_changed_by = Some(i);
+                    }
+                    object = new;
+                }
+                Ok(None) => {}
+                Err(CallError::Denied(m)) => return Admitted::Rejected(m),
+                Err(CallError::Failed(m)) => {
+                    if w.failure_policy.as_deref() != Some("Ignore") {
+                        return Admitted::Rejected(m);
+                    }
+                }
+            }
+        }
+        if let Some(changer) = last_changed_by {
+            // Reinvoke IfNeeded webhooks that ran before the last change.
+            for &i in called.iter().filter(|&&i| i < changer) {
+                let w = &webhooks[i];
+                if w.reinvocation_policy.as_deref() != Some("IfNeeded") || !webhook_matches(w, attrs, &object) {
+                    continue;
+                }
+                match self.call_one(w, attrs, &object, &mut warnings).await {
+                    Ok(Some(new)) => object = new,
+                    Ok(None) => {}
+                    Err(CallError::Denied(m)) => return Admitted::Rejected(m),
+                    Err(CallError::Failed(m)) => {
+                        if w.failure_policy.as_deref() != Some("Ignore") {
+                            return Admitted::Rejected(m);
+                        }
+                    }
+                }
+            }
+        }
+        Admitted::Allowed { object, warnings }
+    }
+
+    async fn call_one(
+        &mut self,
+        w: &MutatingWebhook,
+        attrs: &Attributes<'_>,
+        object: &Value,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Value>, CallError> {
+        let before = warnings.len();
+        let mut decision = String::new();
+        let result = self.call_inner(w, attrs, object, warnings, &mut decision).await;
+        let pod = format!(
+            "{}/{}",
+            attrs.namespace,
+            object["metadata"]["name"].as_str().filter(|n| !n.is_empty()).or(object["metadata"]["generateName"].as_str()).unwrap_or("")
+        );
+        let outcome = match &result {
+            Ok(Some(_)) => format!("allowed with a patch (decision {decision})"),
+            Ok(None) => format!("allowed unchanged (decision {decision})"),
+            Err(CallError::Denied(m)) => format!("denied: {m}"),
+            Err(CallError::Failed(m)) => format!("call failed ({}): {m}", w.failure_policy.as_deref().unwrap_or("Fail")),
+        };
+        let mut line = format!("{} {pod} -> {}: {outcome}", attrs.operation, w.name);
+        for warning in &warnings[before..] {
+            line.push_str(&format!("; warning: {warning}"));
+        }
+        self.log.push(line);
+        result
+    }
+
+    async fn call_inner(
+        &mut self,
+        w: &MutatingWebhook,
+        attrs: &Attributes<'_>,
+        object: &Value,
+        warnings: &mut Vec<String>,
+        decision: &mut String,
+    ) -> Result<Option<Value>, CallError> {
+        let failed = |detail: String| {
+            CallError::Failed(format!("Internal error occurred: failed calling webhook \"{}\": {detail}", w.name))
+        };
+        let timeout = w.timeout_seconds.unwrap_or(10).clamp(1, 30);
+        let Some(base) = w.client_config.url.as_deref() else {
+            return Err(failed("the harness calls webhooks by url only".into()));
+        };
+        let url = format!("{base}?timeout={timeout}s");
+        let ca = w.client_config.ca_bundle.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+        let client = self.client(&ca).map_err(|e| failed(format!("failed to call webhook: {e}")))?;
+        let uid = uid_for(&w.name, object);
+        let review = json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": {
+                "uid": uid,
+                "kind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
+                "resource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
+                "requestKind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
+                "requestResource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
+                "name": object["metadata"]["name"].as_str().unwrap_or(""),
+                "namespace": attrs.namespace,
+                "operation": attrs.operation,
+                "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller", "groups": ["system:serviceaccounts", "system:authenticated"]},
+                "object": object,
+                "oldObject": null,
+                "dryRun": false,
+                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+            }
+        });
+        let response = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .timeout(Duration::from_secs(timeout as u64))
+            .json(&review)
+            .send()
+            .await
+            .map_err(|e| {
+                let host = base.trim_start_matches("https://").split('/').next().unwrap_or("");
+                failed(format!("failed to call webhook: Post \"{url}\": {}", go_style_error(&e, host)))
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| failed(format!("failed to call webhook: {e}")))?;
+        if !status.is_success() {
+            return Err(failed(format!(
+                "received invalid webhook response: the server responded with status {}: {}",
+                status.as_u16(),
+                String::from_utf8_lossy(&body).trim()
+            )));
+        }
+        let answer: Value = serde_json::from_slice(&body)
+            .map_err(|e| failed(format!("received invalid webhook response: {e}")))?;
+        if answer["apiVersion"] != "admission.k8s.io/v1" || answer["kind"] != "AdmissionReview" {
+            return Err(failed(format!(
+                "received invalid webhook response: expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {}, Kind={}",
+                answer["apiVersion"].as_str().unwrap_or(""),
+                answer["kind"].as_str().unwrap_or("")
+            )));
+        }
+        let resp = &answer["response"];
+        if resp["uid"].as_str() != Some(uid.as_str()) {
+            return Err(failed(format!(
+                "received invalid webhook response: expected response.uid=\"{uid}\", got \"{}\"",
+                resp["uid"].as_str().unwrap_or("")
+            )));
+        }
+        if let Some(d) = resp["auditAnnotations"]["decision"].as_str() {
+            *decision = d.to_string();
+        }
+        for warning in resp["warnings"].as_array().into_iter().flatten() {
+            if let Some(text) = warning.as_str() {
+                warnings.push(text.to_string());
+            }
+        }
+        if resp["allowed"] != true {
+            let message = resp["status"]["message"].as_str().unwrap_or("");
+            return Err(CallError::Denied(format!("admission webhook \"{}\" denied the request: {message}", w.name)));
+        }
+        let Some(patch_b64) = resp["patch"].as_str() else {
+            return Ok(None);
+        };
+        if resp["patchType"] != "JSONPatch" {
+            return Err(failed(format!(
+                "received invalid webhook response: unsupported patch type {:?}",
+                resp["patchType"]
+            )));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(patch_b64)
+            .map_err(|e| failed(format!("received invalid webhook response: {e}")))?;
+        let patch: json_patch::Patch =
+            serde_json::from_slice(&bytes).map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
+        let mut patched = object.clone();
+        // Strict application: an operation whose parent is missing fails the
+        // whole patch, and the request with it.
+        json_patch::patch(&mut patched, &patch)
+            .map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
+        Ok(Some(patched))
+    }
+}
+
+/// A stable request uid: the apiserver's are random, but nothing in a
+/// snapshot depends on them and stable ones make failures reproducible.
+fn uid_for(webhook: &str, object: &Value) -> String {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in webhook.bytes().chain(name.bytes()) {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        h >> 32,
+        (h >> 16) & 0xffff,
+        h & 0xffff,
+        (h >> 48) & 0xffff,
+        h & 0xffff_ffff_ffff
+    )
+}
+
+/// The error as the apiserver's Go HTTP client words it, for the cases a
+/// scenario can produce (nothing listening, too slow); others as they come.
+fn go_style_error(e: &(dyn std::error::Error + 'static), host: &str) -> String {
+    let mut cur: &dyn std::error::Error = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    let text = cur.to_string();
+    if text.contains("Connection refused") {
+        format!("dial tcp {host}: connect: connection refused")
+    } else if e.to_string().contains("timed out") || text.contains("timed out") {
+        "context deadline exceeded".into()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(labels: &BTreeMap<String, String>) -> Attributes<'_> {
+        Attributes {
+            operation: "CREATE",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods",
+            namespace: "demo",
+            namespace_labels: labels,
+        }
+    }
+
+    fn pod(port: i64) -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "demo", "labels": {"app": "a"}},
+               "spec": {"containers": [{"name": "app", "image": "a", "ports": [{"containerPort": port}]}]}})
+    }
+
+    fn enabled() -> BTreeMap<String, String> {
+        BTreeMap::from([("sidecar-injector".to_string(), "enabled".to_string())])
+    }
+
+    #[tokio::test]
+    async fn calls_the_injector_over_tls_and_applies_the_patch() {
+        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let hooks = inj.webhooks(&[WebhookSpec::default()]);
+        let labels = enabled();
+        let out = WebhookCaller::new().admit(&hooks, &attrs(&labels), pod(10000)).await;
+        let Admitted::Allowed { object, warnings } = out else { panic!("{out:?}") };
+        assert_eq!(object["spec"]["containers"][1]["name"], "envoy");
+        assert_eq!(object["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
+        assert_eq!(warnings.len(), 1);
+        inj.stop().await;
+    }
+
+    #[tokio::test]
+    async fn namespace_selector_gates_the_call() {
+        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let hooks = inj.webhooks(&[WebhookSpec::default()]);
+        let none = BTreeMap::new();
+        let out = WebhookCaller::new().admit(&hooks, &attrs(&none), pod(80)).await;
+        assert_eq!(out, Admitted::Allowed { object: pod(80), warnings: vec![] });
+        inj.stop().await;
+    }
+
+    #[tokio::test]
+    async fn failure_policy_decides_when_the_injector_is_down() {
+        let inj = InjectorServer::start(Config::builtin(), false).await.unwrap();
+        let labels = enabled();
+        let fail = inj.webhooks(&[WebhookSpec::default()]);
+        let out = WebhookCaller::new().admit(&fail, &attrs(&labels), pod(80)).await;
+        let Admitted::Rejected(m) = out else { panic!("{out:?}") };
+        assert!(m.starts_with("Internal error occurred: failed calling webhook \"sidecar-injector.harness.io\": failed to call webhook: Post \"https://127.0.0.1:"), "{m}");
+        assert!(m.ends_with("connect: connection refused"), "{m}");
+        let ignore = inj.webhooks(&[WebhookSpec { failure_policy: "Ignore".into(), ..WebhookSpec::default() }]);
+        let out = WebhookCaller::new().admit(&ignore, &attrs(&labels), pod(80)).await;
+        assert_eq!(out, Admitted::Allowed { object: pod(80), warnings: vec![] });
+    }
+
+    #[tokio::test]
+    async fn a_wrong_ca_bundle_fails_the_call() {
+        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let mut hooks = inj.webhooks(&[WebhookSpec::default()]);
+        let other = certs::generate("x", "y", &[]).unwrap();
+        hooks[0].client_config.ca_bundle = Some(ByteString(other.ca_pem.into_bytes()));
+        let labels = enabled();
+        let out = WebhookCaller::new().admit(&hooks, &attrs(&labels), pod(80)).await;
+        assert!(matches!(out, Admitted::Rejected(ref m) if m.contains("failed calling webhook")), "{out:?}");
+        inj.stop().await;
+    }
+
+    #[test]
+    fn rules_match_operations_resources_and_scope() {
+        let labels = BTreeMap::new();
+        let a = attrs(&labels);
+        let rule = |ops: &[&str], res: &str, scope: &str| RuleWithOperations {
+            operations: Some(ops.iter().map(|s| s.to_string()).collect()),
+            api_groups: Some(vec!["".into()]),
+            api_versions: Some(vec!["v1".into()]),
+            resources: Some(vec![res.into()]),
+            scope: Some(scope.into()),
+        };
+        assert!(rule_matches(&rule(&["CREATE"], "pods", "*"), &a));
+        assert!(rule_matches(&rule(&["*"], "*", "Namespaced"), &a));
+        assert!(!rule_matches(&rule(&["UPDATE"], "pods", "*"), &a));
+        assert!(!rule_matches(&rule(&["CREATE"], "configmaps", "*"), &a));
+        assert!(!rule_matches(&rule(&["CREATE"], "pods", "Cluster"), &a));
+    }
+}

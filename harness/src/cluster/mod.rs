@@ -1,0 +1,80 @@
+//! Where scenarios run: one trait, three backends. `sim` is an in-process
+//! model of a one-node kind cluster; `kubeconfig` and `kind` drive real ones.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
+use serde_json::Value;
+
+pub mod kind;
+pub mod kubeconfig;
+pub mod sim;
+
+/// Which backend runs the scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    Sim,
+    Kind,
+    Kubeconfig,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sim => "sim",
+            Backend::Kind => "kind",
+            Backend::Kubeconfig => "kubeconfig",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sim" => Ok(Backend::Sim),
+            "kind" => Ok(Backend::Kind),
+            "kubeconfig" => Ok(Backend::Kubeconfig),
+            other => Err(format!("unknown backend {other:?}: use sim, kind or kubeconfig")),
+        }
+    }
+}
+
+/// An object the apiserver refused, or that a controller could not create
+/// pods for (a FailedCreate event), attributed to the scenario's object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rejection {
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// What a backend shows once a scenario has settled.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// Pod objects as the API returns them (spec, metadata, status).
+    pub pods: Vec<Value>,
+    /// The scenario's workloads (Deployments, StatefulSets, DaemonSets,
+    /// ReplicaSets, Jobs) as stored.
+    pub workloads: Vec<Value>,
+    pub rejections: Vec<Rejection>,
+}
+
+/// A cluster a scenario runs on. Calls come in this order: `register`,
+/// `apply` for each manifest, `settle`, then any steps each followed by
+/// `settle`, then `observe`.
+#[allow(async_fn_in_trait)]
+pub trait Cluster {
+    /// Registers the scenario's webhooks (one MutatingWebhookConfiguration).
+    async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> anyhow::Result<()>;
+    /// Creates (or updates) one object. A refusal is recorded, not an error.
+    async fn apply(&mut self, object: &Value) -> anyhow::Result<()>;
+    /// Sets labels on a namespace; a `None` value removes the label.
+    async fn label_namespace(&mut self, name: &str, labels: &BTreeMap<String, Option<String>>) -> anyhow::Result<()>;
+    /// `kubectl rollout restart` of a workload.
+    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> anyhow::Result<()>;
+    /// Waits until controllers and kubelets have nothing left to do.
+    async fn settle(&mut self) -> anyhow::Result<()>;
+    async fn observe(&mut self) -> anyhow::Result<Observed>;
+}

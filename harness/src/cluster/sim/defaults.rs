@@ -1,0 +1,220 @@
+//! The defaults a created pod shows, applied the way the apiserver does:
+//! API defaulting on decode (again after each webhook patch, since the
+//! patched JSON is decoded anew), and the built-in admission plugins that run
+//! before webhooks (ServiceAccount, DefaultTolerationSeconds, Priority).
+//! Every function here is idempotent.
+
+use serde_json::{json, Map, Value};
+
+fn obj(v: &mut Value) -> Option<&mut Map<String, Value>> {
+    v.as_object_mut()
+}
+
+fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.to_string(), value);
+    }
+}
+
+/// API defaulting for a pod (what decoding into the internal type adds).
+pub fn pod(pod: &mut Value) {
+    if let Some(spec) = pod.get_mut("spec") {
+        pod_spec(spec);
+    }
+}
+
+/// API defaulting for a pod spec, also used for workload templates.
+pub fn pod_spec(spec: &mut Value) {
+    let Some(s) = obj(spec) else { return };
+    set_default(s, "restartPolicy", json!("Always"));
+    set_default(s, "terminationGracePeriodSeconds", json!(30));
+    set_default(s, "dnsPolicy", json!("ClusterFirst"));
+    set_default(s, "securityContext", json!({}));
+    set_default(s, "schedulerName", json!("default-scheduler"));
+    set_default(s, "enableServiceLinks", json!(true));
+    // serviceAccount mirrors serviceAccountName (deprecated, still set).
+    if let Some(sa) = s.get("serviceAccountName").and_then(Value::as_str).map(str::to_string) {
+        set_default(s, "serviceAccount", json!(sa));
+    }
+    for key in ["initContainers", "containers"] {
+        if let Some(list) = s.get_mut(key).and_then(Value::as_array_mut) {
+            for c in list {
+                container(c);
+            }
+        }
+    }
+    if let Some(vols) = s.get_mut("volumes").and_then(Value::as_array_mut) {
+        for v in vols {
+            volume(v);
+        }
+    }
+}
+
+fn container(c: &mut Value) {
+    let Some(m) = obj(c) else { return };
+    let image = m.get("image").and_then(Value::as_str).unwrap_or("");
+    // A tag of `latest`, or none, means Always; anything else IfNotPresent.
+    let tag = image.rsplit('/').next().unwrap_or("");
+    let pull = if image.contains('@') || tag.split_once(':').is_some_and(|(_, t)| t != "latest") {
+        "IfNotPresent"
+    } else {
+        "Always"
+    };
+    set_default(m, "imagePullPolicy", json!(pull));
+    set_default(m, "resources", json!({}));
+    set_default(m, "terminationMessagePath", json!("/dev/termination-log"));
+    set_default(m, "terminationMessagePolicy", json!("File"));
+    if let Some(ports) = m.get_mut("ports").and_then(Value::as_array_mut) {
+        for p in ports.iter_mut().filter_map(obj) {
+            set_default(p, "protocol", json!("TCP"));
+        }
+    }
+    if let Some(env) = m.get_mut("env").and_then(Value::as_array_mut) {
+        for e in env {
+            if let Some(f) = e.pointer_mut("/valueFrom/fieldRef").and_then(obj) {
+                set_default(f, "apiVersion", json!("v1"));
+            }
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = m.get_mut(probe).and_then(obj) {
+            set_default(p, "timeoutSeconds", json!(1));
+            set_default(p, "periodSeconds", json!(10));
+            set_default(p, "successThreshold", json!(1));
+            set_default(p, "failureThreshold", json!(3));
+            if let Some(h) = p.get_mut("httpGet").and_then(obj) {
+                set_default(h, "scheme", json!("HTTP"));
+            }
+        }
+    }
+}
+
+fn volume(v: &mut Value) {
+    let Some(m) = obj(v) else { return };
+    for source in ["configMap", "secret"] {
+        if let Some(s) = m.get_mut(source).and_then(obj) {
+            set_default(s, "defaultMode", json!(420));
+        }
+    }
+    if let Some(p) = m.get_mut("projected").and_then(obj) {
+        set_default(p, "defaultMode", json!(420));
+    }
+}
+
+/// The ServiceAccount admission plugin: the service account name and its
+/// projected token volume, mounted into every container present *now*
+/// (containers a webhook adds later do not get the mount).
+pub fn service_account(pod: &mut Value, token_volume: &str) {
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else { return };
+    set_default(spec, "serviceAccountName", json!("default"));
+    set_default(spec, "serviceAccount", json!("default"));
+    if spec.get("automountServiceAccountToken") == Some(&Value::Bool(false)) {
+        return;
+    }
+    let mount_path = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let vols = spec.entry("volumes").or_insert_with(|| json!([]));
+    if let Some(vols) = vols.as_array_mut() {
+        if !vols.iter().any(|v| v["name"].as_str().is_some_and(|n| n.starts_with("kube-api-access-"))) {
+            vols.push(json!({
+                "name": token_volume,
+                "projected": {
+                    "defaultMode": 420,
+                    "sources": [
+                        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+                    ]
+                }
+            }));
+        }
+    }
+    for key in ["initContainers", "containers"] {
+        if let Some(list) = spec.get_mut(key).and_then(Value::as_array_mut) {
+            for c in list.iter_mut().filter_map(obj) {
+                let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
+                if let Some(mounts) = mounts.as_array_mut() {
+                    if !mounts.iter().any(|m| m["mountPath"] == mount_path) {
+                        mounts.push(json!({"name": token_volume, "readOnly": true, "mountPath": mount_path}));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// DefaultTolerationSeconds and Priority admission plugins.
+pub fn tolerations_and_priority(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else { return };
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    if let Some(list) = tolerations.as_array_mut() {
+        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+            if !list.iter().any(|t| t["key"] == key) {
+                list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            }
+        }
+    }
+    set_default(spec, "priority", json!(0));
+    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+}
+
+/// Defaults of a Deployment (apps/v1) and its template.
+pub fn deployment(d: &mut Value) {
+    if let Some(spec) = d.get_mut("spec").and_then(obj) {
+        set_default(spec, "replicas", json!(1));
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(spec, "progressDeadlineSeconds", json!(600));
+        set_default(
+            spec,
+            "strategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+        );
+    }
+    template(d);
+}
+
+/// Defaults shared by every workload's pod template.
+pub fn template(w: &mut Value) {
+    if let Some(spec) = w.pointer_mut("/spec/template/spec") {
+        pod_spec(spec);
+    }
+    if let Some(spec) = w.pointer_mut("/spec/jobTemplate/spec/template/spec") {
+        pod_spec(spec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_defaults_are_idempotent_and_kubernetes_like() {
+        let mut p = json!({"spec": {"containers": [
+            {"name": "a", "image": "nginx", "ports": [{"containerPort": 80}], "readinessProbe": {"httpGet": {"port": 80}}},
+            {"name": "b", "image": "probe:v1", "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}
+        ], "volumes": [{"name": "c", "configMap": {"name": "c"}}]}});
+        pod(&mut p);
+        let once = p.clone();
+        pod(&mut p);
+        assert_eq!(p, once);
+        let a = &p["spec"]["containers"][0];
+        assert_eq!(a["imagePullPolicy"], "Always");
+        assert_eq!(a["ports"][0]["protocol"], "TCP");
+        assert_eq!(a["readinessProbe"]["httpGet"]["scheme"], "HTTP");
+        assert_eq!(a["readinessProbe"]["failureThreshold"], 3);
+        let b = &p["spec"]["containers"][1];
+        assert_eq!(b["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(b["env"][0]["valueFrom"]["fieldRef"]["apiVersion"], "v1");
+        assert_eq!(p["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
+        assert_eq!(p["spec"]["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn service_account_mounts_only_existing_containers() {
+        let mut p = json!({"spec": {"containers": [{"name": "a", "image": "x"}]}});
+        service_account(&mut p, "kube-api-access-abcde");
+        service_account(&mut p, "kube-api-access-zzzzz");
+        assert_eq!(p["spec"]["volumes"].as_array().unwrap().len(), 1);
+        assert_eq!(p["spec"]["containers"][0]["volumeMounts"].as_array().unwrap().len(), 1);
+        assert_eq!(p["spec"]["serviceAccountName"], "default");
+    }
+}

@@ -1,0 +1,175 @@
+//! Checking a scenario's expectations against what the cluster shows. The
+//! cluster never sees these; only the harness compares.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::cluster::Observed;
+use crate::scenario::{PodExpectation, Scenario};
+use crate::snapshot::container_state;
+use crate::status;
+
+/// The short state word of a container: Running, a waiting reason
+/// (CrashLoopBackOff, PodInitializing, ...) or a terminated reason
+/// (Completed, Error).
+pub fn state_word(s: &Value) -> String {
+    let st = &s["state"];
+    if st["running"].is_object() {
+        "Running".into()
+    } else if let Some(r) = st["waiting"]["reason"].as_str() {
+        r.into()
+    } else if let Some(r) = st["terminated"]["reason"].as_str() {
+        r.into()
+    } else {
+        "Unknown".into()
+    }
+}
+
+fn labels_of(pod: &Value) -> BTreeMap<String, String> {
+    pod["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+fn names(pod: &Value, key: &str) -> Vec<String> {
+    pod["spec"][key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect()
+}
+
+fn describe(e: &PodExpectation) -> String {
+    let sel: Vec<String> = e.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if sel.is_empty() {
+        format!("pods in {}", e.namespace)
+    } else {
+        format!("pods in {} with {}", e.namespace, sel.join(","))
+    }
+}
+
+/// Every unmet expectation, as a sentence naming what was expected and seen.
+pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
+    let mut failures = Vec::new();
+    let status_key = &scenario.injector_config.policy.status_annotation;
+    for e in &scenario.header.expect.pods {
+        let what = describe(e);
+        let pods: Vec<&Value> = observed
+            .pods
+            .iter()
+            .filter(|p| p["metadata"]["namespace"] == e.namespace.as_str())
+            .filter(|p| {
+                let l = labels_of(p);
+                e.selector.iter().all(|(k, v)| l.get(k) == Some(v))
+            })
+            .collect();
+        match e.count {
+            Some(n) if pods.len() != n => failures.push(format!("{what}: expected {n} pod(s), found {}", pods.len())),
+            None if pods.is_empty() => failures.push(format!("{what}: expected at least one pod, found none")),
+            _ => {}
+        }
+        for p in pods {
+            let name = p["metadata"]["name"].as_str().unwrap_or("?");
+            let line = status::pod_line(p);
+            if let Some(want) = e.injected {
+                let got = p["metadata"]["annotations"][status_key.as_str()].is_string();
+                if got != want {
+                    failures.push(format!(
+                        "{name}: expected {}injected, but it {} the {status_key} annotation",
+                        if want { "" } else { "not " },
+                        if got { "has" } else { "lacks" }
+                    ));
+                }
+            }
+            if let Some(want) = &e.ready {
+                if &line.ready != want {
+                    failures.push(format!("{name}: expected READY {want}, got {} ({})", line.ready, line.status));
+                }
+            }
+            if let Some(want) = &e.status {
+                if &line.status != want {
+                    failures.push(format!("{name}: expected STATUS {want}, got {}", line.status));
+                }
+            }
+            for (key, want) in [("containers", &e.containers), ("initContainers", &e.init_containers)] {
+                if let Some(want) = want {
+                    let got = names(p, key);
+                    if &got != want {
+                        failures.push(format!("{name}: expected {key} {want:?}, got {got:?}"));
+                    }
+                }
+            }
+            for (container, want) in &e.states {
+                let statuses = p["status"]["containerStatuses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(p["status"]["initContainerStatuses"].as_array().into_iter().flatten());
+                let Some(s) = statuses.clone().find(|s| s["name"] == container.as_str()) else {
+                    failures.push(format!("{name}: expected container {container} {}, but it has no status", want.state()));
+                    continue;
+                };
+                let word = state_word(s);
+                if word != want.state() {
+                    failures.push(format!("{name}: expected container {container} {}, got {}", want.state(), container_state(s)));
+                }
+                if let Some(sub) = want.message() {
+                    let full = container_state(s);
+                    let msg = format!("{full} {}", s["state"]["waiting"]["message"].as_str().unwrap_or(""));
+                    if !msg.contains(sub) {
+                        failures.push(format!("{name}: expected container {container}'s message to contain {sub:?}, got {full:?}"));
+                    }
+                }
+            }
+        }
+    }
+    for e in &scenario.header.expect.rejected {
+        let hit = observed
+            .rejections
+            .iter()
+            .find(|r| r.namespace == e.namespace && r.kind == e.kind && r.name == e.name);
+        match hit {
+            None => failures.push(format!("expected {} {}/{} to be rejected, but it was not", e.kind, e.namespace, e.name)),
+            Some(r) if !r.message.contains(&e.message) => failures.push(format!(
+                "{} {}/{} was rejected, but the message lacks {:?}: {}",
+                e.kind, e.namespace, e.name, e.message, r.message
+            )),
+            Some(_) => {}
+        }
+    }
+    for e in &scenario.header.expect.workloads {
+        let w = observed.workloads.iter().find(|w| {
+            w["kind"] == e.kind.as_str() && w["metadata"]["namespace"] == e.namespace.as_str() && w["metadata"]["name"] == e.name.as_str()
+        });
+        match w {
+            None => failures.push(format!("expected {} {}/{} to exist", e.kind, e.namespace, e.name)),
+            Some(w) => {
+                let got: Vec<String> = w["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["name"].as_str().map(String::from))
+                    .collect();
+                if got != e.containers {
+                    failures.push(format!("{} {}/{}: expected template containers {:?}, got {got:?}", e.kind, e.namespace, e.name, e.containers));
+                }
+            }
+        }
+    }
+    // Unexpected refusals are failures too: a scenario lists the ones it wants.
+    for r in &observed.rejections {
+        let expected = scenario
+            .header
+            .expect
+            .rejected
+            .iter()
+            .any(|e| e.namespace == r.namespace && e.kind == r.kind && e.name == r.name);
+        if !expected {
+            failures.push(format!("{} {}/{} was unexpectedly rejected: {}", r.kind, r.namespace, r.name, r.message));
+        }
+    }
+    failures
+}

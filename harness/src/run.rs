@@ -1,0 +1,218 @@
+//! Running scenarios: start the injector, register its webhooks on a
+//! cluster, apply the manifests, run the steps, settle, observe, then check
+//! expectations and build the snapshot.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::admission::InjectorServer;
+use crate::cluster::sim::SimCluster;
+use crate::cluster::{kind, kubeconfig, Backend, Cluster, Observed};
+use crate::scenario::{self, Scenario, Step};
+use crate::{expect, snapshot, status};
+
+/// Where the base injector config sits, relative to the scenarios folder.
+pub const BASE_CONFIG: &str = "base/injector.yaml";
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioRun {
+    pub name: String,
+    pub path: PathBuf,
+    pub observed: Observed,
+    /// The normalized document the snapshot holds.
+    pub snapshot: Value,
+    /// Unmet expectations; empty means passed.
+    pub failures: Vec<String>,
+    /// One line per webhook call, with the injector's decision.
+    pub admission_log: Vec<String>,
+    pub elapsed: Duration,
+}
+
+impl ScenarioRun {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    pub fn injected_count(&self, status_key: &str) -> usize {
+        self.observed
+            .pods
+            .iter()
+            .filter(|p| p["metadata"]["annotations"][status_key].is_string())
+            .count()
+    }
+
+    /// What a user needs when it failed: pod states, refusals, and the
+    /// admission log with the injector's decisions.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            out.push_str(&format!("  FAIL {f}\n"));
+        }
+        out.push_str("  pods:\n");
+        if self.observed.pods.is_empty() {
+            out.push_str("    (none)\n");
+        }
+        for p in &self.observed.pods {
+            let line = status::pod_line(p);
+            out.push_str(&format!(
+                "    {}/{} {} {} restarts={}\n",
+                p["metadata"]["namespace"].as_str().unwrap_or(""),
+                line.name,
+                line.ready,
+                line.status,
+                line.restarts
+            ));
+            for key in ["initContainerStatuses", "containerStatuses"] {
+                for s in p["status"][key].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "      {}: {}\n",
+                        s["name"].as_str().unwrap_or(""),
+                        snapshot::container_state(s)
+                    ));
+                }
+            }
+        }
+        if !self.observed.rejections.is_empty() {
+            out.push_str("  refused:\n");
+            for r in &self.observed.rejections {
+                out.push_str(&format!("    {} {}/{}: {}\n", r.kind, r.namespace, r.name, r.message));
+            }
+        }
+        out.push_str("  admission log:\n");
+        if self.admission_log.is_empty() {
+            out.push_str("    (no webhook was called)\n");
+        }
+        for l in &self.admission_log {
+            out.push_str(&format!("    {l}\n"));
+        }
+        out
+    }
+}
+
+/// Loads a scenario with the base config from `<scenarios dir>/base/`.
+pub fn load_scenario(path: &Path) -> Result<Scenario> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let base = scenario::load_base_config(&dir.join(BASE_CONFIG))?;
+    Ok(scenario::load(path, &base)?)
+}
+
+async fn drive<C: Cluster>(cluster: &mut C, scenario: &Scenario, injector: &InjectorServer) -> Result<()> {
+    cluster.register(injector.webhooks(&scenario.header.webhooks)).await?;
+    for m in &scenario.manifests {
+        cluster
+            .apply(&m.object)
+            .await
+            .with_context(|| format!("{}:{}: applying {} {}", scenario.path.display(), m.line, m.kind(), m.name()))?;
+    }
+    cluster.settle().await?;
+    for (i, step) in scenario.header.steps.iter().enumerate() {
+        let ctx = || format!("{}: steps[{i}]", scenario.path.display());
+        match step {
+            Step::LabelNamespace { name, labels } => cluster.label_namespace(name, labels).await.with_context(ctx)?,
+            Step::RolloutRestart { namespace, kind, name } => {
+                cluster.rollout_restart(namespace, kind, name).await.with_context(ctx)?
+            }
+            Step::Apply { manifests } => {
+                for m in manifests {
+                    cluster.apply(m).await.with_context(ctx)?;
+                }
+            }
+        }
+        cluster.settle().await?;
+    }
+    Ok(())
+}
+
+/// Runs one scenario on `backend`.
+pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
+    let started = Instant::now();
+    let injector = InjectorServer::start(scenario.injector_config.clone(), scenario.header.injector.available).await?;
+    let (observed, admission_log) = match backend {
+        Backend::Sim => {
+            let mut cluster = SimCluster::new(scenario.name());
+            let result = drive(&mut cluster, scenario, &injector).await;
+            let observed = cluster.observe().await;
+            injector.stop().await;
+            result?;
+            (observed?, cluster.admission_log())
+        }
+        Backend::Kind => bail!(kind::NOT_BUILT),
+        Backend::Kubeconfig => bail!(kubeconfig::NOT_BUILT),
+    };
+    let failures = expect::check(scenario, &observed);
+    Ok(ScenarioRun {
+        name: scenario.name().to_string(),
+        path: scenario.path.clone(),
+        snapshot: snapshot::build(&observed),
+        observed,
+        failures,
+        admission_log,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Progress of a parallel run, for the live display.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started(String),
+    Finished { name: String, passed: bool, elapsed: Duration },
+}
+
+/// Runs the scenario files at `paths` with at most `parallel` at once;
+/// results come back in the order of `paths`.
+pub async fn run_all(
+    paths: &[PathBuf],
+    backend: Backend,
+    parallel: usize,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let mut tasks = Vec::new();
+    for path in paths {
+        let (path, limit, progress) = (path.clone(), limit.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+            progress(Progress::Started(name.clone()));
+            let result = match load_scenario(&path) {
+                Ok(s) => run_scenario(&s, backend).await,
+                Err(e) => Err(e),
+            };
+            let (passed, elapsed) = match &result {
+                Ok(r) => (r.passed(), r.elapsed),
+                Err(_) => (false, Duration::ZERO),
+            };
+            progress(Progress::Finished { name, passed, elapsed });
+            (path, result)
+        }));
+    }
+    let mut out = Vec::new();
+    for (t, path) in tasks.into_iter().zip(paths) {
+        match t.await {
+            Ok(r) => out.push(r),
+            Err(e) => out.push((path.clone(), Err(anyhow::anyhow!("scenario task failed: {e}")))),
+        }
+    }
+    out
+}
+
+/// Scenario files named on the command line: files as given, directories
+/// expanded to their `*.yaml`.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            out.extend(scenario::discover(p).with_context(|| format!("{}: cannot list", p.display()))?);
+        } else if p.is_file() {
+            out.push(p.clone());
+        } else {
+            bail!("{}: no such scenario file or directory", p.display());
+        }
+    }
+    Ok(out)
+}

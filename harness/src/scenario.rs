@@ -1,0 +1,637 @@
+//! Scenario files: one YAML stream per scenario. The first document is the
+//! header (`kind: Scenario`): what the injector and its webhook registration
+//! look like, steps to run after applying, and what the user expects. Every
+//! following document is a Kubernetes manifest to apply, in order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sidecar_injector::Config;
+
+pub const API_VERSION: &str = "injector-harness/v1";
+pub const KIND: &str = "Scenario";
+
+/// Kinds the harness knows how to apply and reconcile.
+pub const SUPPORTED_KINDS: &[&str] = &[
+    "Namespace",
+    "ConfigMap",
+    "Secret",
+    "ServiceAccount",
+    "Service",
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+];
+
+/// A parsed, validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub header: Header,
+    /// The injector config this scenario runs with: the base config with the
+    /// header's `injector.config` merged over it.
+    pub injector_config: Config,
+    pub manifests: Vec<Manifest>,
+}
+
+impl Scenario {
+    pub fn name(&self) -> &str {
+        &self.header.name
+    }
+}
+
+/// One manifest document and where it came from.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// 1-based line of the document's first line in the file.
+    pub line: usize,
+    pub object: Value,
+}
+
+impl Manifest {
+    pub fn kind(&self) -> &str {
+        self.object["kind"].as_str().unwrap_or("")
+    }
+    pub fn name(&self) -> &str {
+        self.object["metadata"]["name"].as_str().unwrap_or("")
+    }
+    /// The namespace, "default" when a namespaced object names none.
+    pub fn namespace(&self) -> &str {
+        self.object["metadata"]["namespace"].as_str().unwrap_or("default")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Header {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub injector: InjectorSpec,
+    /// The MutatingWebhookConfiguration's webhooks, all pointing at the
+    /// injector. Default: one, gated on `sidecar-injector: enabled`.
+    #[serde(default = "default_webhooks")]
+    pub webhooks: Vec<WebhookSpec>,
+    /// Run after the manifests are applied, in order. Each step is a
+    /// one-key map (`- rolloutRestart: {...}`), not a YAML tag.
+    #[serde(default, with = "serde_yaml::with::singleton_map_recursive")]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InjectorSpec {
+    /// A JSON merge patch (RFC 7386) over `scenarios/base/injector.yaml`.
+    #[serde(default)]
+    pub config: Value,
+    /// False: the webhook is registered but nothing answers at its address.
+    #[serde(default = "yes")]
+    pub available: bool,
+}
+
+impl Default for InjectorSpec {
+    fn default() -> Self {
+        InjectorSpec {
+            config: Value::Null,
+            available: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookSpec {
+    #[serde(default = "default_webhook_name")]
+    pub name: String,
+    #[serde(default = "default_rules")]
+    pub rules: Vec<RuleWithOperations>,
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+    #[serde(default)]
+    pub object_selector: Option<LabelSelector>,
+    #[serde(default = "default_failure_policy")]
+    pub failure_policy: String,
+    #[serde(default = "default_reinvocation")]
+    pub reinvocation_policy: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: i32,
+    /// Path on the injector, `/mutate` or `/inject`.
+    #[serde(default = "default_path")]
+    pub path: String,
+}
+
+pub const DEFAULT_WEBHOOK_NAME: &str = "sidecar-injector.harness.io";
+
+fn default_webhook_name() -> String {
+    DEFAULT_WEBHOOK_NAME.into()
+}
+fn default_failure_policy() -> String {
+    "Fail".into()
+}
+fn default_reinvocation() -> String {
+    "Never".into()
+}
+fn default_timeout() -> i32 {
+    10
+}
+fn default_path() -> String {
+    "/mutate".into()
+}
+fn default_rules() -> Vec<RuleWithOperations> {
+    vec![RuleWithOperations {
+        operations: Some(vec!["CREATE".into()]),
+        api_groups: Some(vec!["".into()]),
+        api_versions: Some(vec!["v1".into()]),
+        resources: Some(vec!["pods".into()]),
+        scope: Some("*".into()),
+    }]
+}
+fn default_webhooks() -> Vec<WebhookSpec> {
+    vec![WebhookSpec::default()]
+}
+
+impl Default for WebhookSpec {
+    fn default() -> Self {
+        WebhookSpec {
+            name: default_webhook_name(),
+            rules: default_rules(),
+            namespace_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([("sidecar-injector".into(), "enabled".into())])),
+                match_expressions: None,
+            }),
+            object_selector: None,
+            failure_policy: default_failure_policy(),
+            reinvocation_policy: default_reinvocation(),
+            timeout_seconds: default_timeout(),
+            path: default_path(),
+        }
+    }
+}
+
+/// Something done to the cluster after the manifests are applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Step {
+    /// Set (or, with a null value, remove) labels on a namespace.
+    LabelNamespace {
+        name: String,
+        labels: BTreeMap<String, Option<String>>,
+    },
+    /// `kubectl rollout restart`: stamps the pod template so new pods roll.
+    RolloutRestart {
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        #[serde(default = "default_deployment")]
+        kind: String,
+        name: String,
+    },
+    /// Apply more manifests (the documents are given inline).
+    Apply { manifests: Vec<Value> },
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+fn default_deployment() -> String {
+    "Deployment".into()
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Expectations {
+    #[serde(default)]
+    pub pods: Vec<PodExpectation>,
+    #[serde(default)]
+    pub rejected: Vec<RejectionExpectation>,
+    #[serde(default)]
+    pub workloads: Vec<WorkloadExpectation>,
+}
+
+/// What the pods matching a selector must look like.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodExpectation {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// matchLabels on the pods; empty matches every pod in the namespace.
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    /// How many pods match. Default: at least one.
+    pub count: Option<usize>,
+    /// Whether they carry the injector's status annotation.
+    pub injected: Option<bool>,
+    /// READY as kubectl prints it, e.g. "2/2".
+    pub ready: Option<String>,
+    /// STATUS as kubectl prints it, e.g. "Running", "CrashLoopBackOff".
+    pub status: Option<String>,
+    /// spec.containers names, in order.
+    pub containers: Option<Vec<String>>,
+    /// spec.initContainers names, in order.
+    pub init_containers: Option<Vec<String>>,
+    /// Per container: its state (Running, Waiting reason such as
+    /// CrashLoopBackOff, Terminated reason such as Completed), optionally
+    /// with a substring of the message that explains it.
+    #[serde(default)]
+    pub states: BTreeMap<String, StateExpectation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StateExpectation {
+    State(String),
+    Detailed {
+        state: String,
+        #[serde(default)]
+        message: Option<String>,
+    },
+}
+
+impl StateExpectation {
+    pub fn state(&self) -> &str {
+        match self {
+            StateExpectation::State(s) => s,
+            StateExpectation::Detailed { state, .. } => state,
+        }
+    }
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            StateExpectation::State(_) => None,
+            StateExpectation::Detailed { message, .. } => message.as_deref(),
+        }
+    }
+}
+
+/// An object the apiserver refused, or a controller could not create pods
+/// for (the FailedCreate event), with a substring of the message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RejectionExpectation {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// A workload's own pod template, after everything ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadExpectation {
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    /// The template's container names.
+    pub containers: Vec<String>,
+}
+
+/// A scenario file that cannot be used, with file, line and field.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: String,
+    pub message: String,
+}
+
+impl ScenarioError {
+    fn new(file: &Path, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> Self {
+        ScenarioError {
+            file: file.display().to_string(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The text of each `---`-separated document and its first line (1-based).
+fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    let mut start = 1;
+    for (i, line) in text.lines().enumerate() {
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_separator {
+            docs.push((start, std::mem::take(&mut current)));
+            start = i + 2;
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    // Comment-only or blank documents are not manifests.
+    docs.into_iter()
+        .filter(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .collect()
+}
+
+/// Reads the base injector config the scenarios override.
+pub fn load_base_config(path: &Path) -> Result<Value, ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::new(path, None, "(file)", format!("cannot read: {e}")))?;
+    // Validate as a config first, so errors point into the base file.
+    Config::from_yaml(&text, &path.display().to_string())
+        .map_err(|e| ScenarioError::new(path, None, "(config)", e.to_string()))?;
+    serde_yaml::from_str(&text).map_err(|e| ScenarioError::new(path, None, "(config)", e.to_string()))
+}
+
+/// Parses a scenario file. `base_config` is the base injector config as JSON.
+pub fn load(path: &Path, base_config: &Value) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::new(path, None, "(file)", format!("cannot read: {e}")))?;
+    parse(path, &text, base_config)
+}
+
+pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, ScenarioError> {
+    let docs = split_documents(text);
+    let Some((header_line, header_text)) = docs.first() else {
+        return Err(ScenarioError::new(path, Some(1), "(document)", "empty scenario: a header document is required"));
+    };
+    let header_line = *header_line;
+    let de = serde_yaml::Deserializer::from_str(header_text);
+    let header: Header = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| header_line + l.line() - 1);
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        ScenarioError::new(path, line.or(Some(header_line)), if field == "." { "(header)".into() } else { field }, message)
+    })?;
+    let at = |field: &str| find_line(header_text, field).map(|l| header_line + l - 1).or(Some(header_line));
+    if header.api_version != API_VERSION {
+        return Err(ScenarioError::new(path, at("apiVersion"), "apiVersion", format!("must be {API_VERSION}")));
+    }
+    if header.kind != KIND {
+        return Err(ScenarioError::new(path, at("kind"), "kind", format!("must be {KIND} (the first document is the scenario header)")));
+    }
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if header.name != stem {
+        return Err(ScenarioError::new(path, at("name"), "name", format!("{:?} must match the file name {stem:?}", header.name)));
+    }
+    for (i, w) in header.webhooks.iter().enumerate() {
+        let field = |f: &str| format!("webhooks[{i}].{f}");
+        if !matches!(w.failure_policy.as_str(), "Fail" | "Ignore") {
+            return Err(ScenarioError::new(path, at("failurePolicy"), field("failurePolicy"), "must be Fail or Ignore"));
+        }
+        if !matches!(w.reinvocation_policy.as_str(), "Never" | "IfNeeded") {
+            return Err(ScenarioError::new(path, at("reinvocationPolicy"), field("reinvocationPolicy"), "must be Never or IfNeeded"));
+        }
+        if !(1..=30).contains(&w.timeout_seconds) {
+            return Err(ScenarioError::new(path, at("timeoutSeconds"), field("timeoutSeconds"), "must be between 1 and 30"));
+        }
+        for (name, sel) in [("namespaceSelector", &w.namespace_selector), ("objectSelector", &w.object_selector)] {
+            if let Some(sel) = sel {
+                sidecar_injector::selector::validate(sel)
+                    .map_err(|m| ScenarioError::new(path, at(name), field(name), m))?;
+            }
+        }
+    }
+    if header.webhooks.iter().map(|w| &w.name).collect::<std::collections::BTreeSet<_>>().len() != header.webhooks.len() {
+        return Err(ScenarioError::new(path, at("webhooks"), "webhooks", "webhook names must be unique"));
+    }
+    for (i, p) in header.expect.pods.iter().enumerate() {
+        if let Some(r) = &p.ready {
+            let ok = r.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+            if !ok {
+                return Err(ScenarioError::new(path, at("ready"), format!("expect.pods[{i}].ready"), format!("{r:?} is not n/m")));
+            }
+        }
+    }
+
+    let mut config = base_config.clone();
+    if !header.injector.config.is_null() {
+        json_patch::merge(&mut config, &header.injector.config);
+    }
+    let config_yaml = serde_yaml::to_string(&config).unwrap_or_default();
+    let injector_config = Config::from_yaml(&config_yaml, "injector.config").map_err(|e| {
+        ScenarioError::new(path, at("injector"), "injector.config", format!("the merged config is invalid: {e}"))
+    })?;
+
+    let mut manifests = Vec::new();
+    for (line, doc) in &docs[1..] {
+        let object: Value = serde_yaml::from_str(doc).map_err(|e| {
+            let l = e.location().map(|l| line + l.line() - 1).unwrap_or(*line);
+            let message = e.to_string();
+            ScenarioError::new(path, Some(l), "(manifest)", message.split(" at line ").next().unwrap_or(&message).to_string())
+        })?;
+        let at = |field: &str| find_line(doc, field).map(|l| line + l - 1).or(Some(*line));
+        let kind = object["kind"].as_str().unwrap_or("");
+        if kind.is_empty() {
+            return Err(ScenarioError::new(path, Some(*line), "kind", "every manifest needs a kind"));
+        }
+        if object["apiVersion"].as_str().unwrap_or("").is_empty() {
+            return Err(ScenarioError::new(path, Some(*line), "apiVersion", format!("the {kind} needs an apiVersion")));
+        }
+        if !SUPPORTED_KINDS.contains(&kind) {
+            return Err(ScenarioError::new(path, at("kind"), "kind", format!("{kind} is not supported; the harness applies {}", SUPPORTED_KINDS.join(", "))));
+        }
+        let name = object["metadata"]["name"].as_str().unwrap_or("");
+        if let Err(m) = sidecar_injector::config::check_dns1123_label(name).or_else(|_| check_subdomain(name)) {
+            return Err(ScenarioError::new(path, at("name"), "metadata.name", format!("{kind}: {m}")));
+        }
+        manifests.push(Manifest { line: *line, object });
+    }
+    Ok(Scenario {
+        path: path.to_path_buf(),
+        header,
+        injector_config,
+        manifests,
+    })
+}
+
+/// Object names may be DNS subdomains (dots allowed).
+fn check_subdomain(name: &str) -> Result<(), String> {
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(|l| sidecar_injector::config::check_dns1123_label(l).is_ok()) {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid object name (lowercase DNS subdomain)"))
+    }
+}
+
+/// The first line (1-based, within `doc`) whose key is `field`.
+fn find_line(doc: &str, field: &str) -> Option<usize> {
+    let key = format!("{field}:");
+    doc.lines().position(|l| {
+        let t = l.trim_start().trim_start_matches("- ");
+        t.starts_with(&key)
+    })
+    .map(|i| i + 1)
+}
+
+/// Every scenario file in a directory (its `*.yaml`), sorted by name.
+pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The skeleton `injector-harness new NAME` writes.
+pub fn skeleton(name: &str) -> String {
+    format!(
+        r#"apiVersion: {API_VERSION}
+kind: {KIND}
+name: {name}
+description: >
+  What this scenario shows, in a sentence or two.
+# injector:
+#   config:               # JSON merge patch over scenarios/base/injector.yaml
+#     onPortConflict: keep
+#   available: true       # false: nothing answers at the webhook's address
+# webhooks:               # default: one webhook gated on sidecar-injector=enabled
+# - namespaceSelector: {{matchLabels: {{sidecar-injector: enabled}}}}
+#   objectSelector: {{matchLabels: {{inject: "true"}}}}
+#   failurePolicy: Fail
+# steps:
+# - rolloutRestart: {{namespace: {name}, name: app}}
+expect:
+  pods:
+  - namespace: {name}
+    selector: {{app: app}}
+    count: 1
+    injected: true
+    ready: 2/2
+    status: Running
+    containers: [app, envoy]
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: {name}
+  labels:
+    sidecar-injector: enabled
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: {name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: app}}
+  template:
+    metadata:
+      labels: {{app: app}}
+    spec:
+      containers:
+      - name: app
+        image: {image}
+        args: ["--name", "app", "--listen", "8080"]
+        ports:
+        - containerPort: 8080
+"#,
+        image = crate::probe::PROBE_IMAGE
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Value {
+        serde_yaml::from_str(sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap()
+    }
+
+    fn parse_text(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        parse(Path::new(&format!("scenarios/{name}.yaml")), text, &base())
+    }
+
+    #[test]
+    fn skeleton_parses() {
+        let s = parse_text("demo", &skeleton("demo")).unwrap();
+        assert_eq!(s.name(), "demo");
+        assert_eq!(s.manifests.len(), 2);
+        assert_eq!(s.manifests[1].kind(), "Deployment");
+        assert_eq!(s.manifests[1].line, 21);
+        assert_eq!(s.header.webhooks, vec![WebhookSpec::default()]);
+        assert_eq!(s.header.expect.pods[0].ready.as_deref(), Some("2/2"));
+    }
+
+    #[test]
+    fn header_type_error_names_line_and_field() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nexpect:\n  pods:\n  - count: many\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        assert_eq!(e.field, "expect.pods[0].count", "{e}");
+    }
+
+    #[test]
+    fn unknown_header_field_is_refused() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nwebhook: {}\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert!(e.to_string().contains("webhook"), "{e}");
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn name_must_match_the_file() {
+        let e = parse_text("y", "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n").unwrap_err();
+        assert_eq!(e.field, "name");
+        assert_eq!(e.line, Some(3));
+    }
+
+    #[test]
+    fn injector_overrides_merge_and_are_validated() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\ninjector:\n  config:\n    onPortConflict: keep\n";
+        let s = parse_text("x", text).unwrap();
+        assert_eq!(s.injector_config.on_port_conflict, sidecar_injector::config::PortConflictPolicy::Keep);
+        assert_eq!(s.injector_config.containers[0].name, "envoy", "the rest of the base stays");
+        let bad = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\ninjector:\n  config:\n    onPortConflict: sometimes\n";
+        let e = parse_text("x", bad).unwrap_err();
+        assert_eq!(e.field, "injector.config");
+        assert_eq!(e.line, Some(4));
+    }
+
+    #[test]
+    fn manifest_errors_name_the_line() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (Some(8), "metadata.name"), "{e}");
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Ingress\nmetadata: {name: a}\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.line, Some(6), "{e}");
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\nkind: Pod\nmetadata: {name: [a\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.field, "(manifest)", "{e}");
+        assert!(e.line.unwrap() >= 5, "{e}");
+    }
+
+    #[test]
+    fn webhook_policy_values_are_checked() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nwebhooks:\n- failurePolicy: Sometimes\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.field, "webhooks[0].failurePolicy");
+        assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn state_expectations_accept_both_forms() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nexpect:\n  pods:\n  - states:\n      a: Running\n      b: {state: CrashLoopBackOff, message: in use}\n";
+        let s = parse_text("x", text).unwrap();
+        let st = &s.header.expect.pods[0].states;
+        assert_eq!(st["a"].state(), "Running");
+        assert_eq!(st["b"].message(), Some("in use"));
+    }
+}

@@ -1,0 +1,372 @@
+//! The normalized, backend-independent view of a settled scenario: what the
+//! insta snapshot holds. Generated names, hashes, uids, IPs, timestamps and
+//! resourceVersions become placeholders; pods are sorted by content; the
+//! service-account token volume (a built-in plugin's, not the scenario's) is
+//! left out. What remains is what a user reviews: pod specs, container
+//! states and one READY line per pod.
+
+use std::collections::BTreeMap;
+
+use regex::Regex;
+use serde_json::{json, Map, Value};
+
+use crate::cluster::Observed;
+use crate::status;
+
+/// Container fields shown in snapshots.
+const CONTAINER_FIELDS: &[&str] = &[
+    "name",
+    "image",
+    "command",
+    "args",
+    "env",
+    "ports",
+    "readinessProbe",
+    "startupProbe",
+    "restartPolicy",
+    "volumeMounts",
+];
+
+const SA_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Hash-like label values replaced by placeholders, by label key.
+const HASH_LABELS: &[(&str, &str)] = &[
+    ("pod-template-hash", "<hash>"),
+    ("controller-revision-hash", "<revision>"),
+    ("controller-uid", "<uid>"),
+    ("batch.kubernetes.io/controller-uid", "<uid>"),
+];
+
+/// Annotations whose values are times.
+const TIME_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/restartedAt"];
+
+fn labels_of(pod: &Value) -> BTreeMap<String, String> {
+    pod["metadata"]["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+/// Replaces every hash-like value found in the pods' labels wherever it
+/// occurs in `text` (names, messages).
+struct Redactor {
+    pairs: Vec<(String, String)>,
+    injector: Regex,
+    token: Regex,
+}
+
+impl Redactor {
+    fn new(observed: &Observed) -> Redactor {
+        let mut pairs = Vec::new();
+        let objects = observed.pods.iter().chain(observed.workloads.iter());
+        for o in objects {
+            let labels = labels_of(o);
+            let tmpl: BTreeMap<String, String> = o["spec"]["template"]["metadata"]["labels"]
+                .as_object()
+                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .unwrap_or_default();
+            for (key, placeholder) in HASH_LABELS {
+                for l in [&labels, &tmpl] {
+                    if let Some(v) = l.get(*key) {
+                        if v.len() >= 4 {
+                            pairs.push((v.clone(), placeholder.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        // Longest first, so a revision `web-<hash>` wins over a bare hash.
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.cmp(b)));
+        pairs.dedup();
+        Redactor {
+            pairs,
+            injector: Regex::new(r"127\.0\.0\.1:\d+").unwrap_or_else(|_| unreachable_regex()),
+            token: Regex::new(r"kube-api-access-[a-z0-9]{5}").unwrap_or_else(|_| unreachable_regex()),
+        }
+    }
+
+    fn text(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (from, to) in &self.pairs {
+            if out.contains(from.as_str()) {
+                out = out.replace(from.as_str(), to);
+            }
+        }
+        let out = self.injector.replace_all(&out, "<injector>");
+        self.token.replace_all(&out, "kube-api-access-<id>").into_owned()
+    }
+}
+
+/// The patterns above are literals; a failure to compile one is a defect
+/// caught by the unit tests, never an input error.
+fn unreachable_regex() -> Regex {
+    Regex::new("$^").expect("trivial regex")
+}
+
+fn redact_value(v: &Value, r: &Redactor) -> Value {
+    match v {
+        Value::String(s) => Value::String(r.text(s)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| redact_value(x, r)).collect()),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), redact_value(x, r))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn container_view(c: &Value) -> Value {
+    let mut out = Map::new();
+    for f in CONTAINER_FIELDS {
+        let Some(v) = c.get(*f) else { continue };
+        if *f == "volumeMounts" {
+            let mounts: Vec<Value> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["mountPath"] != SA_MOUNT)
+                .cloned()
+                .collect();
+            if !mounts.is_empty() {
+                out.insert((*f).into(), Value::Array(mounts));
+            }
+            continue;
+        }
+        out.insert((*f).into(), v.clone());
+    }
+    Value::Object(out)
+}
+
+/// What a container is doing, in one line, from its status.
+pub fn container_state(s: &Value) -> String {
+    let state = &s["state"];
+    let last_msg = s["lastState"]["terminated"]["message"].as_str().map(str::trim).filter(|m| !m.is_empty());
+    if state["running"].is_object() {
+        if s["ready"] == true {
+            "Running, ready".into()
+        } else {
+            "Running, not ready".into()
+        }
+    } else if let Some(w) = state["waiting"].as_object() {
+        let reason = w.get("reason").and_then(Value::as_str).unwrap_or("Waiting");
+        match last_msg {
+            Some(m) => format!("{reason}: {m}"),
+            None => reason.to_string(),
+        }
+    } else if let Some(t) = state["terminated"].as_object() {
+        let reason = t.get("reason").and_then(Value::as_str).unwrap_or("Terminated");
+        let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
+        format!("{reason} (exit {code})")
+    } else {
+        "Unknown".into()
+    }
+}
+
+fn pod_view(pod: &Value) -> Value {
+    let meta = &pod["metadata"];
+    let mut labels = meta["labels"].clone();
+    if let Some(m) = labels.as_object_mut() {
+        for (key, placeholder) in HASH_LABELS {
+            if m.contains_key(*key) {
+                m.insert((*key).into(), json!(placeholder));
+            }
+        }
+    }
+    let mut annotations = meta["annotations"].clone();
+    if let Some(m) = annotations.as_object_mut() {
+        for key in TIME_ANNOTATIONS {
+            if m.contains_key(*key) {
+                m.insert((*key).into(), json!("<timestamp>"));
+            }
+        }
+    }
+    let mut view = Map::new();
+    view.insert("name".into(), meta["name"].clone());
+    view.insert("namespace".into(), meta["namespace"].clone());
+    if let Some(owner) = meta["ownerReferences"].as_array().and_then(|o| o.first()) {
+        view.insert("owner".into(), json!(format!("{}/{}", owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""))));
+    }
+    if labels.as_object().is_some_and(|m| !m.is_empty()) {
+        view.insert("labels".into(), labels);
+    }
+    if annotations.as_object().is_some_and(|m| !m.is_empty()) {
+        view.insert("annotations".into(), annotations);
+    }
+    if pod["spec"]["hostNetwork"] == true {
+        view.insert("hostNetwork".into(), json!(true));
+    }
+    if let Some(rp) = pod["spec"]["restartPolicy"].as_str().filter(|rp| *rp != "Always") {
+        view.insert("restartPolicy".into(), json!(rp));
+    }
+    for key in ["initContainers", "containers"] {
+        if let Some(list) = pod["spec"][key].as_array() {
+            view.insert(key.into(), Value::Array(list.iter().map(container_view).collect()));
+        }
+    }
+    let volumes: Vec<Value> = pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| !v["name"].as_str().unwrap_or("").starts_with("kube-api-access-"))
+        .cloned()
+        .collect();
+    if !volumes.is_empty() {
+        view.insert("volumes".into(), Value::Array(volumes));
+    }
+    let mut states = Map::new();
+    for key in ["initContainerStatuses", "containerStatuses"] {
+        for s in pod["status"][key].as_array().into_iter().flatten() {
+            if let Some(n) = s["name"].as_str() {
+                states.insert(n.into(), json!(container_state(s)));
+            }
+        }
+    }
+    if !states.is_empty() {
+        view.insert("states".into(), Value::Object(states));
+    }
+    Value::Object(view)
+}
+
+/// Generated name suffixes (`-x7k2p`) become `<id>`, numbered when several
+/// pods share a prefix, in content order so the numbering is stable.
+fn name_pattern(pod: &Value) -> Option<String> {
+    let prefix = pod["metadata"]["generateName"].as_str()?;
+    let name = pod["metadata"]["name"].as_str()?;
+    name.starts_with(prefix).then(|| prefix.to_string())
+}
+
+/// Builds the snapshot document for one scenario.
+pub fn build(observed: &Observed) -> Value {
+    let r = Redactor::new(observed);
+    let mut pods: Vec<(String, String, Value, String)> = observed
+        .pods
+        .iter()
+        .map(|p| {
+            let line = status::pod_line(p);
+            let prefix = name_pattern(p).map(|x| r.text(&x));
+            let mut view = redact_value(&pod_view(p), &r);
+            if let Some(prefix) = &prefix {
+                view["name"] = json!(format!("{prefix}<id>"));
+            }
+            let ns = p["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+            let key = serde_json::to_string(&view).unwrap_or_default();
+            (ns, key, view, format!("{} {}", line.ready, line.status))
+        })
+        .collect();
+    pods.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    // Number pods that ended up with the same placeholder name.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, v, _) in &pods {
+        *counts.entry(format!("{}/{}", v["namespace"], v["name"])).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, _, v, _) in pods.iter_mut() {
+        let key = format!("{}/{}", v["namespace"], v["name"]);
+        if counts[&key] > 1 {
+            let n = seen.entry(key).or_default();
+            *n += 1;
+            let name = v["name"].as_str().unwrap_or("").replace("<id>", &format!("<id{n}>"));
+            v["name"] = json!(name);
+        }
+    }
+    let ready: Vec<Value> = pods
+        .iter()
+        .map(|(ns, _, v, line)| json!(format!("{ns}/{} {line}", v["name"].as_str().unwrap_or(""))))
+        .collect();
+    let mut rejected: Vec<String> = observed
+        .rejections
+        .iter()
+        .map(|x| format!("{} {}/{}: {}", x.kind, x.namespace, x.name, r.text(&x.message)))
+        .collect();
+    rejected.sort();
+    let mut workloads: Vec<String> = observed
+        .workloads
+        .iter()
+        .filter(|w| w["metadata"]["ownerReferences"].as_array().is_none_or(|o| o.is_empty()))
+        .map(|w| {
+            let names: Vec<&str> = w["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str())
+                .collect();
+            format!(
+                "{} {}/{}: template containers [{}]",
+                w["kind"].as_str().unwrap_or(""),
+                w["metadata"]["namespace"].as_str().unwrap_or(""),
+                w["metadata"]["name"].as_str().unwrap_or(""),
+                names.join(", ")
+            )
+        })
+        .collect();
+    workloads.sort();
+
+    let mut doc = Map::new();
+    doc.insert("ready".into(), Value::Array(ready));
+    if !rejected.is_empty() {
+        doc.insert("rejected".into(), json!(rejected));
+    }
+    if !workloads.is_empty() {
+        doc.insert("workloads".into(), json!(workloads));
+    }
+    doc.insert("pods".into(), Value::Array(pods.into_iter().map(|(_, _, v, _)| v).collect()));
+    Value::Object(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Rejection;
+
+    fn pod(name: &str, hash: &str, ready: bool) -> Value {
+        json!({
+            "metadata": {"name": name, "generateName": format!("web-{hash}-"), "namespace": "demo",
+                         "labels": {"app": "web", "pod-template-hash": hash},
+                         "ownerReferences": [{"kind": "ReplicaSet", "name": format!("web-{hash}")}]},
+            "spec": {"containers": [{"name": "web", "image": "probe", "terminationMessagePath": "/dev/termination-log",
+                                      "volumeMounts": [{"name": "kube-api-access-abcde", "mountPath": SA_MOUNT}]}],
+                     "volumes": [{"name": "kube-api-access-abcde", "projected": {}}]},
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}],
+                       "containerStatuses": [{"name": "web", "ready": ready, "restartCount": 0, "state": {"running": {}}}]}
+        })
+    }
+
+    #[test]
+    fn generated_names_hashes_and_token_volumes_are_normalized() {
+        let observed = Observed {
+            pods: vec![pod("web-6bdf5d484b-x7k2p", "6bdf5d484b", true), pod("web-6bdf5d484b-q9zzr", "6bdf5d484b", true)],
+            workloads: vec![],
+            rejections: vec![Rejection {
+                namespace: "demo".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+                message: "Error creating: Post \"https://127.0.0.1:40123/mutate\": dial tcp 127.0.0.1:40123: connect: connection refused".into(),
+            }],
+        };
+        let doc = build(&observed);
+        let text = serde_yaml::to_string(&doc).unwrap();
+        assert!(!text.contains("6bdf5d484b"), "{text}");
+        assert!(!text.contains("x7k2p") && !text.contains("abcde") && !text.contains("40123"), "{text}");
+        assert_eq!(doc["ready"][0], "demo/web-<hash>-<id1> 1/1 Running");
+        assert_eq!(doc["ready"][1], "demo/web-<hash>-<id2> 1/1 Running");
+        assert_eq!(doc["pods"][0]["labels"]["pod-template-hash"], "<hash>");
+        assert!(doc["pods"][0].get("volumes").is_none());
+        assert!(doc["pods"][0]["containers"][0].get("volumeMounts").is_none());
+        assert!(doc["pods"][0]["containers"][0].get("terminationMessagePath").is_none());
+        assert_eq!(doc["pods"][0]["states"]["web"], "Running, ready");
+        assert!(doc["rejected"][0].as_str().unwrap().contains("dial tcp <injector>: connect"), "{text}");
+    }
+
+    #[test]
+    fn same_content_in_any_order_gives_the_same_snapshot() {
+        let a = pod("web-h1-aaaaa", "h1", true);
+        let b = pod("web-h1-bbbbb", "h1", false);
+        let one = build(&Observed { pods: vec![a.clone(), b.clone()], ..Default::default() });
+        let two = build(&Observed { pods: vec![b, a], ..Default::default() });
+        assert_eq!(one, two);
+    }
+
+    #[test]
+    fn crash_loop_state_carries_the_cause() {
+        let s = json!({"name": "envoy", "ready": false, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                       "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "cannot bind '0.0.0.0:10000': Address already in use\n"}}});
+        assert_eq!(container_state(&s), "CrashLoopBackOff: cannot bind '0.0.0.0:10000': Address already in use");
+    }
+}
