@@ -112,6 +112,21 @@ fn redact_value(v: &Value, r: &Redactor) -> Value {
     }
 }
 
+/// Key order as a canonical form: `name` first, then alphabetical. API
+/// servers, the injector and the sim each emit keys in their own order; the
+/// snapshot must not depend on which one produced an object.
+pub fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort_by(|a, b| (a.as_str() != "name", a.as_str()).cmp(&(b.as_str() != "name", b.as_str())));
+            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
 fn container_view(c: &Value) -> Value {
     let mut out = Map::new();
     for f in CONTAINER_FIELDS {
@@ -125,11 +140,11 @@ fn container_view(c: &Value) -> Value {
                 .cloned()
                 .collect();
             if !mounts.is_empty() {
-                out.insert((*f).into(), Value::Array(mounts));
+                out.insert((*f).into(), canonical(&Value::Array(mounts)));
             }
             continue;
         }
-        out.insert((*f).into(), v.clone());
+        out.insert((*f).into(), canonical(v));
     }
     Value::Object(out)
 }
@@ -184,10 +199,10 @@ fn pod_view(pod: &Value) -> Value {
         view.insert("owner".into(), json!(format!("{}/{}", owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""))));
     }
     if labels.as_object().is_some_and(|m| !m.is_empty()) {
-        view.insert("labels".into(), labels);
+        view.insert("labels".into(), canonical(&labels));
     }
     if annotations.as_object().is_some_and(|m| !m.is_empty()) {
-        view.insert("annotations".into(), annotations);
+        view.insert("annotations".into(), canonical(&annotations));
     }
     if pod["spec"]["hostNetwork"] == true {
         view.insert("hostNetwork".into(), json!(true));
@@ -208,7 +223,7 @@ fn pod_view(pod: &Value) -> Value {
         .cloned()
         .collect();
     if !volumes.is_empty() {
-        view.insert("volumes".into(), Value::Array(volumes));
+        view.insert("volumes".into(), canonical(&Value::Array(volumes)));
     }
     let mut states = Map::new();
     for key in ["initContainerStatuses", "containerStatuses"] {
