@@ -14,14 +14,21 @@ use injector_harness::run;
 fn bench(c: &mut Criterion) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let files = run::expand_paths(&[dir]).expect("scenarios");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut group = c.benchmark_group("sim_suite");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
     group.bench_function(format!("{}_scenarios_parallel_8", files.len()), |b| {
         b.iter(|| {
             let results = runtime.block_on(run::run_all(&files, Backend::Sim, 8, Arc::new(|_| {})));
             for (path, r) in &results {
-                let run = r.as_ref().unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+                let run = r
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
                 assert!(run.passed(), "{}:\n{}", run.name, run.report());
             }
             results.len()

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine;
-use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, RuleWithOperations, WebhookClientConfig};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhook, RuleWithOperations, WebhookClientConfig,
+};
 use k8s_openapi::ByteString;
 use serde_json::{json, Value};
 use sidecar_injector::certs;
@@ -32,11 +34,20 @@ impl InjectorServer {
     /// fail the way they do when the injector is down.
     pub async fn start(config: Config, available: bool) -> anyhow::Result<InjectorServer> {
         let dir = tempfile::tempdir()?;
-        let bundle = certs::generate("sidecar-injector", "injector-harness", &["127.0.0.1".into(), "localhost".into()])?;
+        let bundle = certs::generate(
+            "sidecar-injector",
+            "injector-harness",
+            &["127.0.0.1".into(), "localhost".into()],
+        )?;
         bundle.write_to(dir.path())?;
         if !available {
             let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-            return Ok(InjectorServer { ca_pem: bundle.ca_pem, addr, server: None, _dir: dir });
+            return Ok(InjectorServer {
+                ca_pem: bundle.ca_pem,
+                addr,
+                server: None,
+                _dir: dir,
+            });
         }
         let mut opts = ServerOptions::new(
             "127.0.0.1:0".parse()?,
@@ -108,7 +119,10 @@ impl InjectorServer {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admitted {
     /// The (possibly mutated) object, and the warnings webhooks returned.
-    Allowed { object: Value, warnings: Vec<String> },
+    Allowed {
+        object: Value,
+        warnings: Vec<String>,
+    },
     /// Refused, with the apiserver's message.
     Rejected(String),
 }
@@ -141,7 +155,8 @@ impl Default for WebhookCaller {
 
 fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
     let any = |list: &Option<Vec<String>>, value: &str| {
-        list.as_ref().is_some_and(|l| l.iter().any(|v| v == "*" || v == value))
+        list.as_ref()
+            .is_some_and(|l| l.iter().any(|v| v == "*" || v == value))
     };
     let scope_ok = match rule.scope.as_deref().unwrap_or("*") {
         "*" => true,
@@ -166,7 +181,11 @@ pub fn webhook_matches(w: &MutatingWebhook, attrs: &Attributes<'_>, object: &Val
         .is_none_or(|s| sidecar_injector::selector::matches(s, attrs.namespace_labels));
     let labels: BTreeMap<String, String> = object["metadata"]["labels"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default();
     let obj_ok = w
         .object_selector
@@ -196,7 +215,8 @@ impl WebhookCaller {
         if let Some(c) = self.clients.get(ca) {
             return Ok(c.clone());
         }
-        let cert = reqwest::Certificate::from_pem(ca).map_err(|e| format!("invalid caBundle: {e}"))?;
+        let cert =
+            reqwest::Certificate::from_pem(ca).map_err(|e| format!("invalid caBundle: {e}"))?;
         let client = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(cert)
@@ -209,7 +229,12 @@ impl WebhookCaller {
     /// Runs every matching webhook over `object`, in order, then once more
     /// for `IfNeeded` webhooks when a later webhook changed the object (the
     /// apiserver's single reinvocation).
-    pub async fn admit(&mut self, webhooks: &[MutatingWebhook], attrs: &Attributes<'_>, mut object: Value) -> Admitted {
+    pub async fn admit(
+        &mut self,
+        webhooks: &[MutatingWebhook],
+        attrs: &Attributes<'_>,
+        mut object: Value,
+    ) -> Admitted {
         let mut warnings = Vec::new();
         let mut last_changed_by: Option<usize> = None;
         let mut called = Vec::new();
@@ -238,7 +263,9 @@ impl WebhookCaller {
             // Reinvoke IfNeeded webhooks that ran before the last change.
             for &i in called.iter().filter(|&&i| i < changer) {
                 let w = &webhooks[i];
-                if w.reinvocation_policy.as_deref() != Some("IfNeeded") || !webhook_matches(w, attrs, &object) {
+                if w.reinvocation_policy.as_deref() != Some("IfNeeded")
+                    || !webhook_matches(w, attrs, &object)
+                {
                     continue;
                 }
                 match self.call_one(w, attrs, &object, &mut warnings).await {
@@ -265,17 +292,26 @@ impl WebhookCaller {
     ) -> Result<Option<Value>, CallError> {
         let before = warnings.len();
         let mut decision = String::new();
-        let result = self.call_inner(w, attrs, object, warnings, &mut decision).await;
+        let result = self
+            .call_inner(w, attrs, object, warnings, &mut decision)
+            .await;
         let pod = format!(
             "{}/{}",
             attrs.namespace,
-            object["metadata"]["name"].as_str().filter(|n| !n.is_empty()).or(object["metadata"]["generateName"].as_str()).unwrap_or("")
+            object["metadata"]["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .or(object["metadata"]["generateName"].as_str())
+                .unwrap_or("")
         );
         let outcome = match &result {
             Ok(Some(_)) => format!("allowed with a patch (decision {decision})"),
             Ok(None) => format!("allowed unchanged (decision {decision})"),
             Err(CallError::Denied(m)) => format!("denied: {m}"),
-            Err(CallError::Failed(m)) => format!("call failed ({}): {m}", w.failure_policy.as_deref().unwrap_or("Fail")),
+            Err(CallError::Failed(m)) => format!(
+                "call failed ({}): {m}",
+                w.failure_policy.as_deref().unwrap_or("Fail")
+            ),
         };
         let mut line = format!("{} {pod} -> {}: {outcome}", attrs.operation, w.name);
         for warning in &warnings[before..] {
@@ -294,15 +330,25 @@ impl WebhookCaller {
         decision: &mut String,
     ) -> Result<Option<Value>, CallError> {
         let failed = |detail: String| {
-            CallError::Failed(format!("Internal error occurred: failed calling webhook \"{}\": {detail}", w.name))
+            CallError::Failed(format!(
+                "Internal error occurred: failed calling webhook \"{}\": {detail}",
+                w.name
+            ))
         };
         let timeout = w.timeout_seconds.unwrap_or(10).clamp(1, 30);
         let Some(base) = w.client_config.url.as_deref() else {
             return Err(failed("the harness calls webhooks by url only".into()));
         };
         let url = format!("{base}?timeout={timeout}s");
-        let ca = w.client_config.ca_bundle.as_ref().map(|b| b.0.clone()).unwrap_or_default();
-        let client = self.client(&ca).map_err(|e| failed(format!("failed to call webhook: {e}")))?;
+        let ca = w
+            .client_config
+            .ca_bundle
+            .as_ref()
+            .map(|b| b.0.clone())
+            .unwrap_or_default();
+        let client = self
+            .client(&ca)
+            .map_err(|e| failed(format!("failed to call webhook: {e}")))?;
         let uid = uid_for(&w.name, object);
         let review = json!({
             "apiVersion": "admission.k8s.io/v1",
@@ -331,8 +377,15 @@ impl WebhookCaller {
             .send()
             .await
             .map_err(|e| {
-                let host = base.trim_start_matches("https://").split('/').next().unwrap_or("");
-                failed(format!("failed to call webhook: Post \"{url}\": {}", go_style_error(&e, host)))
+                let host = base
+                    .trim_start_matches("https://")
+                    .split('/')
+                    .next()
+                    .unwrap_or("");
+                failed(format!(
+                    "failed to call webhook: Post \"{url}\": {}",
+                    go_style_error(&e, host)
+                ))
             })?;
         let status = response.status();
         let body = response
@@ -372,7 +425,10 @@ impl WebhookCaller {
         }
         if resp["allowed"] != true {
             let message = resp["status"]["message"].as_str().unwrap_or("");
-            return Err(CallError::Denied(format!("admission webhook \"{}\" denied the request: {message}", w.name)));
+            return Err(CallError::Denied(format!(
+                "admission webhook \"{}\" denied the request: {message}",
+                w.name
+            )));
         }
         let Some(patch_b64) = resp["patch"].as_str() else {
             return Ok(None);
@@ -386,8 +442,8 @@ impl WebhookCaller {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(patch_b64)
             .map_err(|e| failed(format!("received invalid webhook response: {e}")))?;
-        let patch: json_patch::Patch =
-            serde_json::from_slice(&bytes).map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
+        let patch: json_patch::Patch = serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
         let mut patched = object.clone();
         // Strict application: an operation whose parent is missing fails the
         // whole patch, and the request with it.
@@ -459,50 +515,93 @@ mod tests {
 
     #[tokio::test]
     async fn calls_the_injector_over_tls_and_applies_the_patch() {
-        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let inj = InjectorServer::start(Config::builtin(), true)
+            .await
+            .unwrap();
         let hooks = inj.webhooks(&[WebhookSpec::default()]);
         let labels = enabled();
-        let out = WebhookCaller::new().admit(&hooks, &attrs(&labels), pod(10000)).await;
-        let Admitted::Allowed { object, warnings } = out else { panic!("{out:?}") };
+        let out = WebhookCaller::new()
+            .admit(&hooks, &attrs(&labels), pod(10000))
+            .await;
+        let Admitted::Allowed { object, warnings } = out else {
+            panic!("{out:?}")
+        };
         assert_eq!(object["spec"]["containers"][1]["name"], "envoy");
-        assert_eq!(object["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
+        assert_eq!(
+            object["spec"]["containers"][1]["ports"][0]["containerPort"],
+            10001
+        );
         assert_eq!(warnings.len(), 1);
         inj.stop().await;
     }
 
     #[tokio::test]
     async fn namespace_selector_gates_the_call() {
-        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let inj = InjectorServer::start(Config::builtin(), true)
+            .await
+            .unwrap();
         let hooks = inj.webhooks(&[WebhookSpec::default()]);
         let none = BTreeMap::new();
-        let out = WebhookCaller::new().admit(&hooks, &attrs(&none), pod(80)).await;
-        assert_eq!(out, Admitted::Allowed { object: pod(80), warnings: vec![] });
+        let out = WebhookCaller::new()
+            .admit(&hooks, &attrs(&none), pod(80))
+            .await;
+        assert_eq!(
+            out,
+            Admitted::Allowed {
+                object: pod(80),
+                warnings: vec![]
+            }
+        );
         inj.stop().await;
     }
 
     #[tokio::test]
     async fn failure_policy_decides_when_the_injector_is_down() {
-        let inj = InjectorServer::start(Config::builtin(), false).await.unwrap();
+        let inj = InjectorServer::start(Config::builtin(), false)
+            .await
+            .unwrap();
         let labels = enabled();
         let fail = inj.webhooks(&[WebhookSpec::default()]);
-        let out = WebhookCaller::new().admit(&fail, &attrs(&labels), pod(80)).await;
-        let Admitted::Rejected(m) = out else { panic!("{out:?}") };
+        let out = WebhookCaller::new()
+            .admit(&fail, &attrs(&labels), pod(80))
+            .await;
+        let Admitted::Rejected(m) = out else {
+            panic!("{out:?}")
+        };
         assert!(m.starts_with("Internal error occurred: failed calling webhook \"sidecar-injector.harness.io\": failed to call webhook: Post \"https://127.0.0.1:"), "{m}");
         assert!(m.ends_with("connect: connection refused"), "{m}");
-        let ignore = inj.webhooks(&[WebhookSpec { failure_policy: "Ignore".into(), ..WebhookSpec::default() }]);
-        let out = WebhookCaller::new().admit(&ignore, &attrs(&labels), pod(80)).await;
-        assert_eq!(out, Admitted::Allowed { object: pod(80), warnings: vec![] });
+        let ignore = inj.webhooks(&[WebhookSpec {
+            failure_policy: "Ignore".into(),
+            ..WebhookSpec::default()
+        }]);
+        let out = WebhookCaller::new()
+            .admit(&ignore, &attrs(&labels), pod(80))
+            .await;
+        assert_eq!(
+            out,
+            Admitted::Allowed {
+                object: pod(80),
+                warnings: vec![]
+            }
+        );
     }
 
     #[tokio::test]
     async fn a_wrong_ca_bundle_fails_the_call() {
-        let inj = InjectorServer::start(Config::builtin(), true).await.unwrap();
+        let inj = InjectorServer::start(Config::builtin(), true)
+            .await
+            .unwrap();
         let mut hooks = inj.webhooks(&[WebhookSpec::default()]);
         let other = certs::generate("x", "y", &[]).unwrap();
         hooks[0].client_config.ca_bundle = Some(ByteString(other.ca_pem.into_bytes()));
         let labels = enabled();
-        let out = WebhookCaller::new().admit(&hooks, &attrs(&labels), pod(80)).await;
-        assert!(matches!(out, Admitted::Rejected(ref m) if m.contains("failed calling webhook")), "{out:?}");
+        let out = WebhookCaller::new()
+            .admit(&hooks, &attrs(&labels), pod(80))
+            .await;
+        assert!(
+            matches!(out, Admitted::Rejected(ref m) if m.contains("failed calling webhook")),
+            "{out:?}"
+        );
         inj.stop().await;
     }
 

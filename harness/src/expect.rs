@@ -29,7 +29,11 @@ pub fn state_word(s: &Value) -> String {
 fn labels_of(pod: &Value) -> BTreeMap<String, String> {
     pod["metadata"]["labels"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -67,8 +71,12 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             })
             .collect();
         match e.count {
-            Some(n) if pods.len() != n => failures.push(format!("{what}: expected {n} pod(s), found {}", pods.len())),
-            None if pods.is_empty() => failures.push(format!("{what}: expected at least one pod, found none")),
+            Some(n) if pods.len() != n => {
+                failures.push(format!("{what}: expected {n} pod(s), found {}", pods.len()))
+            }
+            None if pods.is_empty() => {
+                failures.push(format!("{what}: expected at least one pod, found none"))
+            }
             _ => {}
         }
         for p in pods {
@@ -86,15 +94,24 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             }
             if let Some(want) = &e.ready {
                 if &line.ready != want {
-                    failures.push(format!("{name}: expected READY {want}, got {} ({})", line.ready, line.status));
+                    failures.push(format!(
+                        "{name}: expected READY {want}, got {} ({})",
+                        line.ready, line.status
+                    ));
                 }
             }
             if let Some(want) = &e.status {
                 if &line.status != want {
-                    failures.push(format!("{name}: expected STATUS {want}, got {}", line.status));
+                    failures.push(format!(
+                        "{name}: expected STATUS {want}, got {}",
+                        line.status
+                    ));
                 }
             }
-            for (key, want) in [("containers", &e.containers), ("initContainers", &e.init_containers)] {
+            for (key, want) in [
+                ("containers", &e.containers),
+                ("initContainers", &e.init_containers),
+            ] {
                 if let Some(want) = want {
                     let got = names(p, key);
                     if &got != want {
@@ -107,18 +124,33 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .chain(p["status"]["initContainerStatuses"].as_array().into_iter().flatten());
+                    .chain(
+                        p["status"]["initContainerStatuses"]
+                            .as_array()
+                            .into_iter()
+                            .flatten(),
+                    );
                 let Some(s) = statuses.clone().find(|s| s["name"] == container.as_str()) else {
-                    failures.push(format!("{name}: expected container {container} {}, but it has no status", want.state()));
+                    failures.push(format!(
+                        "{name}: expected container {container} {}, but it has no status",
+                        want.state()
+                    ));
                     continue;
                 };
                 let word = state_word(s);
                 if word != want.state() {
-                    failures.push(format!("{name}: expected container {container} {}, got {}", want.state(), container_state(s)));
+                    failures.push(format!(
+                        "{name}: expected container {container} {}, got {}",
+                        want.state(),
+                        container_state(s)
+                    ));
                 }
                 if let Some(sub) = want.message() {
                     let full = container_state(s);
-                    let msg = format!("{full} {}", s["state"]["waiting"]["message"].as_str().unwrap_or(""));
+                    let msg = format!(
+                        "{full} {}",
+                        s["state"]["waiting"]["message"].as_str().unwrap_or("")
+                    );
                     if !msg.contains(sub) {
                         failures.push(format!("{name}: expected container {container}'s message to contain {sub:?}, got {full:?}"));
                     }
@@ -132,7 +164,10 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             .iter()
             .find(|r| r.namespace == e.namespace && r.kind == e.kind && r.name == e.name);
         match hit {
-            None => failures.push(format!("expected {} {}/{} to be rejected, but it was not", e.kind, e.namespace, e.name)),
+            None => failures.push(format!(
+                "expected {} {}/{} to be rejected, but it was not",
+                e.kind, e.namespace, e.name
+            )),
             Some(r) if !r.message.contains(&e.message) => failures.push(format!(
                 "{} {}/{} was rejected, but the message lacks {:?}: {}",
                 e.kind, e.namespace, e.name, e.message, r.message
@@ -142,10 +177,15 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
     }
     for e in &scenario.header.expect.workloads {
         let w = observed.workloads.iter().find(|w| {
-            w["kind"] == e.kind.as_str() && w["metadata"]["namespace"] == e.namespace.as_str() && w["metadata"]["name"] == e.name.as_str()
+            w["kind"] == e.kind.as_str()
+                && w["metadata"]["namespace"] == e.namespace.as_str()
+                && w["metadata"]["name"] == e.name.as_str()
         });
         match w {
-            None => failures.push(format!("expected {} {}/{} to exist", e.kind, e.namespace, e.name)),
+            None => failures.push(format!(
+                "expected {} {}/{} to exist",
+                e.kind, e.namespace, e.name
+            )),
             Some(w) => {
                 let got: Vec<String> = w["spec"]["template"]["spec"]["containers"]
                     .as_array()
@@ -154,7 +194,10 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
                     .filter_map(|c| c["name"].as_str().map(String::from))
                     .collect();
                 if got != e.containers {
-                    failures.push(format!("{} {}/{}: expected template containers {:?}, got {got:?}", e.kind, e.namespace, e.name, e.containers));
+                    failures.push(format!(
+                        "{} {}/{}: expected template containers {:?}, got {got:?}",
+                        e.kind, e.namespace, e.name, e.containers
+                    ));
                 }
             }
         }
@@ -168,7 +211,10 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             .iter()
             .any(|e| e.namespace == r.namespace && e.kind == r.kind && e.name == r.name);
         if !expected {
-            failures.push(format!("{} {}/{} was unexpectedly rejected: {}", r.kind, r.namespace, r.name, r.message));
+            failures.push(format!(
+                "{} {}/{} was unexpectedly rejected: {}",
+                r.kind, r.namespace, r.name, r.message
+            ));
         }
     }
     failures

@@ -5,13 +5,23 @@ use std::path::PathBuf;
 use crate::run::ScenarioRun;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// One testsuite, one testcase per scenario.
 pub fn render(results: &[(PathBuf, anyhow::Result<ScenarioRun>)]) -> String {
-    let failures = results.iter().filter(|(_, r)| !r.as_ref().is_ok_and(|r| r.passed())).count();
-    let total: f64 = results.iter().filter_map(|(_, r)| r.as_ref().ok()).map(|r| r.elapsed.as_secs_f64()).sum();
+    let failures = results
+        .iter()
+        .filter(|(_, r)| !r.as_ref().is_ok_and(|r| r.passed()))
+        .count();
+    let total: f64 = results
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(|r| r.elapsed.as_secs_f64())
+        .sum();
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"injector-harness\" tests=\"{}\" failures=\"{failures}\" time=\"{total:.3}\">\n",
         results.len()

@@ -12,7 +12,11 @@ use injector_harness::run::{self, Progress};
 use injector_harness::{junit, scenario};
 
 #[derive(Parser)]
-#[command(name = "injector-harness", version, about = "Run sidecar-injector scenarios on a simulated or real cluster")]
+#[command(
+    name = "injector-harness",
+    version,
+    about = "Run sidecar-injector scenarios on a simulated or real cluster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,41 +66,78 @@ fn real_main() -> Result<ExitCode> {
         .init();
     match cli.command {
         Command::New { name, dir } => {
-            sidecar_injector::config::check_dns1123_label(&name).map_err(|m| anyhow::anyhow!("scenario name: {m}"))?;
+            sidecar_injector::config::check_dns1123_label(&name)
+                .map_err(|m| anyhow::anyhow!("scenario name: {m}"))?;
             let path = dir.join(format!("{name}.yaml"));
             if path.exists() {
                 bail!("{}: already exists", path.display());
             }
-            std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-            std::fs::write(&path, scenario::skeleton(&name)).with_context(|| format!("{}: cannot write", path.display()))?;
-            println!("wrote {}; run it with: cargo run -p injector-harness -- run {}", path.display(), path.display());
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("{}: cannot create", dir.display()))?;
+            std::fs::write(&path, scenario::skeleton(&name))
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+            println!(
+                "wrote {}; run it with: cargo run -p injector-harness -- run {}",
+                path.display(),
+                path.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { paths, backend, parallel, junit: junit_path } => {
-            let paths = if paths.is_empty() { vec![PathBuf::from("scenarios")] } else { paths };
+        Command::Run {
+            paths,
+            backend,
+            parallel,
+            junit: junit_path,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("scenarios")]
+            } else {
+                paths
+            };
             let files = run::expand_paths(&paths)?;
             if files.is_empty() {
-                bail!("no scenario files in {}", paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+                bail!(
+                    "no scenario files in {}",
+                    paths
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
             }
             let total = files.len();
             let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
                 let done = done.clone();
                 Arc::new(move |p| {
-                    if let Progress::Finished { name, passed, elapsed } = p {
+                    if let Progress::Finished {
+                        name,
+                        passed,
+                        elapsed,
+                    } = p
+                    {
                         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                         let mark = if passed { "ok  " } else { "FAIL" };
-                        eprintln!("[{n:>2}/{total}] {mark} {name} ({} ms)", elapsed.as_millis());
+                        eprintln!(
+                            "[{n:>2}/{total}] {mark} {name} ({} ms)",
+                            elapsed.as_millis()
+                        );
                     }
                 })
             };
             let started = std::time::Instant::now();
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             let results = runtime.block_on(run::run_all(&files, backend, parallel, progress));
             let wall = started.elapsed();
 
             let mut out = std::io::stdout().lock();
-            writeln!(out, "\n{:<28} {:>4} {:<22} {:>8} {:<6} {:>7}", "SCENARIO", "PODS", "READY", "INJECTED", "RESULT", "TIME")?;
+            writeln!(
+                out,
+                "\n{:<28} {:>4} {:<22} {:>8} {:<6} {:>7}",
+                "SCENARIO", "PODS", "READY", "INJECTED", "RESULT", "TIME"
+            )?;
             let mut failed = 0;
             for (path, r) in &results {
                 match r {
@@ -130,24 +171,47 @@ fn real_main() -> Result<ExitCode> {
                     Err(_) => {
                         failed += 1;
                         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-                        writeln!(out, "{name:<28} {:>4} {:<22} {:>8} {:<6} {:>7}", "-", "-", "-", "ERROR", "-")?;
+                        writeln!(
+                            out,
+                            "{name:<28} {:>4} {:<22} {:>8} {:<6} {:>7}",
+                            "-", "-", "-", "ERROR", "-"
+                        )?;
                     }
                 }
             }
-            writeln!(out, "\n{} scenarios, {} passed, {} failed in {} ms ({} backend)", results.len(), results.len() - failed, failed, wall.as_millis(), backend.as_str())?;
+            writeln!(
+                out,
+                "\n{} scenarios, {} passed, {} failed in {} ms ({} backend)",
+                results.len(),
+                results.len() - failed,
+                failed,
+                wall.as_millis(),
+                backend.as_str()
+            )?;
             for (path, r) in &results {
                 match r {
                     Ok(run) if !run.passed() => {
-                        writeln!(out, "\n{} ({}):\n{}", run.name, path.display(), run.report())?;
+                        writeln!(
+                            out,
+                            "\n{} ({}):\n{}",
+                            run.name,
+                            path.display(),
+                            run.report()
+                        )?;
                     }
                     Err(e) => writeln!(out, "\n{}: {e:#}", path.display())?,
                     _ => {}
                 }
             }
             if let Some(p) = junit_path {
-                std::fs::write(&p, junit::render(&results)).with_context(|| format!("{}: cannot write", p.display()))?;
+                std::fs::write(&p, junit::render(&results))
+                    .with_context(|| format!("{}: cannot write", p.display()))?;
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -80,7 +80,10 @@ impl ScenarioRun {
         if !self.observed.rejections.is_empty() {
             out.push_str("  refused:\n");
             for r in &self.observed.rejections {
-                out.push_str(&format!("    {} {}/{}: {}\n", r.kind, r.namespace, r.name, r.message));
+                out.push_str(&format!(
+                    "    {} {}/{}: {}\n",
+                    r.kind, r.namespace, r.name, r.message
+                ));
             }
         }
         out.push_str("  admission log:\n");
@@ -101,22 +104,41 @@ pub fn load_scenario(path: &Path) -> Result<Scenario> {
     Ok(scenario::load(path, &base)?)
 }
 
-async fn drive<C: Cluster>(cluster: &mut C, scenario: &Scenario, injector: &InjectorServer) -> Result<()> {
-    cluster.register(injector.webhooks(&scenario.header.webhooks)).await?;
+async fn drive<C: Cluster>(
+    cluster: &mut C,
+    scenario: &Scenario,
+    injector: &InjectorServer,
+) -> Result<()> {
+    cluster
+        .register(injector.webhooks(&scenario.header.webhooks))
+        .await?;
     for m in &scenario.manifests {
-        cluster
-            .apply(&m.object)
-            .await
-            .with_context(|| format!("{}:{}: applying {} {}", scenario.path.display(), m.line, m.kind(), m.name()))?;
+        cluster.apply(&m.object).await.with_context(|| {
+            format!(
+                "{}:{}: applying {} {}",
+                scenario.path.display(),
+                m.line,
+                m.kind(),
+                m.name()
+            )
+        })?;
     }
     cluster.settle().await?;
     for (i, step) in scenario.header.steps.iter().enumerate() {
         let ctx = || format!("{}: steps[{i}]", scenario.path.display());
         match step {
-            Step::LabelNamespace { name, labels } => cluster.label_namespace(name, labels).await.with_context(ctx)?,
-            Step::RolloutRestart { namespace, kind, name } => {
-                cluster.rollout_restart(namespace, kind, name).await.with_context(ctx)?
-            }
+            Step::LabelNamespace { name, labels } => cluster
+                .label_namespace(name, labels)
+                .await
+                .with_context(ctx)?,
+            Step::RolloutRestart {
+                namespace,
+                kind,
+                name,
+            } => cluster
+                .rollout_restart(namespace, kind, name)
+                .await
+                .with_context(ctx)?,
             Step::Apply { manifests } => {
                 for m in manifests {
                     cluster.apply(m).await.with_context(ctx)?;
@@ -131,7 +153,11 @@ async fn drive<C: Cluster>(cluster: &mut C, scenario: &Scenario, injector: &Inje
 /// Runs one scenario on `backend`.
 pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
     let started = Instant::now();
-    let injector = InjectorServer::start(scenario.injector_config.clone(), scenario.header.injector.available).await?;
+    let injector = InjectorServer::start(
+        scenario.injector_config.clone(),
+        scenario.header.injector.available,
+    )
+    .await?;
     let (observed, admission_log) = match backend {
         Backend::Sim => {
             let mut cluster = SimCluster::new(scenario.name());
@@ -160,7 +186,11 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
 #[derive(Debug, Clone)]
 pub enum Progress {
     Started(String),
-    Finished { name: String, passed: bool, elapsed: Duration },
+    Finished {
+        name: String,
+        passed: bool,
+        elapsed: Duration,
+    },
 }
 
 /// Runs the scenario files at `paths` with at most `parallel` at once;
@@ -177,7 +207,11 @@ pub async fn run_all(
         let (path, limit, progress) = (path.clone(), limit.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+            let name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("?")
+                .to_string();
             progress(Progress::Started(name.clone()));
             let result = match load_scenario(&path) {
                 Ok(s) => run_scenario(&s, backend).await,
@@ -187,7 +221,11 @@ pub async fn run_all(
                 Ok(r) => (r.passed(), r.elapsed),
                 Err(_) => (false, Duration::ZERO),
             };
-            progress(Progress::Finished { name, passed, elapsed });
+            progress(Progress::Finished {
+                name,
+                passed,
+                elapsed,
+            });
             (path, result)
         }));
     }
@@ -195,7 +233,10 @@ pub async fn run_all(
     for (t, path) in tasks.into_iter().zip(paths) {
         match t.await {
             Ok(r) => out.push(r),
-            Err(e) => out.push((path.clone(), Err(anyhow::anyhow!("scenario task failed: {e}")))),
+            Err(e) => out.push((
+                path.clone(),
+                Err(anyhow::anyhow!("scenario task failed: {e}")),
+            )),
         }
     }
     out
@@ -207,7 +248,9 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            out.extend(scenario::discover(p).with_context(|| format!("{}: cannot list", p.display()))?);
+            out.extend(
+                scenario::discover(p).with_context(|| format!("{}: cannot list", p.display()))?,
+            );
         } else if p.is_file() {
             out.push(p.clone());
         } else {

@@ -64,7 +64,9 @@ impl Manifest {
     }
     /// The namespace, "default" when a namespaced object names none.
     pub fn namespace(&self) -> &str {
-        self.object["metadata"]["namespace"].as_str().unwrap_or("default")
+        self.object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
     }
 }
 
@@ -172,7 +174,10 @@ impl Default for WebhookSpec {
             name: default_webhook_name(),
             rules: default_rules(),
             namespace_selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([("sidecar-injector".into(), "enabled".into())])),
+                match_labels: Some(BTreeMap::from([(
+                    "sidecar-injector".into(),
+                    "enabled".into(),
+                )])),
                 match_expressions: None,
             }),
             object_selector: None,
@@ -312,7 +317,12 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
-    fn new(file: &Path, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(
+        file: &Path,
+        line: Option<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         ScenarioError {
             file: file.display().to_string(),
             line,
@@ -340,7 +350,10 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     docs.push((start, current));
     // Comment-only or blank documents are not manifests.
     docs.into_iter()
-        .filter(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|(_, d)| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .collect()
 }
 
@@ -351,7 +364,8 @@ pub fn load_base_config(path: &Path) -> Result<Value, ScenarioError> {
     // Validate as a config first, so errors point into the base file.
     Config::from_yaml(&text, &path.display().to_string())
         .map_err(|e| ScenarioError::new(path, None, "(config)", e.to_string()))?;
-    serde_yaml::from_str(&text).map_err(|e| ScenarioError::new(path, None, "(config)", e.to_string()))
+    serde_yaml::from_str(&text)
+        .map_err(|e| ScenarioError::new(path, None, "(config)", e.to_string()))
 }
 
 /// Parses a scenario file. `base_config` is the base injector config as JSON.
@@ -364,7 +378,12 @@ pub fn load(path: &Path, base_config: &Value) -> Result<Scenario, ScenarioError>
 pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, ScenarioError> {
     let docs = split_documents(text);
     let Some((header_line, header_text)) = docs.first() else {
-        return Err(ScenarioError::new(path, Some(1), "(document)", "empty scenario: a header document is required"));
+        return Err(ScenarioError::new(
+            path,
+            Some(1),
+            "(document)",
+            "empty scenario: a header document is required",
+        ));
     };
     let header_line = *header_line;
     let de = serde_yaml::Deserializer::from_str(header_text);
@@ -373,46 +392,115 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
         let inner = e.into_inner();
         let line = inner.location().map(|l| header_line + l.line() - 1);
         let message = inner.to_string();
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-        ScenarioError::new(path, line.or(Some(header_line)), if field == "." { "(header)".into() } else { field }, message)
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
+        ScenarioError::new(
+            path,
+            line.or(Some(header_line)),
+            if field == "." {
+                "(header)".into()
+            } else {
+                field
+            },
+            message,
+        )
     })?;
-    let at = |field: &str| find_line(header_text, field).map(|l| header_line + l - 1).or(Some(header_line));
+    let at = |field: &str| {
+        find_line(header_text, field)
+            .map(|l| header_line + l - 1)
+            .or(Some(header_line))
+    };
     if header.api_version != API_VERSION {
-        return Err(ScenarioError::new(path, at("apiVersion"), "apiVersion", format!("must be {API_VERSION}")));
+        return Err(ScenarioError::new(
+            path,
+            at("apiVersion"),
+            "apiVersion",
+            format!("must be {API_VERSION}"),
+        ));
     }
     if header.kind != KIND {
-        return Err(ScenarioError::new(path, at("kind"), "kind", format!("must be {KIND} (the first document is the scenario header)")));
+        return Err(ScenarioError::new(
+            path,
+            at("kind"),
+            "kind",
+            format!("must be {KIND} (the first document is the scenario header)"),
+        ));
     }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if header.name != stem {
-        return Err(ScenarioError::new(path, at("name"), "name", format!("{:?} must match the file name {stem:?}", header.name)));
+        return Err(ScenarioError::new(
+            path,
+            at("name"),
+            "name",
+            format!("{:?} must match the file name {stem:?}", header.name),
+        ));
     }
     for (i, w) in header.webhooks.iter().enumerate() {
         let field = |f: &str| format!("webhooks[{i}].{f}");
         if !matches!(w.failure_policy.as_str(), "Fail" | "Ignore") {
-            return Err(ScenarioError::new(path, at("failurePolicy"), field("failurePolicy"), "must be Fail or Ignore"));
+            return Err(ScenarioError::new(
+                path,
+                at("failurePolicy"),
+                field("failurePolicy"),
+                "must be Fail or Ignore",
+            ));
         }
         if !matches!(w.reinvocation_policy.as_str(), "Never" | "IfNeeded") {
-            return Err(ScenarioError::new(path, at("reinvocationPolicy"), field("reinvocationPolicy"), "must be Never or IfNeeded"));
+            return Err(ScenarioError::new(
+                path,
+                at("reinvocationPolicy"),
+                field("reinvocationPolicy"),
+                "must be Never or IfNeeded",
+            ));
         }
         if !(1..=30).contains(&w.timeout_seconds) {
-            return Err(ScenarioError::new(path, at("timeoutSeconds"), field("timeoutSeconds"), "must be between 1 and 30"));
+            return Err(ScenarioError::new(
+                path,
+                at("timeoutSeconds"),
+                field("timeoutSeconds"),
+                "must be between 1 and 30",
+            ));
         }
-        for (name, sel) in [("namespaceSelector", &w.namespace_selector), ("objectSelector", &w.object_selector)] {
+        for (name, sel) in [
+            ("namespaceSelector", &w.namespace_selector),
+            ("objectSelector", &w.object_selector),
+        ] {
             if let Some(sel) = sel {
                 sidecar_injector::selector::validate(sel)
                     .map_err(|m| ScenarioError::new(path, at(name), field(name), m))?;
             }
         }
     }
-    if header.webhooks.iter().map(|w| &w.name).collect::<std::collections::BTreeSet<_>>().len() != header.webhooks.len() {
-        return Err(ScenarioError::new(path, at("webhooks"), "webhooks", "webhook names must be unique"));
+    if header
+        .webhooks
+        .iter()
+        .map(|w| &w.name)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+        != header.webhooks.len()
+    {
+        return Err(ScenarioError::new(
+            path,
+            at("webhooks"),
+            "webhooks",
+            "webhook names must be unique",
+        ));
     }
     for (i, p) in header.expect.pods.iter().enumerate() {
         if let Some(r) = &p.ready {
-            let ok = r.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
+            let ok = r
+                .split_once('/')
+                .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
             if !ok {
-                return Err(ScenarioError::new(path, at("ready"), format!("expect.pods[{i}].ready"), format!("{r:?} is not n/m")));
+                return Err(ScenarioError::new(
+                    path,
+                    at("ready"),
+                    format!("expect.pods[{i}].ready"),
+                    format!("{r:?} is not n/m"),
+                ));
             }
         }
     }
@@ -423,7 +511,12 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
     }
     let config_yaml = serde_yaml::to_string(&config).unwrap_or_default();
     let injector_config = Config::from_yaml(&config_yaml, "injector.config").map_err(|e| {
-        ScenarioError::new(path, at("injector"), "injector.config", format!("the merged config is invalid: {e}"))
+        ScenarioError::new(
+            path,
+            at("injector"),
+            "injector.config",
+            format!("the merged config is invalid: {e}"),
+        )
     })?;
 
     let mut manifests = Vec::new();
@@ -431,24 +524,61 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
         let object: Value = serde_yaml::from_str(doc).map_err(|e| {
             let l = e.location().map(|l| line + l.line() - 1).unwrap_or(*line);
             let message = e.to_string();
-            ScenarioError::new(path, Some(l), "(manifest)", message.split(" at line ").next().unwrap_or(&message).to_string())
+            ScenarioError::new(
+                path,
+                Some(l),
+                "(manifest)",
+                message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string(),
+            )
         })?;
         let at = |field: &str| find_line(doc, field).map(|l| line + l - 1).or(Some(*line));
         let kind = object["kind"].as_str().unwrap_or("");
         if kind.is_empty() {
-            return Err(ScenarioError::new(path, Some(*line), "kind", "every manifest needs a kind"));
+            return Err(ScenarioError::new(
+                path,
+                Some(*line),
+                "kind",
+                "every manifest needs a kind",
+            ));
         }
         if object["apiVersion"].as_str().unwrap_or("").is_empty() {
-            return Err(ScenarioError::new(path, Some(*line), "apiVersion", format!("the {kind} needs an apiVersion")));
+            return Err(ScenarioError::new(
+                path,
+                Some(*line),
+                "apiVersion",
+                format!("the {kind} needs an apiVersion"),
+            ));
         }
         if !SUPPORTED_KINDS.contains(&kind) {
-            return Err(ScenarioError::new(path, at("kind"), "kind", format!("{kind} is not supported; the harness applies {}", SUPPORTED_KINDS.join(", "))));
+            return Err(ScenarioError::new(
+                path,
+                at("kind"),
+                "kind",
+                format!(
+                    "{kind} is not supported; the harness applies {}",
+                    SUPPORTED_KINDS.join(", ")
+                ),
+            ));
         }
         let name = object["metadata"]["name"].as_str().unwrap_or("");
-        if let Err(m) = sidecar_injector::config::check_dns1123_label(name).or_else(|_| check_subdomain(name)) {
-            return Err(ScenarioError::new(path, at("name"), "metadata.name", format!("{kind}: {m}")));
+        if let Err(m) =
+            sidecar_injector::config::check_dns1123_label(name).or_else(|_| check_subdomain(name))
+        {
+            return Err(ScenarioError::new(
+                path,
+                at("name"),
+                "metadata.name",
+                format!("{kind}: {m}"),
+            ));
         }
-        manifests.push(Manifest { line: *line, object });
+        manifests.push(Manifest {
+            line: *line,
+            object,
+        });
     }
     Ok(Scenario {
         path: path.to_path_buf(),
@@ -460,21 +590,29 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
 
 /// Object names may be DNS subdomains (dots allowed).
 fn check_subdomain(name: &str) -> Result<(), String> {
-    if !name.is_empty() && name.len() <= 253 && name.split('.').all(|l| sidecar_injector::config::check_dns1123_label(l).is_ok()) {
+    if !name.is_empty()
+        && name.len() <= 253
+        && name
+            .split('.')
+            .all(|l| sidecar_injector::config::check_dns1123_label(l).is_ok())
+    {
         Ok(())
     } else {
-        Err(format!("{name:?} is not a valid object name (lowercase DNS subdomain)"))
+        Err(format!(
+            "{name:?} is not a valid object name (lowercase DNS subdomain)"
+        ))
     }
 }
 
 /// The first line (1-based, within `doc`) whose key is `field`.
 fn find_line(doc: &str, field: &str) -> Option<usize> {
     let key = format!("{field}:");
-    doc.lines().position(|l| {
-        let t = l.trim_start().trim_start_matches("- ");
-        t.starts_with(&key)
-    })
-    .map(|i| i + 1)
+    doc.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.starts_with(&key)
+        })
+        .map(|i| i + 1)
 }
 
 /// Every scenario file in a directory (its `*.yaml`), sorted by name.
@@ -587,7 +725,11 @@ mod tests {
 
     #[test]
     fn name_must_match_the_file() {
-        let e = parse_text("y", "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n").unwrap_err();
+        let e = parse_text(
+            "y",
+            "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n",
+        )
+        .unwrap_err();
         assert_eq!(e.field, "name");
         assert_eq!(e.line, Some(3));
     }
@@ -596,8 +738,14 @@ mod tests {
     fn injector_overrides_merge_and_are_validated() {
         let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\ninjector:\n  config:\n    onPortConflict: keep\n";
         let s = parse_text("x", text).unwrap();
-        assert_eq!(s.injector_config.on_port_conflict, sidecar_injector::config::PortConflictPolicy::Keep);
-        assert_eq!(s.injector_config.containers[0].name, "envoy", "the rest of the base stays");
+        assert_eq!(
+            s.injector_config.on_port_conflict,
+            sidecar_injector::config::PortConflictPolicy::Keep
+        );
+        assert_eq!(
+            s.injector_config.containers[0].name, "envoy",
+            "the rest of the base stays"
+        );
         let bad = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\ninjector:\n  config:\n    onPortConflict: sometimes\n";
         let e = parse_text("x", bad).unwrap_err();
         assert_eq!(e.field, "injector.config");
@@ -608,7 +756,11 @@ mod tests {
     fn manifest_errors_name_the_line() {
         let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\n";
         let e = parse_text("x", text).unwrap_err();
-        assert_eq!((e.line, e.field.as_str()), (Some(8), "metadata.name"), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (Some(8), "metadata.name"),
+            "{e}"
+        );
         let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Ingress\nmetadata: {name: a}\n";
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");

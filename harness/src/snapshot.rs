@@ -43,7 +43,11 @@ const TIME_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/restartedAt"];
 fn labels_of(pod: &Value) -> BTreeMap<String, String> {
     pod["metadata"]["labels"]
         .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -63,7 +67,11 @@ impl Redactor {
             let labels = labels_of(o);
             let tmpl: BTreeMap<String, String> = o["spec"]["template"]["metadata"]["labels"]
                 .as_object()
-                .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
                 .unwrap_or_default();
             for (key, placeholder) in HASH_LABELS {
                 for l in [&labels, &tmpl] {
@@ -81,7 +89,8 @@ impl Redactor {
         Redactor {
             pairs,
             injector: Regex::new(r"127\.0\.0\.1:\d+").unwrap_or_else(|_| unreachable_regex()),
-            token: Regex::new(r"kube-api-access-[a-z0-9]{5}").unwrap_or_else(|_| unreachable_regex()),
+            token: Regex::new(r"kube-api-access-[a-z0-9]{5}")
+                .unwrap_or_else(|_| unreachable_regex()),
         }
     }
 
@@ -93,7 +102,9 @@ impl Redactor {
             }
         }
         let out = self.injector.replace_all(&out, "<injector>");
-        self.token.replace_all(&out, "kube-api-access-<id>").into_owned()
+        self.token
+            .replace_all(&out, "kube-api-access-<id>")
+            .into_owned()
     }
 }
 
@@ -107,7 +118,11 @@ fn redact_value(v: &Value, r: &Redactor) -> Value {
     match v {
         Value::String(s) => Value::String(r.text(s)),
         Value::Array(a) => Value::Array(a.iter().map(|x| redact_value(x, r)).collect()),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), redact_value(x, r))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), redact_value(x, r)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -119,8 +134,14 @@ pub fn canonical(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by(|a, b| (a.as_str() != "name", a.as_str()).cmp(&(b.as_str() != "name", b.as_str())));
-            Value::Object(keys.into_iter().map(|k| (k.clone(), canonical(&m[k]))).collect())
+            keys.sort_by(|a, b| {
+                (a.as_str() != "name", a.as_str()).cmp(&(b.as_str() != "name", b.as_str()))
+            });
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
         }
         Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
         other => other.clone(),
@@ -152,7 +173,10 @@ fn container_view(c: &Value) -> Value {
 /// What a container is doing, in one line, from its status.
 pub fn container_state(s: &Value) -> String {
     let state = &s["state"];
-    let last_msg = s["lastState"]["terminated"]["message"].as_str().map(str::trim).filter(|m| !m.is_empty());
+    let last_msg = s["lastState"]["terminated"]["message"]
+        .as_str()
+        .map(str::trim)
+        .filter(|m| !m.is_empty());
     if state["running"].is_object() {
         if s["ready"] == true {
             "Running, ready".into()
@@ -166,7 +190,10 @@ pub fn container_state(s: &Value) -> String {
             None => reason.to_string(),
         }
     } else if let Some(t) = state["terminated"].as_object() {
-        let reason = t.get("reason").and_then(Value::as_str).unwrap_or("Terminated");
+        let reason = t
+            .get("reason")
+            .and_then(Value::as_str)
+            .unwrap_or("Terminated");
         let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
         format!("{reason} (exit {code})")
     } else {
@@ -196,7 +223,14 @@ fn pod_view(pod: &Value) -> Value {
     view.insert("name".into(), meta["name"].clone());
     view.insert("namespace".into(), meta["namespace"].clone());
     if let Some(owner) = meta["ownerReferences"].as_array().and_then(|o| o.first()) {
-        view.insert("owner".into(), json!(format!("{}/{}", owner["kind"].as_str().unwrap_or(""), owner["name"].as_str().unwrap_or(""))));
+        view.insert(
+            "owner".into(),
+            json!(format!(
+                "{}/{}",
+                owner["kind"].as_str().unwrap_or(""),
+                owner["name"].as_str().unwrap_or("")
+            )),
+        );
     }
     if labels.as_object().is_some_and(|m| !m.is_empty()) {
         view.insert("labels".into(), canonical(&labels));
@@ -207,19 +241,30 @@ fn pod_view(pod: &Value) -> Value {
     if pod["spec"]["hostNetwork"] == true {
         view.insert("hostNetwork".into(), json!(true));
     }
-    if let Some(rp) = pod["spec"]["restartPolicy"].as_str().filter(|rp| *rp != "Always") {
+    if let Some(rp) = pod["spec"]["restartPolicy"]
+        .as_str()
+        .filter(|rp| *rp != "Always")
+    {
         view.insert("restartPolicy".into(), json!(rp));
     }
     for key in ["initContainers", "containers"] {
         if let Some(list) = pod["spec"][key].as_array() {
-            view.insert(key.into(), Value::Array(list.iter().map(container_view).collect()));
+            view.insert(
+                key.into(),
+                Value::Array(list.iter().map(container_view).collect()),
+            );
         }
     }
     let volumes: Vec<Value> = pod["spec"]["volumes"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|v| !v["name"].as_str().unwrap_or("").starts_with("kube-api-access-"))
+        .filter(|v| {
+            !v["name"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("kube-api-access-")
+        })
         .cloned()
         .collect();
     if !volumes.is_empty() {
@@ -260,7 +305,10 @@ pub fn build(observed: &Observed) -> Value {
             if let Some(prefix) = &prefix {
                 view["name"] = json!(format!("{prefix}<id>"));
             }
-            let ns = p["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+            let ns = p["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let key = serde_json::to_string(&view).unwrap_or_default();
             (ns, key, view, format!("{} {}", line.ready, line.status))
         })
@@ -269,7 +317,9 @@ pub fn build(observed: &Observed) -> Value {
     // Number pods that ended up with the same placeholder name.
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (_, _, v, _) in &pods {
-        *counts.entry(format!("{}/{}", v["namespace"], v["name"])).or_default() += 1;
+        *counts
+            .entry(format!("{}/{}", v["namespace"], v["name"]))
+            .or_default() += 1;
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (_, _, v, _) in pods.iter_mut() {
@@ -277,7 +327,10 @@ pub fn build(observed: &Observed) -> Value {
         if counts[&key] > 1 {
             let n = seen.entry(key).or_default();
             *n += 1;
-            let name = v["name"].as_str().unwrap_or("").replace("<id>", &format!("<id{n}>"));
+            let name = v["name"]
+                .as_str()
+                .unwrap_or("")
+                .replace("<id>", &format!("<id{n}>"));
             v["name"] = json!(name);
         }
     }
@@ -288,13 +341,25 @@ pub fn build(observed: &Observed) -> Value {
     let mut rejected: Vec<String> = observed
         .rejections
         .iter()
-        .map(|x| format!("{} {}/{}: {}", x.kind, x.namespace, x.name, r.text(&x.message)))
+        .map(|x| {
+            format!(
+                "{} {}/{}: {}",
+                x.kind,
+                x.namespace,
+                x.name,
+                r.text(&x.message)
+            )
+        })
         .collect();
     rejected.sort();
     let mut workloads: Vec<String> = observed
         .workloads
         .iter()
-        .filter(|w| w["metadata"]["ownerReferences"].as_array().is_none_or(|o| o.is_empty()))
+        .filter(|w| {
+            w["metadata"]["ownerReferences"]
+                .as_array()
+                .is_none_or(|o| o.is_empty())
+        })
         .map(|w| {
             let names: Vec<&str> = w["spec"]["template"]["spec"]["containers"]
                 .as_array()
@@ -321,7 +386,10 @@ pub fn build(observed: &Observed) -> Value {
     if !workloads.is_empty() {
         doc.insert("workloads".into(), json!(workloads));
     }
-    doc.insert("pods".into(), Value::Array(pods.into_iter().map(|(_, _, v, _)| v).collect()));
+    doc.insert(
+        "pods".into(),
+        Value::Array(pods.into_iter().map(|(_, _, v, _)| v).collect()),
+    );
     Value::Object(doc)
 }
 
@@ -358,23 +426,42 @@ mod tests {
         let doc = build(&observed);
         let text = serde_yaml::to_string(&doc).unwrap();
         assert!(!text.contains("6bdf5d484b"), "{text}");
-        assert!(!text.contains("x7k2p") && !text.contains("abcde") && !text.contains("40123"), "{text}");
+        assert!(
+            !text.contains("x7k2p") && !text.contains("abcde") && !text.contains("40123"),
+            "{text}"
+        );
         assert_eq!(doc["ready"][0], "demo/web-<hash>-<id1> 1/1 Running");
         assert_eq!(doc["ready"][1], "demo/web-<hash>-<id2> 1/1 Running");
         assert_eq!(doc["pods"][0]["labels"]["pod-template-hash"], "<hash>");
         assert!(doc["pods"][0].get("volumes").is_none());
-        assert!(doc["pods"][0]["containers"][0].get("volumeMounts").is_none());
-        assert!(doc["pods"][0]["containers"][0].get("terminationMessagePath").is_none());
+        assert!(doc["pods"][0]["containers"][0]
+            .get("volumeMounts")
+            .is_none());
+        assert!(doc["pods"][0]["containers"][0]
+            .get("terminationMessagePath")
+            .is_none());
         assert_eq!(doc["pods"][0]["states"]["web"], "Running, ready");
-        assert!(doc["rejected"][0].as_str().unwrap().contains("dial tcp <injector>: connect"), "{text}");
+        assert!(
+            doc["rejected"][0]
+                .as_str()
+                .unwrap()
+                .contains("dial tcp <injector>: connect"),
+            "{text}"
+        );
     }
 
     #[test]
     fn same_content_in_any_order_gives_the_same_snapshot() {
         let a = pod("web-h1-aaaaa", "h1", true);
         let b = pod("web-h1-bbbbb", "h1", false);
-        let one = build(&Observed { pods: vec![a.clone(), b.clone()], ..Default::default() });
-        let two = build(&Observed { pods: vec![b, a], ..Default::default() });
+        let one = build(&Observed {
+            pods: vec![a.clone(), b.clone()],
+            ..Default::default()
+        });
+        let two = build(&Observed {
+            pods: vec![b, a],
+            ..Default::default()
+        });
         assert_eq!(one, two);
     }
 
@@ -382,6 +469,9 @@ mod tests {
     fn crash_loop_state_carries_the_cause() {
         let s = json!({"name": "envoy", "ready": false, "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
                        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "cannot bind '0.0.0.0:10000': Address already in use\n"}}});
-        assert_eq!(container_state(&s), "CrashLoopBackOff: cannot bind '0.0.0.0:10000': Address already in use");
+        assert_eq!(
+            container_state(&s),
+            "CrashLoopBackOff: cannot bind '0.0.0.0:10000': Address already in use"
+        );
     }
 }

@@ -13,7 +13,10 @@ use injector_harness::cluster::Backend;
 use injector_harness::run::{self, ScenarioRun};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn backend() -> Backend {
@@ -31,8 +34,15 @@ fn backend() -> Backend {
 /// below only look results up.
 fn run_everything() -> BTreeMap<PathBuf, anyhow::Result<ScenarioRun>> {
     let files = run::expand_paths(&[workspace().join("scenarios")]).unwrap();
-    assert!(files.len() >= 13, "expected at least 13 scenarios, found {}", files.len());
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    assert!(
+        files.len() >= 13,
+        "expected at least 13 scenarios, found {}",
+        files.len()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let results = runtime.block_on(run::run_all(&files, backend(), 8, Arc::new(|_| {})));
     results
         .into_iter()
@@ -68,5 +78,9 @@ fn scenarios() {
             insta::assert_yaml_snapshot!(name.as_str(), run.snapshot);
         });
     });
-    assert!(failed.is_empty(), "scenario expectations failed:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "scenario expectations failed:\n{}",
+        failed.join("\n")
+    );
 }

@@ -60,7 +60,11 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::from_parameter(label), &p, |b, p| {
             b.iter(|| {
                 let out = injector
-                    .evaluate(PodRef { namespace: "default", metadata: &meta, spec: &p["spec"] })
+                    .evaluate(PodRef {
+                        namespace: "default",
+                        metadata: &meta,
+                        spec: &p["spec"],
+                    })
                     .unwrap();
                 assert!(out.injected());
                 out

@@ -91,13 +91,19 @@ async fn main() -> Result<()> {
         }
     };
     if !server_bin.exists() {
-        bail!("{}: not built (cargo build --release -p sidecar-injector)", server_bin.display());
+        bail!(
+            "{}: not built (cargo build --release -p sidecar-injector)",
+            server_bin.display()
+        );
     }
 
     let dir = tempfile::tempdir()?;
-    let bundle = sidecar_injector::certs::generate("sidecar-injector", "load", &["127.0.0.1".into()])?;
+    let bundle =
+        sidecar_injector::certs::generate("sidecar-injector", "load", &["127.0.0.1".into()])?;
     bundle.write_to(dir.path())?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = Command::new(&server_bin)
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .arg("--tls-cert")
@@ -119,7 +125,12 @@ async fn main() -> Result<()> {
     let url = format!("https://127.0.0.1:{port}/mutate");
     let ready = Instant::now();
     loop {
-        if client.get(url.replace("/mutate", "/readyz")).send().await.is_ok() {
+        if client
+            .get(url.replace("/mutate", "/readyz"))
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         if ready.elapsed() > Duration::from_secs(10) {
@@ -133,10 +144,17 @@ async fn main() -> Result<()> {
 
     // Warm the connection pool before measuring.
     for _ in 0..200 {
-        let _ = client.post(&url).header("content-type", "application/json").body(payload.clone()).send().await;
+        let _ = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(payload.clone())
+            .send()
+            .await;
     }
 
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity((args.rate * args.seconds) as usize)));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(
+        (args.rate * args.seconds) as usize,
+    )));
     let errors = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let total = args.rate * args.seconds;
@@ -154,7 +172,13 @@ async fn main() -> Result<()> {
         let (latencies, errors, in_flight) = (latencies.clone(), errors.clone(), in_flight.clone());
         in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tasks.push(tokio::spawn(async move {
-            let ok = match client.post(&url).header("content-type", "application/json").body(payload).send().await {
+            let ok = match client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(payload)
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
                 _ => false,
             };
@@ -173,15 +197,26 @@ async fn main() -> Result<()> {
     let wall = start.elapsed();
     let rss = rss_kib(pid, "VmRSS:");
     let hwm = rss_kib(pid, "VmHWM:");
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
 
     let mut l = latencies.lock().await.clone();
     l.sort();
     let ok = l.len() as f64;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("requests: {total} sent at {} req/s for {} s, env vars per pod: {}", args.rate, args.seconds, args.env);
-    println!("ok: {} errors: {} wall: {:.2} s achieved: {:.0} req/s", l.len(), errors.load(std::sync::atomic::Ordering::Relaxed), wall.as_secs_f64(), ok / wall.as_secs_f64());
+    println!(
+        "requests: {total} sent at {} req/s for {} s, env vars per pod: {}",
+        args.rate, args.seconds, args.env
+    );
+    println!(
+        "ok: {} errors: {} wall: {:.2} s achieved: {:.0} req/s",
+        l.len(),
+        errors.load(std::sync::atomic::Ordering::Relaxed),
+        wall.as_secs_f64(),
+        ok / wall.as_secs_f64()
+    );
     println!(
         "latency ms: p50 {:.3} p90 {:.3} p99 {:.3} p99.9 {:.3} max {:.3}",
         ms(percentile(&l, 0.50)),
@@ -191,9 +226,17 @@ async fn main() -> Result<()> {
         ms(percentile(&l, 1.0))
     );
     let mib = |k: Option<u64>| k.map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
-    println!("server RSS MiB: idle {} after {} peak {}", mib(rss_idle), mib(rss), mib(hwm));
+    println!(
+        "server RSS MiB: idle {} after {} peak {}",
+        mib(rss_idle),
+        mib(rss),
+        mib(hwm)
+    );
     if overloaded {
-        println!("note: more than {} requests were in flight at some point", args.max_in_flight);
+        println!(
+            "note: more than {} requests were in flight at some point",
+            args.max_in_flight
+        );
     }
     Ok(())
 }

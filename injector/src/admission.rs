@@ -20,7 +20,10 @@ pub enum ReviewError {
     #[error("body is not an AdmissionReview: {0}")]
     Json(#[from] serde_json::Error),
     #[error("{field}: {message}")]
-    Envelope { field: &'static str, message: String },
+    Envelope {
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// What happened to one request, for logs and metrics.
@@ -117,7 +120,12 @@ fn respond(
         .or_else(|| object.and_then(|o| o.metadata.namespace.clone()))
         .unwrap_or_else(|| "default".into());
     let name = object
-        .and_then(|o| o.metadata.name.clone().or_else(|| o.metadata.generate_name.clone()))
+        .and_then(|o| {
+            o.metadata
+                .name
+                .clone()
+                .or_else(|| o.metadata.generate_name.clone())
+        })
         .unwrap_or_else(|| request.name.clone());
     let mut summary = Summary {
         uid: request.uid.clone(),
@@ -139,7 +147,11 @@ fn respond(
         summary.detail = format!(
             "{}{} is not a pod",
             request.kind.kind,
-            request.sub_resource.as_deref().map(|s| format!("/{s}")).unwrap_or_default()
+            request
+                .sub_resource
+                .as_deref()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default()
         );
         return Ok((allowed, summary));
     }
@@ -264,7 +276,10 @@ mod tests {
         let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
         let mut doc = pod();
         json_patch::patch(&mut doc, &patch).unwrap();
-        assert_eq!(doc["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
+        assert_eq!(
+            doc["spec"]["containers"][1]["ports"][0]["containerPort"],
+            10001
+        );
         assert!(resp["warnings"][0].as_str().unwrap().contains("10001"));
         assert!(out.get("request").is_none());
         assert_eq!(resp["auditAnnotations"]["decision"], "policy_enabled");
@@ -272,7 +287,11 @@ mod tests {
 
     #[test]
     fn update_delete_and_non_pods_pass_untouched() {
-        for (op, kind) in [("UPDATE", "Pod"), ("DELETE", "Pod"), ("CREATE", "ConfigMap")] {
+        for (op, kind) in [
+            ("UPDATE", "Pod"),
+            ("DELETE", "Pod"),
+            ("CREATE", "ConfigMap"),
+        ] {
             let out = answer(&review_json(op, kind, pod()));
             assert_eq!(out["response"]["allowed"], true, "{op} {kind}");
             assert!(out["response"].get("patch").is_none(), "{op} {kind}");
@@ -286,8 +305,15 @@ mod tests {
         v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
         let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
         let mut no_object = review_json("CREATE", "Pod", Value::Null);
-        no_object["request"].as_object_mut().unwrap().remove("object");
-        for (body, field) in [(v1beta1, "apiVersion"), (no_request, "request"), (no_object, "request.object")] {
+        no_object["request"]
+            .as_object_mut()
+            .unwrap()
+            .remove("object");
+        for (body, field) in [
+            (v1beta1, "apiVersion"),
+            (no_request, "request"),
+            (no_object, "request.object"),
+        ] {
             let err = review(&inj, &serde_json::to_vec(&body).unwrap()).unwrap_err();
             assert!(err.to_string().starts_with(field), "{err}");
         }

@@ -97,7 +97,9 @@ fn yes() -> bool {
     true
 }
 fn default_ignored_namespaces() -> Vec<String> {
-    ["kube-system", "kube-public", "kube-node-lease"].map(String::from).to_vec()
+    ["kube-system", "kube-public", "kube-node-lease"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_inject_annotation() -> String {
     DEFAULT_INJECT_ANNOTATION.to_string()
@@ -352,7 +354,10 @@ impl Config {
         }
         for (i, s) in self.image_pull_secrets.iter().enumerate() {
             if s.name.is_empty() {
-                push(format!("imagePullSecrets[{i}].name"), "a name is required".into());
+                push(
+                    format!("imagePullSecrets[{i}].name"),
+                    "a name is required".into(),
+                );
             }
         }
 
@@ -365,10 +370,18 @@ impl Config {
                 );
                 continue;
             };
-            if !c.ports.iter().flatten().any(|p| p.container_port == rule.port) {
+            if !c
+                .ports
+                .iter()
+                .flatten()
+                .any(|p| p.container_port == rule.port)
+            {
                 push(
                     format!("{path}.port"),
-                    format!("container {:?} declares no containerPort {}", c.name, rule.port),
+                    format!(
+                        "container {:?} declares no containerPort {}",
+                        c.name, rule.port
+                    ),
                 );
             }
             match c.env.iter().flatten().find(|e| e.name == rule.env) {
@@ -407,8 +420,14 @@ impl Config {
             }
         }
         for (field, list) in [
-            ("policy.neverInjectSelector", &self.policy.never_inject_selector),
-            ("policy.alwaysInjectSelector", &self.policy.always_inject_selector),
+            (
+                "policy.neverInjectSelector",
+                &self.policy.never_inject_selector,
+            ),
+            (
+                "policy.alwaysInjectSelector",
+                &self.policy.always_inject_selector,
+            ),
         ] {
             for (i, sel) in list.iter().enumerate() {
                 if let Err(m) = selector::validate(sel) {
@@ -423,7 +442,10 @@ impl Config {
                 }
             }
         }
-        if self.annotations.contains_key(&self.policy.status_annotation) {
+        if self
+            .annotations
+            .contains_key(&self.policy.status_annotation)
+        {
             push(
                 format!("annotations.{}", self.policy.status_annotation),
                 "is the status annotation, which the injector writes itself".into(),
@@ -522,14 +544,14 @@ pub fn check_qualified_name(key: &str) -> Result<(), String> {
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
     let prefix_ok = prefix.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 253
-            && p.split('.').all(|l| check_dns1123_label(l).is_ok())
+        !p.is_empty() && p.len() <= 253 && p.split('.').all(|l| check_dns1123_label(l).is_ok())
     });
     if name_ok && prefix_ok {
         Ok(())
     } else {
-        Err(format!("{key:?} is not a valid qualified name (prefix/name)"))
+        Err(format!(
+            "{key:?} is not a valid qualified name (prefix/name)"
+        ))
     }
 }
 
@@ -560,12 +582,17 @@ mod tests {
         let text = "containers:\n- name: envoy\n  image: e\n  ports:\n  - containerPort: lots\n";
         let err = Config::from_yaml(text, "cfg.yaml").unwrap_err().to_string();
         assert!(err.starts_with("cfg.yaml:5:"), "{err}");
-        assert!(err.contains("containers[0].ports[0].containerPort"), "{err}");
+        assert!(
+            err.contains("containers[0].ports[0].containerPort"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_top_level_field_is_named() {
-        let err = Config::from_yaml("onPortConflikt: keep\n", "c.yaml").unwrap_err().to_string();
+        let err = Config::from_yaml("onPortConflikt: keep\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("c.yaml:1:"), "{err}");
         assert!(err.contains("onPortConflikt"), "{err}");
     }
@@ -574,12 +601,17 @@ mod tests {
     fn typo_inside_a_container_is_named() {
         let text = "containers:\n- name: envoy\n  image: e\n  imagePullPolcy: Always\n";
         let err = Config::from_yaml(text, "c.yaml").unwrap_err().to_string();
-        assert!(err.contains("containers[0].imagePullPolcy: unknown field"), "{err}");
+        assert!(
+            err.contains("containers[0].imagePullPolcy: unknown field"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_enum_value_is_named() {
-        let err = Config::from_yaml("onPortConflict: explode\n", "c.yaml").unwrap_err().to_string();
+        let err = Config::from_yaml("onPortConflict: explode\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("onPortConflict"), "{err}");
         assert!(err.contains("remap"), "{err}");
     }

@@ -182,7 +182,12 @@ impl Injector {
             .chain(main.iter_mut())
             .collect();
         let policy = self.config.on_port_conflict;
-        let plan = ports::resolve(policy, &self.config.port_rules, &mut taken_ports, &mut running);
+        let plan = ports::resolve(
+            policy,
+            &self.config.port_rules,
+            &mut taken_ports,
+            &mut running,
+        );
         for r in &plan.remapped {
             warnings.push(shorten(&format!(
                 "sidecar {} port {} is taken in the pod; moved to {}",
@@ -199,10 +204,18 @@ impl Injector {
                     warnings.push(shorten(&format!("{what}; kept (onPortConflict: keep)")))
                 }
                 PortConflictPolicy::Reject => {
-                    return Ok(Self::deny(decision, warnings, format!("{what} (onPortConflict: reject)")))
+                    return Ok(Self::deny(
+                        decision,
+                        warnings,
+                        format!("{what} (onPortConflict: reject)"),
+                    ))
                 }
                 PortConflictPolicy::Remap => {
-                    return Ok(Self::deny(decision, warnings, format!("{what}; no free port above it")))
+                    return Ok(Self::deny(
+                        decision,
+                        warnings,
+                        format!("{what}; no free port above it"),
+                    ))
                 }
             }
         }
@@ -264,7 +277,12 @@ impl Injector {
 
     /// Status annotation, extra annotations and labels. A key the pod already
     /// sets is the user's and is left alone; the status is always ours.
-    fn patch_metadata(&self, patch: &mut PatchBuilder, meta: &ObjectMeta, status: &InjectionStatus) {
+    fn patch_metadata(
+        &self,
+        patch: &mut PatchBuilder,
+        meta: &ObjectMeta,
+        status: &InjectionStatus,
+    ) {
         let status_key = self.config.policy.status_annotation.as_str();
         let status_json = serde_json::to_string(status).unwrap_or_default();
         let has = |map: &Option<BTreeMap<String, String>>, k: &str| {
@@ -293,7 +311,12 @@ impl Injector {
             // correct whether it exists or not.
             let mut m = serde_json::Map::new();
             let to_map = |entries: Vec<(&str, String)>| {
-                Value::Object(entries.into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect())
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), Value::String(v)))
+                        .collect(),
+                )
             };
             m.insert("annotations".into(), to_map(annotations));
             if !labels.is_empty() {
@@ -302,7 +325,11 @@ impl Injector {
             patch.add("/metadata", Value::Object(m));
             return;
         }
-        patch.merge_map("/metadata/annotations", meta.annotations.is_some(), annotations);
+        patch.merge_map(
+            "/metadata/annotations",
+            meta.annotations.is_some(),
+            annotations,
+        );
         patch.merge_map("/metadata/labels", meta.labels.is_some(), labels);
     }
 }
@@ -379,7 +406,8 @@ mod tests {
     use serde_json::json;
 
     fn run(config: &Config, ns: &str, pod: &Value) -> (Outcome, Value) {
-        let meta: ObjectMeta = serde_json::from_value(pod.get("metadata").cloned().unwrap_or(json!({}))).unwrap();
+        let meta: ObjectMeta =
+            serde_json::from_value(pod.get("metadata").cloned().unwrap_or(json!({}))).unwrap();
         let inj = Injector::new(config.clone());
         let out = inj
             .evaluate(PodRef {
@@ -404,16 +432,27 @@ mod tests {
     fn injects_the_default_sidecar_into_a_bare_pod() {
         let (out, pod) = run(&Config::builtin(), "default", &backend_pod(8080));
         assert_eq!(out.decision.reason, Reason::PolicyEnabled);
-        let names: Vec<_> = pod["spec"]["containers"].as_array().unwrap().iter().map(name_of).collect();
+        let names: Vec<_> = pod["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(name_of)
+            .collect();
         assert_eq!(names, ["backend", "envoy"]);
         assert_eq!(pod["spec"]["volumes"][0]["name"], "envoy-config");
         let status: InjectionStatus = serde_json::from_str(
-            pod["metadata"]["annotations"]["sidecar-injector.io/status"].as_str().unwrap(),
+            pod["metadata"]["annotations"]["sidecar-injector.io/status"]
+                .as_str()
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(status.containers, ["envoy"]);
         assert_eq!(status.volumes, ["envoy-config"]);
-        assert_eq!(pod["metadata"]["labels"], json!({"app": "backend"}), "labels untouched");
+        assert_eq!(
+            pod["metadata"]["labels"],
+            json!({"app": "backend"}),
+            "labels untouched"
+        );
         assert!(out.warnings.is_empty(), "{:?}", out.warnings);
     }
 
@@ -422,10 +461,17 @@ mod tests {
         let (out, pod) = run(&Config::builtin(), "default", &backend_pod(10000));
         let envoy = &pod["spec"]["containers"][1];
         assert_eq!(envoy["ports"][0]["containerPort"], 10001);
-        assert_eq!(envoy["env"][0], json!({"name": "PROXY_PORT", "value": "10001"}));
+        assert_eq!(
+            envoy["env"][0],
+            json!({"name": "PROXY_PORT", "value": "10001"})
+        );
         assert_eq!(envoy["readinessProbe"]["tcpSocket"]["port"], 10001);
         assert_eq!(out.warnings.len(), 1);
-        assert!(out.warnings[0].contains("moved to 10001"), "{:?}", out.warnings);
+        assert!(
+            out.warnings[0].contains("moved to 10001"),
+            "{:?}",
+            out.warnings
+        );
         assert!(out.warnings[0].len() < 120);
     }
 
@@ -434,7 +480,10 @@ mod tests {
         let mut c = Config::builtin();
         c.on_port_conflict = PortConflictPolicy::Keep;
         let (out, pod) = run(&c, "default", &backend_pod(10000));
-        assert_eq!(pod["spec"]["containers"][1]["ports"][0]["containerPort"], 10000);
+        assert_eq!(
+            pod["spec"]["containers"][1]["ports"][0]["containerPort"],
+            10000
+        );
         assert!(out.warnings[0].contains("kept"), "{:?}", out.warnings);
         assert!(out.denied.is_none());
     }
@@ -447,7 +496,10 @@ mod tests {
         assert!(out.patch.0.is_empty());
         assert_eq!(pod, backend_pod(10000));
         let msg = out.denied.unwrap();
-        assert!(msg.contains("10000/TCP") && msg.contains("backend"), "{msg}");
+        assert!(
+            msg.contains("10000/TCP") && msg.contains("backend"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -478,7 +530,12 @@ mod tests {
             "spec": {"initContainers": [{"name": "migrate", "image": "m"}], "containers": [{"name": "app", "image": "a"}]}
         });
         let (_, patched) = run(&c, "default", &pod);
-        let names: Vec<_> = patched["spec"]["initContainers"].as_array().unwrap().iter().map(name_of).collect();
+        let names: Vec<_> = patched["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(name_of)
+            .collect();
         assert_eq!(names, ["proxy-init", "proxy", "migrate"]);
     }
 
@@ -513,7 +570,10 @@ mod tests {
         let a = &patched["metadata"]["annotations"];
         assert_eq!(a["team.io/owner"], "app-team");
         assert_eq!(a["extra.io/x"], "y");
-        assert_eq!(patched["metadata"]["labels"], json!({"app": "a", "mesh": "on"}));
+        assert_eq!(
+            patched["metadata"]["labels"],
+            json!({"app": "a", "mesh": "on"})
+        );
     }
 
     #[test]
@@ -527,7 +587,11 @@ mod tests {
             (json!({"hostNetwork": "yes"}), "spec.hostNetwork"),
         ] {
             let err = inj
-                .evaluate(PodRef { namespace: "default", metadata: &meta, spec: &spec })
+                .evaluate(PodRef {
+                    namespace: "default",
+                    metadata: &meta,
+                    spec: &spec,
+                })
                 .unwrap_err();
             assert_eq!(err.field, field);
         }

@@ -14,7 +14,11 @@ use sidecar_injector::{certs, manifests, workload, Config, Injector};
 use tower::ServiceExt;
 
 #[derive(Parser)]
-#[command(name = "sidecar-injector", version, about = "A mutating admission webhook that injects a sidecar proxy into pods")]
+#[command(
+    name = "sidecar-injector",
+    version,
+    about = "A mutating admission webhook that injects a sidecar proxy into pods"
+)]
 struct Cli {
     /// Log format (logs go to stderr; RUST_LOG filters them).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -128,7 +132,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The one-shot commands speak through stdout/stderr; only the server
     // logs request by request.
-    let default_level = if matches!(cli.command, Command::Serve { .. }) { "info" } else { "error" };
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "error"
+    };
     init_logging(cli.log_format, default_level);
     match run(cli.command) {
         Ok(code) => code,
@@ -161,7 +169,9 @@ fn load_config(path: Option<&Path>) -> Result<Config> {
 fn read_input(file: &str) -> Result<(String, String)> {
     if file == "-" {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading stdin")?;
         Ok((s, "<stdin>".into()))
     } else {
         let s = std::fs::read_to_string(file).with_context(|| format!("{file}: cannot read"))?;
@@ -203,7 +213,9 @@ fn run(command: Command) -> Result<ExitCode> {
         Command::Review { config, namespace } => {
             let state = AppState::new(load_config(config.as_deref())?, namespace);
             let mut body = Vec::new();
-            std::io::stdin().read_to_end(&mut body).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .context("reading stdin")?;
             let (status, out) = runtime()?.block_on(async move {
                 let request = axum::http::Request::post("/mutate")
                     .header("content-type", "application/json")
@@ -223,10 +235,15 @@ fn run(command: Command) -> Result<ExitCode> {
             stdout.write_all(b"\n")?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Inject { config, file, namespace } => {
+        Command::Inject {
+            config,
+            file,
+            namespace,
+        } => {
             let injector = Injector::new(load_config(config.as_deref())?);
             let (input, origin) = read_input(&file)?;
-            let (output, verdicts) = workload::inject_documents(&injector, &input, &origin, &namespace)?;
+            let (output, verdicts) =
+                workload::inject_documents(&injector, &input, &origin, &namespace)?;
             for v in &verdicts {
                 for w in &v.warnings {
                     eprintln!("warning: {} {}: {w}", v.kind, v.name);
@@ -235,19 +252,40 @@ fn run(command: Command) -> Result<ExitCode> {
             std::io::stdout().lock().write_all(output.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, file, namespace } => {
+        Command::Check {
+            config,
+            file,
+            namespace,
+        } => {
             let injector = Injector::new(load_config(config.as_deref())?);
             let (input, origin) = read_input(&file)?;
-            let verdicts = workload::check_documents(&injector, &input, &origin, namespace.as_deref())?;
+            let verdicts =
+                workload::check_documents(&injector, &input, &origin, namespace.as_deref())?;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{:<4} {:<12} {:<30} {:<16} {:<7} {:<22} DETAIL", "DOC", "KIND", "NAME", "NAMESPACE", "INJECT", "REASON")?;
+            writeln!(
+                out,
+                "{:<4} {:<12} {:<30} {:<16} {:<7} {:<22} DETAIL",
+                "DOC", "KIND", "NAME", "NAMESPACE", "INJECT", "REASON"
+            )?;
             for v in &verdicts {
-                let inject = if v.denied.is_some() { "denied" } else if v.inject { "yes" } else { "no" };
+                let inject = if v.denied.is_some() {
+                    "denied"
+                } else if v.inject {
+                    "yes"
+                } else {
+                    "no"
+                };
                 let detail = v.denied.clone().unwrap_or_else(|| v.detail.clone());
                 writeln!(
                     out,
                     "{:<4} {:<12} {:<30} {:<16} {:<7} {:<22} {}",
-                    v.document, v.kind, v.name, v.namespace, inject, v.reason.as_str(), detail
+                    v.document,
+                    v.kind,
+                    v.name,
+                    v.namespace,
+                    inject,
+                    v.reason.as_str(),
+                    detail
                 )?;
                 for w in &v.warnings {
                     writeln!(out, "{:<4} warning: {w}", "")?;
@@ -255,7 +293,12 @@ fn run(command: Command) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Certs { service, namespace, out, sans } => {
+        Command::Certs {
+            service,
+            namespace,
+            out,
+            sans,
+        } => {
             let bundle = certs::generate(&service, &namespace, &sans)?;
             bundle.write_to(&out)?;
             eprintln!(

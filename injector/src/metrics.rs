@@ -64,7 +64,11 @@ impl Metrics {
             requests.clone(),
         );
         let injected = Counter::default();
-        registry.register("injections", "Pods that received the sidecar", injected.clone());
+        registry.register(
+            "injections",
+            "Pods that received the sidecar",
+            injected.clone(),
+        );
         let skipped = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "skipped",
@@ -127,12 +131,18 @@ impl Metrics {
     }
 
     pub fn error(&self, kind: &str) {
-        self.errors.get_or_create(&KindLabels { kind: kind.into() }).inc();
+        self.errors
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
     }
 
     pub fn reload(family: &Family<ResultLabels, Counter>, ok: bool) {
         let result = if ok { "success" } else { "failure" };
-        family.get_or_create(&ResultLabels { result: result.into() }).inc();
+        family
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.
@@ -154,15 +164,32 @@ mod tests {
         m.request("/mutate", 200);
         m.injected.inc();
         m.skipped
-            .get_or_create(&ReasonLabels { reason: "host_network".into() })
+            .get_or_create(&ReasonLabels {
+                reason: "host_network".into(),
+            })
             .inc();
         m.review_seconds.observe(0.0001);
         let text = m.render();
-        assert!(text.contains("sidecar_injector_requests_total{path=\"/mutate\",code=\"200\"} 1"), "{text}");
-        assert!(text.contains("sidecar_injector_injections_total 1"), "{text}");
-        assert!(text.contains("sidecar_injector_skipped_total{reason=\"host_network\"} 1"), "{text}");
-        assert!(text.contains("sidecar_injector_skipped_total{reason=\"ignored_namespace\"} 0"), "{text}");
-        assert!(text.contains("sidecar_injector_review_duration_seconds_count 1"), "{text}");
+        assert!(
+            text.contains("sidecar_injector_requests_total{path=\"/mutate\",code=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sidecar_injector_injections_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sidecar_injector_skipped_total{reason=\"host_network\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sidecar_injector_skipped_total{reason=\"ignored_namespace\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("sidecar_injector_review_duration_seconds_count 1"),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

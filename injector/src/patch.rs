@@ -43,7 +43,8 @@ impl PatchBuilder {
             debug_assert!(false, "invalid JSON pointer {path}");
             Default::default()
         });
-        self.ops.push(PatchOperation::Add(AddOperation { path, value }));
+        self.ops
+            .push(PatchOperation::Add(AddOperation { path, value }));
     }
 
     /// Appends `items` to the array at `path`, creating it if `existing` is
@@ -116,7 +117,10 @@ mod tests {
 
     #[test]
     fn escapes_slash_and_tilde() {
-        assert_eq!(escape("sidecar-injector.io/status"), "sidecar-injector.io~1status");
+        assert_eq!(
+            escape("sidecar-injector.io/status"),
+            "sidecar-injector.io~1status"
+        );
         assert_eq!(escape("a~b/c"), "a~0b~1c");
         assert_eq!(escape("plain"), "plain");
     }
@@ -126,7 +130,11 @@ mod tests {
         let doc = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}});
         let mut b = PatchBuilder::new();
         b.append("/spec/volumes", None, vec![json!({"name": "v"})]);
-        b.merge_map("/metadata/annotations", false, [("x.io/y", "1".to_string())]);
+        b.merge_map(
+            "/metadata/annotations",
+            false,
+            [("x.io/y", "1".to_string())],
+        );
         let out = apply(&doc, b).unwrap();
         assert_eq!(out["spec"]["volumes"], json!([{"name": "v"}]));
         assert_eq!(out["metadata"]["annotations"], json!({"x.io/y": "1"}));
@@ -138,7 +146,10 @@ mod tests {
         let mut b = PatchBuilder::new();
         b.merge_map("/metadata/annotations", true, [("x.io/y", "1".to_string())]);
         let out = apply(&doc, b).unwrap();
-        assert_eq!(out["metadata"]["annotations"], json!({"keep": "me", "x.io/y": "1"}));
+        assert_eq!(
+            out["metadata"]["annotations"],
+            json!({"keep": "me", "x.io/y": "1"})
+        );
     }
 
     #[test]
@@ -146,7 +157,11 @@ mod tests {
         let doc = json!({"spec": {"initContainers": [{"name": "app-init"}]}});
         let mut b = PatchBuilder::new();
         let existing = doc["spec"]["initContainers"].as_array();
-        b.prepend("/spec/initContainers", existing, vec![json!({"name": "a"}), json!({"name": "b"})]);
+        b.prepend(
+            "/spec/initContainers",
+            existing,
+            vec![json!({"name": "a"}), json!({"name": "b"})],
+        );
         let out = apply(&doc, b).unwrap();
         let names: Vec<_> = out["spec"]["initContainers"]
             .as_array()

@@ -208,7 +208,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn decide_for(
@@ -250,16 +253,28 @@ mod tests {
         let p = policy_with_selectors();
         let on = [("sidecar-injector.io/inject", "true")];
         // hostNetwork beats everything, even an explicit opt-in.
-        assert_eq!(decide_for(&p, "default", &[], &on, true).reason, Reason::HostNetwork);
+        assert_eq!(
+            decide_for(&p, "default", &[], &on, true).reason,
+            Reason::HostNetwork
+        );
         // ignored namespaces beat the annotation.
-        assert_eq!(decide_for(&p, "kube-system", &[], &on, false).reason, Reason::IgnoredNamespace);
+        assert_eq!(
+            decide_for(&p, "kube-system", &[], &on, false).reason,
+            Reason::IgnoredNamespace
+        );
         assert_eq!(
             decide_for(&p, "sidecar-injector", &[], &on, false).reason,
             Reason::IgnoredNamespace
         );
         // already injected beats the annotation.
-        let injected = [("sidecar-injector.io/inject", "true"), ("sidecar-injector.io/status", "{}")];
-        assert_eq!(decide_for(&p, "default", &[], &injected, false).reason, Reason::AlreadyInjected);
+        let injected = [
+            ("sidecar-injector.io/inject", "true"),
+            ("sidecar-injector.io/status", "{}"),
+        ];
+        assert_eq!(
+            decide_for(&p, "default", &[], &injected, false).reason,
+            Reason::AlreadyInjected
+        );
         // the annotation beats the selectors.
         assert_eq!(
             decide_for(&p, "default", &[("inject", "never")], &on, false).reason,
@@ -280,7 +295,10 @@ mod tests {
             Reason::AlwaysInjectSelector
         );
         // and the default decides the rest.
-        assert_eq!(decide_for(&p, "default", &[], &[], false).reason, Reason::PolicyDisabled);
+        assert_eq!(
+            decide_for(&p, "default", &[], &[], false).reason,
+            Reason::PolicyDisabled
+        );
     }
 
     #[test]

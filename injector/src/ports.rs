@@ -120,7 +120,9 @@ pub fn resolve(
                 owner,
             };
             match policy {
-                PortConflictPolicy::Keep | PortConflictPolicy::Reject => plan.unresolved.push(clash),
+                PortConflictPolicy::Keep | PortConflictPolicy::Reject => {
+                    plan.unresolved.push(clash)
+                }
                 PortConflictPolicy::Remap => match next_free(port, &protocol, taken) {
                     Some(to) => {
                         rewrite_port(sidecar, rules, port, to, &protocol);
@@ -149,7 +151,11 @@ fn next_free(port: i32, protocol: &str, taken: &BTreeMap<PortKey, String>) -> Op
 /// variable a port rule names for it (which Kubernetes expands as `$(VAR)` in
 /// args), and any probe aimed at the old port.
 fn rewrite_port(sidecar: &mut Value, rules: &[PortRule], from: i32, to: i32, protocol: &str) {
-    let name = sidecar.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = sidecar
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if let Some(ports) = sidecar.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
             if p.get("containerPort").and_then(Value::as_i64) == Some(from.into())
@@ -166,7 +172,10 @@ fn rewrite_port(sidecar: &mut Value, rules: &[PortRule], from: i32, to: i32, pro
         .collect();
     if let Some(env) = sidecar.get_mut("env").and_then(Value::as_array_mut) {
         for e in env {
-            let named = e.get("name").and_then(Value::as_str).is_some_and(|n| vars.contains(&n));
+            let named = e
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| vars.contains(&n));
             if named {
                 e["value"] = Value::String(to.to_string());
             }
@@ -217,15 +226,28 @@ mod tests {
         let spec = backend(&[10000, 10001]);
         let mut taken = ports_in_use(&spec);
         let mut e = envoy();
-        let plan = resolve(PortConflictPolicy::Remap, &rules(), &mut taken, &mut [&mut e]);
+        let plan = resolve(
+            PortConflictPolicy::Remap,
+            &rules(),
+            &mut taken,
+            &mut [&mut e],
+        );
         assert_eq!(
             plan.remapped,
-            vec![Remap { container: "envoy".into(), from: 10000, to: 10002, protocol: "TCP".into() }]
+            vec![Remap {
+                container: "envoy".into(),
+                from: 10000,
+                to: 10002,
+                protocol: "TCP".into()
+            }]
         );
         assert!(plan.unresolved.is_empty());
         assert_eq!(e["ports"][0]["containerPort"], 10002);
         assert_eq!(e["env"][0]["value"], "10002");
-        assert_eq!(e["env"][1]["value"], "10000", "only the rule's variable moves");
+        assert_eq!(
+            e["env"][1]["value"], "10000",
+            "only the rule's variable moves"
+        );
         assert_eq!(e["readinessProbe"]["tcpSocket"]["port"], 10002);
         assert_eq!(e["args"][1], "$(PROXY_PORT)", "args keep the reference");
     }
@@ -246,10 +268,18 @@ mod tests {
     fn no_clash_no_change() {
         let mut taken = ports_in_use(&backend(&[8080]));
         let mut e = envoy();
-        let plan = resolve(PortConflictPolicy::Remap, &rules(), &mut taken, &mut [&mut e]);
+        let plan = resolve(
+            PortConflictPolicy::Remap,
+            &rules(),
+            &mut taken,
+            &mut [&mut e],
+        );
         assert_eq!(plan, PortPlan::default());
         assert_eq!(e, envoy());
-        assert_eq!(taken.get(&(10000, "TCP".into())).map(String::as_str), Some("envoy"));
+        assert_eq!(
+            taken.get(&(10000, "TCP".into())).map(String::as_str),
+            Some("envoy")
+        );
     }
 
     #[test]
@@ -257,7 +287,12 @@ mod tests {
         let spec = json!({"containers": [{"name": "dns", "ports": [{"containerPort": 10000, "protocol": "UDP"}]}]});
         let mut taken = ports_in_use(&spec);
         let mut e = envoy();
-        let plan = resolve(PortConflictPolicy::Remap, &rules(), &mut taken, &mut [&mut e]);
+        let plan = resolve(
+            PortConflictPolicy::Remap,
+            &rules(),
+            &mut taken,
+            &mut [&mut e],
+        );
         assert!(plan.remapped.is_empty());
     }
 
@@ -280,7 +315,12 @@ mod tests {
         let mut taken = ports_in_use(&backend(&[]));
         let mut a = json!({"name": "a", "ports": [{"containerPort": 15000}]});
         let mut b = json!({"name": "b", "ports": [{"containerPort": 15000}]});
-        let plan = resolve(PortConflictPolicy::Remap, &[], &mut taken, &mut [&mut a, &mut b]);
+        let plan = resolve(
+            PortConflictPolicy::Remap,
+            &[],
+            &mut taken,
+            &mut [&mut a, &mut b],
+        );
         assert_eq!(plan.remapped.len(), 1);
         assert_eq!(b["ports"][0]["containerPort"], 15001);
     }

@@ -69,7 +69,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn sel(yaml: &str) -> LabelSelector {
@@ -110,8 +113,17 @@ mod tests {
     #[test]
     fn validation() {
         assert!(validate(&sel("{matchExpressions: [{key: a, operator: In}]}")).is_err());
-        assert!(validate(&sel("{matchExpressions: [{key: a, operator: Exists, values: [x]}]}")).is_err());
-        assert!(validate(&sel("{matchExpressions: [{key: a, operator: Like, values: [x]}]}")).is_err());
-        assert!(validate(&sel("{matchExpressions: [{key: a, operator: NotIn, values: [x]}]}")).is_ok());
+        assert!(validate(&sel(
+            "{matchExpressions: [{key: a, operator: Exists, values: [x]}]}"
+        ))
+        .is_err());
+        assert!(validate(&sel(
+            "{matchExpressions: [{key: a, operator: Like, values: [x]}]}"
+        ))
+        .is_err());
+        assert!(validate(&sel(
+            "{matchExpressions: [{key: a, operator: NotIn, values: [x]}]}"
+        ))
+        .is_ok());
     }
 }

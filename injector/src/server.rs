@@ -333,10 +333,14 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     })?;
     listener
         .set_nonblocking(true)
-        .map_err(|source| ServerError::Bind { addr: opts.addr, source })?;
-    let local_addr = listener
-        .local_addr()
-        .map_err(|source| ServerError::Bind { addr: opts.addr, source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: opts.addr,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: opts.addr,
+        source,
+    })?;
 
     let mut watchers = Vec::new();
     if let ConfigSource::File(path) = &opts.config {
@@ -386,7 +390,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone(), opts.body_limit);
     let server = axum_server::from_tcp_rustls(listener, rustls)
-        .map_err(|source| ServerError::Bind { addr: opts.addr, source })?
+        .map_err(|source| ServerError::Bind {
+            addr: opts.addr,
+            source,
+        })?
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
     tracing::info!(addr = %local_addr, "serving admission webhook over TLS");

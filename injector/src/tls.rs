@@ -10,7 +10,10 @@ use rustls::ServerConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Pem { path: String, message: String },
     #[error("{cert} / {key}: {source}")]
@@ -27,7 +30,12 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds a server config from a certificate chain and key in PEM form.
-pub fn server_config(cert_pem: &[u8], key_pem: &[u8], cert_name: &str, key_name: &str) -> Result<ServerConfig, TlsError> {
+pub fn server_config(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<ServerConfig, TlsError> {
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut &cert_pem[..])
         .collect::<Result<_, _>>()
         .map_err(|e| TlsError::Pem {
@@ -73,5 +81,11 @@ pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
         })
     };
     let (c, k) = (read(cert)?, read(key)?);
-    server_config(&c, &k, &cert.display().to_string(), &key.display().to_string()).map(Arc::new)
+    server_config(
+        &c,
+        &k,
+        &cert.display().to_string(),
+        &key.display().to_string(),
+    )
+    .map(Arc::new)
 }

@@ -22,7 +22,11 @@ pub fn fingerprint(paths: &[PathBuf]) -> Option<u64> {
 /// Calls `on_change` (on the tokio runtime) each time the contents of
 /// `paths` differ from the last seen fingerprint. The first fingerprint is
 /// taken at spawn time, so a file loaded just before is not reloaded at once.
-pub fn spawn_poll<F>(paths: Vec<PathBuf>, interval: Duration, mut on_change: F) -> tokio::task::JoinHandle<()>
+pub fn spawn_poll<F>(
+    paths: Vec<PathBuf>,
+    interval: Duration,
+    mut on_change: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: FnMut() + Send + 'static,
 {
@@ -68,7 +72,10 @@ mod tests {
             let _ = tx.send(());
         });
         std::fs::write(&f, "two").unwrap();
-        tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         task.abort();
     }
 }

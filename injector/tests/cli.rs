@@ -40,7 +40,11 @@ fn review_body() -> Vec<u8> {
 #[test]
 fn review_answers_on_stdout() {
     let out = run(&["review"], &review_body());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["response"]["uid"], "u-1");
     assert_eq!(v["response"]["patchType"], "JSONPatch");
@@ -64,16 +68,49 @@ fn review_rejects_what_is_not_an_admission_review_in_one_line() {
 fn certs_then_manifests_reuse_the_ca() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let out = run(&["certs", "--service", "inj", "--namespace", "mesh", "--out", d], b"");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "certs",
+            "--service",
+            "inj",
+            "--namespace",
+            "mesh",
+            "--out",
+            d,
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ca_bundle = String::from_utf8(out.stdout).unwrap().trim().to_string();
     for f in ["ca.crt", "tls.crt", "tls.key"] {
         assert!(dir.path().join(f).exists(), "{f}");
     }
-    let out = run(&["manifests", "--namespace", "mesh", "--service", "inj", "--certs-dir", d], b"");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[
+            "manifests",
+            "--namespace",
+            "mesh",
+            "--service",
+            "inj",
+            "--certs-dir",
+            d,
+        ],
+        b"",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let yaml = String::from_utf8(out.stdout).unwrap();
-    assert!(yaml.contains(&ca_bundle), "the webhook's caBundle is the CA printed by certs");
+    assert!(
+        yaml.contains(&ca_bundle),
+        "the webhook's caBundle is the CA printed by certs"
+    );
 }
 
 #[test]
@@ -81,24 +118,44 @@ fn bad_config_names_the_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.yaml");
     std::fs::write(&cfg, "policy:\n  enabled: sometimes\n").unwrap();
-    let out = run(&["review", "--config", cfg.to_str().unwrap()], &review_body());
+    let out = run(
+        &["review", "--config", cfg.to_str().unwrap()],
+        &review_body(),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("c.yaml:2:") && err.contains("policy.enabled"), "{err}");
+    assert!(
+        err.contains("c.yaml:2:") && err.contains("policy.enabled"),
+        "{err}"
+    );
 }
 
 #[test]
 fn inject_reads_stdin_and_check_explains() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx\n    ports:\n    - containerPort: 10000\n";
     let out = run(&["inject", "-f", "-"], pod.as_bytes());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let injected: Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(injected["spec"]["containers"][1]["name"], "envoy");
-    assert_eq!(injected["spec"]["containers"][1]["ports"][0]["containerPort"], 10001);
+    assert_eq!(
+        injected["spec"]["containers"][1]["ports"][0]["containerPort"],
+        10001
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("moved to 10001"));
 
-    let out = run(&["check", "-f", "-", "--namespace", "kube-system"], pod.as_bytes());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &["check", "-f", "-", "--namespace", "kube-system"],
+        pod.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("ignored_namespace"), "{text}");
 }
@@ -108,8 +165,14 @@ fn inject_reads_stdin_and_check_explains() {
 fn serve_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    assert!(run(&["certs", "--out", d, "--san", "127.0.0.1"], b"").status.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(run(&["certs", "--out", d, "--san", "127.0.0.1"], b"")
+        .status
+        .success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -128,7 +191,10 @@ fn serve_stops_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "server never listened");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -16,7 +16,12 @@ struct Fixture {
 }
 
 fn bundle() -> CertBundle {
-    certs::generate("sidecar-injector", "test", &["127.0.0.1".into(), "localhost".into()]).unwrap()
+    certs::generate(
+        "sidecar-injector",
+        "test",
+        &["127.0.0.1".into(), "localhost".into()],
+    )
+    .unwrap()
 }
 
 async fn start_with(config: ConfigSource, dir: tempfile::TempDir) -> Fixture {
@@ -31,7 +36,11 @@ async fn start_with(config: ConfigSource, dir: tempfile::TempDir) -> Fixture {
     opts.reload_interval = Duration::from_millis(50);
     opts.shutdown_grace = Duration::from_secs(2);
     let server = server::start(opts).await.unwrap();
-    Fixture { dir, bundle, server }
+    Fixture {
+        dir,
+        bundle,
+        server,
+    }
 }
 
 async fn start() -> Fixture {
@@ -49,7 +58,10 @@ fn client(ca_pem: &str) -> reqwest::Client {
 
 impl Fixture {
     fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.server.local_addr().port())
+        format!(
+            "https://localhost:{}{path}",
+            self.server.local_addr().port()
+        )
     }
     fn client(&self) -> reqwest::Client {
         client(&self.bundle.ca_pem)
@@ -94,25 +106,45 @@ async fn sidecar_port(fx: &Fixture, body: &Value) -> i64 {
     let patch: json_patch::Patch = serde_json::from_slice(&patch).unwrap();
     let mut pod = body["request"]["object"].clone();
     json_patch::patch(&mut pod, &patch).unwrap();
-    pod["spec"]["containers"][1]["ports"][0]["containerPort"].as_i64().unwrap()
+    pod["spec"]["containers"][1]["ports"][0]["containerPort"]
+        .as_i64()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn review_over_tls_returns_a_patch() {
     let fx = start().await;
-    let resp = fx.client().post(fx.url("/mutate")).json(&review(10000)).send().await.unwrap();
+    let resp = fx
+        .client()
+        .post(fx.url("/mutate"))
+        .json(&review(10000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(body["kind"], "AdmissionReview");
-    assert_eq!(body["response"]["uid"], "0df28fbd-5f5f-11e8-bc74-36e6bb280816");
+    assert_eq!(
+        body["response"]["uid"],
+        "0df28fbd-5f5f-11e8-bc74-36e6bb280816"
+    );
     assert_eq!(body["response"]["allowed"], true);
     assert_eq!(body["response"]["patchType"], "JSONPatch");
-    assert!(body["response"]["warnings"][0].as_str().unwrap().contains("10001"));
+    assert!(body["response"]["warnings"][0]
+        .as_str()
+        .unwrap()
+        .contains("10001"));
     assert_eq!(sidecar_port(&fx, &review(10000)).await, 10001);
     // /inject is the same handler.
-    let resp = fx.client().post(fx.url("/inject")).json(&review(80)).send().await.unwrap();
+    let resp = fx
+        .client()
+        .post(fx.url("/inject"))
+        .json(&review(80))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     fx.server.shutdown().await.unwrap();
 }
@@ -153,7 +185,10 @@ async fn bad_requests_get_415_413_and_400() {
         .unwrap();
     assert_eq!(resp.status(), 400);
     let text = resp.text().await.unwrap();
-    assert!(text.contains("not an AdmissionReview") && text.contains("line 1"), "{text}");
+    assert!(
+        text.contains("not an AdmissionReview") && text.contains("line 1"),
+        "{text}"
+    );
 
     let resp = c
         .post(fx.url("/mutate"))
@@ -164,7 +199,14 @@ async fn bad_requests_get_415_413_and_400() {
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("request: is missing"));
 
-    let metrics = c.get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = c
+        .get(fx.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "sidecar_injector_requests_total{path=\"/mutate\",code=\"415\"} 2",
         "sidecar_injector_requests_total{path=\"/mutate\",code=\"413\"} 1",
@@ -180,14 +222,24 @@ async fn bad_requests_get_415_413_and_400() {
 async fn health_readiness_and_metrics() {
     let fx = start().await;
     let c = fx.client();
-    assert_eq!(c.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        c.get(fx.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(c.get(fx.url("/readyz")).send().await.unwrap().status(), 200);
-    c.post(fx.url("/mutate")).json(&review(80)).send().await.unwrap();
+    c.post(fx.url("/mutate"))
+        .json(&review(80))
+        .send()
+        .await
+        .unwrap();
     let mut host = review(80);
     host["request"]["object"]["spec"]["hostNetwork"] = json!(true);
     c.post(fx.url("/mutate")).json(&host).send().await.unwrap();
     let resp = c.get(fx.url("/metrics")).send().await.unwrap();
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
     let text = resp.text().await.unwrap();
     for line in [
         "sidecar_injector_injections_total 1",
@@ -217,7 +269,10 @@ async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_connec
     let fx = start().await;
     let old = fx.client();
     // Open a keep-alive connection with the old certificate.
-    assert_eq!(old.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        old.get(fx.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
 
     let next = bundle();
     write_bundle(&next, fx.dir.path());
@@ -227,16 +282,32 @@ async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_connec
         if new.get(fx.url("/healthz")).send().await.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "the new certificate was never served");
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The pooled connection made before the rotation still works...
-    assert_eq!(old.get(fx.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        old.get(fx.url("/healthz")).send().await.unwrap().status(),
+        200
+    );
     // ...but a fresh handshake trusting only the old CA now fails.
     let fresh_old = client(&fx.bundle.ca_pem);
     assert!(fresh_old.get(fx.url("/healthz")).send().await.is_err());
-    let metrics = new.get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sidecar_injector_cert_reloads_total{result=\"success\"}"), "{metrics}");
+    let metrics = new
+        .get(fx.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sidecar_injector_cert_reloads_total{result=\"success\"}"),
+        "{metrics}"
+    );
     fx.server.shutdown().await.unwrap();
 }
 
@@ -244,32 +315,63 @@ async fn rotated_certificate_is_served_to_new_handshakes_without_dropping_connec
 async fn config_reload_takes_good_files_and_survives_broken_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.yaml");
-    let keep = sidecar_injector::config::DEFAULT_CONFIG_YAML.replace("onPortConflict: remap", "onPortConflict: keep");
+    let keep = sidecar_injector::config::DEFAULT_CONFIG_YAML
+        .replace("onPortConflict: remap", "onPortConflict: keep");
     std::fs::write(&path, &keep).unwrap();
     let fx = start_with(ConfigSource::File(path.clone()), dir).await;
-    assert_eq!(sidecar_port(&fx, &review(10000)).await, 10000, "keep: the clash stays");
+    assert_eq!(
+        sidecar_port(&fx, &review(10000)).await,
+        10000,
+        "keep: the clash stays"
+    );
 
     let tmp = fx.dir.path().join(".config.tmp");
     std::fs::write(&tmp, sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while sidecar_port(&fx, &review(10000)).await != 10001 {
-        assert!(Instant::now() < deadline, "the new config never took effect");
+        assert!(
+            Instant::now() < deadline,
+            "the new config never took effect"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     std::fs::write(&path, "onPortConflict: [broken\n").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let m = fx.client().get(fx.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        let m = fx
+            .client()
+            .get(fx.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if m.contains("sidecar_injector_config_reloads_total{result=\"failure\"} 1") {
             break;
         }
-        assert!(Instant::now() < deadline, "the broken config was never noticed:\n{m}");
+        assert!(
+            Instant::now() < deadline,
+            "the broken config was never noticed:\n{m}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(sidecar_port(&fx, &review(10000)).await, 10001, "the last good config stays");
-    assert_eq!(fx.client().get(fx.url("/readyz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        sidecar_port(&fx, &review(10000)).await,
+        10001,
+        "the last good config stays"
+    );
+    assert_eq!(
+        fx.client()
+            .get(fx.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     fx.server.shutdown().await.unwrap();
 }
 
@@ -282,11 +384,18 @@ async fn startup_fails_clearly_on_missing_certs_and_bad_config() {
         dir.path().join("nope.key"),
     );
     let err = server::start(opts).await.unwrap_err().to_string();
-    assert!(err.contains("nope.crt") && err.contains("cannot read"), "{err}");
+    assert!(
+        err.contains("nope.crt") && err.contains("cannot read"),
+        "{err}"
+    );
 
     bundle().write_to(dir.path()).unwrap();
     let cfg = dir.path().join("bad.yaml");
-    std::fs::write(&cfg, "containers:\n- name: x\n  image: y\n  ports: [{containerPort: high}]\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "containers:\n- name: x\n  image: y\n  ports: [{containerPort: high}]\n",
+    )
+    .unwrap();
     let mut opts = ServerOptions::new(
         "127.0.0.1:0".parse().unwrap(),
         dir.path().join("tls.crt"),
@@ -294,7 +403,10 @@ async fn startup_fails_clearly_on_missing_certs_and_bad_config() {
     );
     opts.config = ConfigSource::File(cfg);
     let err = server::start(opts).await.unwrap_err().to_string();
-    assert!(err.contains("bad.yaml:4:") && err.contains("containers[0].ports[0].containerPort"), "{err}");
+    assert!(
+        err.contains("bad.yaml:4:") && err.contains("containers[0].ports[0].containerPort"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -4,4 +4,5 @@
 //! issue provides. Selecting it fails with this message rather than silently
 //! running something else.
 
-pub const NOT_BUILT: &str = "the kind backend is not built yet; run with --backend sim (the default)";
+pub const NOT_BUILT: &str =
+    "the kind backend is not built yet; run with --backend sim (the default)";

@@ -4,4 +4,5 @@
 //! Not built yet: it arrives with the local control plane. Selecting it fails
 //! with this message rather than silently running something else.
 
-pub const NOT_BUILT: &str = "the kubeconfig backend is not built yet; run with --backend sim (the default)";
+pub const NOT_BUILT: &str =
+    "the kubeconfig backend is not built yet; run with --backend sim (the default)";

@@ -35,7 +35,9 @@ impl std::str::FromStr for Backend {
             "sim" => Ok(Backend::Sim),
             "kind" => Ok(Backend::Kind),
             "kubeconfig" => Ok(Backend::Kubeconfig),
-            other => Err(format!("unknown backend {other:?}: use sim, kind or kubeconfig")),
+            other => Err(format!(
+                "unknown backend {other:?}: use sim, kind or kubeconfig"
+            )),
         }
     }
 }
@@ -71,9 +73,18 @@ pub trait Cluster {
     /// Creates (or updates) one object. A refusal is recorded, not an error.
     async fn apply(&mut self, object: &Value) -> anyhow::Result<()>;
     /// Sets labels on a namespace; a `None` value removes the label.
-    async fn label_namespace(&mut self, name: &str, labels: &BTreeMap<String, Option<String>>) -> anyhow::Result<()>;
+    async fn label_namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> anyhow::Result<()>;
     /// `kubectl rollout restart` of a workload.
-    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> anyhow::Result<()>;
+    async fn rollout_restart(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> anyhow::Result<()>;
     /// Waits until controllers and kubelets have nothing left to do.
     async fn settle(&mut self) -> anyhow::Result<()>;
     async fn observe(&mut self) -> anyhow::Result<Observed>;

@@ -34,13 +34,18 @@ fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
 /// The hash of a pod template, as the Deployment and revision machinery
 /// name things with it.
 fn template_hash(template: &Value) -> String {
-    safe_encode(fnv32a(serde_json::to_string(template).unwrap_or_default().as_bytes()))
+    safe_encode(fnv32a(
+        serde_json::to_string(template)
+            .unwrap_or_default()
+            .as_bytes(),
+    ))
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 /// A pod from a workload's template, before admission.
@@ -97,12 +102,17 @@ fn deployments(c: &mut SimCluster) -> bool {
             continue;
         }
         // Roll forward once the new ReplicaSet's pods are all ready.
-        let new_pods: Vec<bool> = c.pods_owned_by("ReplicaSet", &ns, &rs_name).iter().map(|p| is_ready(p)).collect();
+        let new_pods: Vec<bool> = c
+            .pods_owned_by("ReplicaSet", &ns, &rs_name)
+            .iter()
+            .map(|p| is_ready(p))
+            .collect();
         let current = c
             .object_mut("ReplicaSet", &ns, &rs_name)
             .and_then(|rs| rs["spec"]["replicas"].as_i64())
             .unwrap_or(0);
-        let all_ready = !new_pods.is_empty() && new_pods.iter().all(|r| *r) && new_pods.len() as i64 == current;
+        let all_ready =
+            !new_pods.is_empty() && new_pods.iter().all(|r| *r) && new_pods.len() as i64 == current;
         if all_ready {
             if current < replicas {
                 if let Some(rs) = c.object_mut("ReplicaSet", &ns, &rs_name) {
@@ -112,7 +122,11 @@ fn deployments(c: &mut SimCluster) -> bool {
             }
             for old in c.objects_of("ReplicaSet") {
                 let old_name = meta_str(&old, "name").to_string();
-                if meta_str(&old, "namespace") == ns && is_owned_by(&old, &d) && old_name != rs_name && old["spec"]["replicas"].as_i64() != Some(0) {
+                if meta_str(&old, "namespace") == ns
+                    && is_owned_by(&old, &d)
+                    && old_name != rs_name
+                    && old["spec"]["replicas"].as_i64() != Some(0)
+                {
                     if let Some(rs) = c.object_mut("ReplicaSet", &ns, &old_name) {
                         rs["spec"]["replicas"] = json!(0);
                     }
@@ -134,14 +148,24 @@ fn is_owned_by(child: &Value, owner: &Value) -> bool {
 /// so FailedCreate on a Deployment's ReplicaSet is reported on the Deployment.
 fn top_owner(c: &SimCluster, object: &Value) -> (String, String) {
     let ns = meta_str(object, "namespace");
-    if let Some(r) = object["metadata"]["ownerReferences"].as_array().and_then(|o| o.first()) {
+    if let Some(r) = object["metadata"]["ownerReferences"]
+        .as_array()
+        .and_then(|o| o.first())
+    {
         let kind = r["kind"].as_str().unwrap_or("");
         let name = r["name"].as_str().unwrap_or("");
-        if let Some(owner) = c.objects_of(kind).into_iter().find(|o| meta_str(o, "namespace") == ns && meta_str(o, "name") == name) {
+        if let Some(owner) = c
+            .objects_of(kind)
+            .into_iter()
+            .find(|o| meta_str(o, "namespace") == ns && meta_str(o, "name") == name)
+        {
             return top_owner(c, &owner);
         }
     }
-    (object["kind"].as_str().unwrap_or("").to_string(), meta_str(object, "name").to_string())
+    (
+        object["kind"].as_str().unwrap_or("").to_string(),
+        meta_str(object, "name").to_string(),
+    )
 }
 
 async fn replicasets(c: &mut SimCluster) -> bool {
@@ -193,7 +217,11 @@ async fn statefulsets(c: &mut SimCluster) -> bool {
         let revision = format!("{name}-{}", template_hash(&s["spec"]["template"]));
         for i in 0..replicas {
             let pod_name = format!("{name}-{i}");
-            let existing = c.pods().iter().find(|p| meta_str(p, "namespace") == ns && meta_str(p, "name") == pod_name).cloned();
+            let existing = c
+                .pods()
+                .iter()
+                .find(|p| meta_str(p, "namespace") == ns && meta_str(p, "name") == pod_name)
+                .cloned();
             if let Some(p) = existing {
                 if !parallel && !is_ready(&p) {
                     break;
@@ -216,7 +244,14 @@ async fn statefulsets(c: &mut SimCluster) -> bool {
             match c.create_pod(pod).await {
                 Ok(_) => changed = true,
                 Err(message) => {
-                    c.record_rejection(&ns, "StatefulSet", &name, format!("create Pod {pod_name} in StatefulSet {name} failed error: {message}"));
+                    c.record_rejection(
+                        &ns,
+                        "StatefulSet",
+                        &name,
+                        format!(
+                            "create Pod {pod_name} in StatefulSet {name} failed error: {message}"
+                        ),
+                    );
                     break;
                 }
             }
@@ -234,17 +269,25 @@ async fn daemonsets(c: &mut SimCluster) -> bool {
     for d in c.objects_of("DaemonSet") {
         let ns = meta_str(&d, "namespace").to_string();
         let name = meta_str(&d, "name").to_string();
-        if !c.pods_owned_by("DaemonSet", &ns, &name).is_empty() || c.rejected(&ns, "DaemonSet", &name) {
+        if !c.pods_owned_by("DaemonSet", &ns, &name).is_empty()
+            || c.rejected(&ns, "DaemonSet", &name)
+        {
             continue;
         }
         let mut pod = pod_from_template(&d["spec"]["template"], &d, &ns);
         pod["metadata"]["generateName"] = json!(format!("{name}-"));
-        pod["metadata"]["labels"]["controller-revision-hash"] = json!(template_hash(&d["spec"]["template"]));
+        pod["metadata"]["labels"]["controller-revision-hash"] =
+            json!(template_hash(&d["spec"]["template"]));
         pod["metadata"]["labels"]["pod-template-generation"] = json!("1");
         pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [super::NODE_NAME]}]}]}}});
         match c.create_pod(pod).await {
             Ok(_) => changed = true,
-            Err(message) => c.record_rejection(&ns, "DaemonSet", &name, format!("Error creating: {message}")),
+            Err(message) => c.record_rejection(
+                &ns,
+                "DaemonSet",
+                &name,
+                format!("Error creating: {message}"),
+            ),
         }
     }
     changed
@@ -257,7 +300,11 @@ async fn jobs(c: &mut SimCluster) -> bool {
     for j in c.objects_of("Job") {
         let ns = meta_str(&j, "namespace").to_string();
         let name = meta_str(&j, "name").to_string();
-        let pods: Vec<Value> = c.pods_owned_by("Job", &ns, &name).into_iter().cloned().collect();
+        let pods: Vec<Value> = c
+            .pods_owned_by("Job", &ns, &name)
+            .into_iter()
+            .cloned()
+            .collect();
         if let Some(p) = pods.first() {
             let phase = p["status"]["phase"].as_str().unwrap_or("");
             if phase == "Succeeded" && j["status"]["succeeded"].as_i64() != Some(1) {
@@ -284,7 +331,9 @@ async fn jobs(c: &mut SimCluster) -> bool {
         }
         match c.create_pod(pod).await {
             Ok(_) => changed = true,
-            Err(message) => c.record_rejection(&ns, "Job", &name, format!("Error creating: {message}")),
+            Err(message) => {
+                c.record_rejection(&ns, "Job", &name, format!("Error creating: {message}"))
+            }
         }
     }
     changed
@@ -292,6 +341,8 @@ async fn jobs(c: &mut SimCluster) -> bool {
 
 impl SimCluster {
     fn rejected(&self, ns: &str, kind: &str, name: &str) -> bool {
-        self.rejections.iter().any(|r| r.namespace == ns && r.kind == kind && r.name == name)
+        self.rejections
+            .iter()
+            .any(|r| r.namespace == ns && r.kind == kind && r.name == name)
     }
 }

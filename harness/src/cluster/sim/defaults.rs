@@ -33,7 +33,11 @@ pub fn pod_spec(spec: &mut Value) {
     set_default(s, "schedulerName", json!("default-scheduler"));
     set_default(s, "enableServiceLinks", json!(true));
     // serviceAccount mirrors serviceAccountName (deprecated, still set).
-    if let Some(sa) = s.get("serviceAccountName").and_then(Value::as_str).map(str::to_string) {
+    if let Some(sa) = s
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
         set_default(s, "serviceAccount", json!(sa));
     }
     for key in ["initContainers", "containers"] {
@@ -105,7 +109,9 @@ fn volume(v: &mut Value) {
 /// projected token volume, mounted into every container present *now*
 /// (containers a webhook adds later do not get the mount).
 pub fn service_account(pod: &mut Value, token_volume: &str) {
-    let Some(spec) = pod.get_mut("spec").and_then(obj) else { return };
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else {
+        return;
+    };
     set_default(spec, "serviceAccountName", json!("default"));
     set_default(spec, "serviceAccount", json!("default"));
     if spec.get("automountServiceAccountToken") == Some(&Value::Bool(false)) {
@@ -114,7 +120,11 @@ pub fn service_account(pod: &mut Value, token_volume: &str) {
     let mount_path = "/var/run/secrets/kubernetes.io/serviceaccount";
     let vols = spec.entry("volumes").or_insert_with(|| json!([]));
     if let Some(vols) = vols.as_array_mut() {
-        if !vols.iter().any(|v| v["name"].as_str().is_some_and(|n| n.starts_with("kube-api-access-"))) {
+        if !vols.iter().any(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("kube-api-access-"))
+        }) {
             vols.push(json!({
                 "name": token_volume,
                 "projected": {
@@ -144,10 +154,15 @@ pub fn service_account(pod: &mut Value, token_volume: &str) {
 
 /// DefaultTolerationSeconds and Priority admission plugins.
 pub fn tolerations_and_priority(pod: &mut Value) {
-    let Some(spec) = pod.get_mut("spec").and_then(obj) else { return };
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else {
+        return;
+    };
     let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
     if let Some(list) = tolerations.as_array_mut() {
-        for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
             if !list.iter().any(|t| t["key"] == key) {
                 list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
             }
@@ -214,7 +229,13 @@ mod tests {
         service_account(&mut p, "kube-api-access-abcde");
         service_account(&mut p, "kube-api-access-zzzzz");
         assert_eq!(p["spec"]["volumes"].as_array().unwrap().len(), 1);
-        assert_eq!(p["spec"]["containers"][0]["volumeMounts"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            p["spec"]["containers"][0]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
         assert_eq!(p["spec"]["serviceAccountName"], "default");
     }
 }

@@ -98,7 +98,9 @@ impl SimCluster {
             counter: 0,
         };
         for ns in SYSTEM_NAMESPACES {
-            c.create_namespace(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
+            c.create_namespace(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            );
         }
         c
     }
@@ -115,7 +117,10 @@ impl SimCluster {
         meta["uid"] = json!(format!("00000000-0000-4000-8000-{n:012x}"));
         meta["resourceVersion"] = json!(n.to_string());
         meta["creationTimestamp"] = json!("2025-01-01T00:00:00Z");
-        if meta.get("generation").is_none() && object["kind"] != "Pod" && object.get("spec").is_some() {
+        if meta.get("generation").is_none()
+            && object["kind"] != "Pod"
+            && object.get("spec").is_some()
+        {
             object["metadata"]["generation"] = json!(1);
         }
     }
@@ -131,10 +136,14 @@ impl SimCluster {
         self.stamp(&mut ns);
         self.namespaces.insert(name.clone(), ns);
         // The service-account and root-CA controllers fill every namespace.
-        for (kind, obj_name) in [("ServiceAccount", "default"), ("ConfigMap", "kube-root-ca.crt")] {
+        for (kind, obj_name) in [
+            ("ServiceAccount", "default"),
+            ("ConfigMap", "kube-root-ca.crt"),
+        ] {
             let mut o = json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": obj_name, "namespace": name}});
             self.stamp(&mut o);
-            self.objects.insert((kind.into(), name.clone(), obj_name.into()), o);
+            self.objects
+                .insert((kind.into(), name.clone(), obj_name.into()), o);
         }
     }
 
@@ -142,26 +151,37 @@ impl SimCluster {
         self.namespaces
             .get(ns)
             .and_then(|n| n["metadata"]["labels"].as_object())
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     pub(crate) fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {
-        self.objects.contains_key(&(kind.into(), ns.into(), name.into()))
+        self.objects
+            .contains_key(&(kind.into(), ns.into(), name.into()))
     }
 
     /// Creates a pod the way the apiserver does: defaulting, built-in
     /// admission, mutating webhooks (re-defaulting after each), name
     /// generation, validation, then storage. `Err` is the apiserver's refusal.
     pub(crate) async fn create_pod(&mut self, mut pod: Value) -> Result<String, String> {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         pod["metadata"]["namespace"] = json!(ns);
         pod["apiVersion"] = json!("v1");
         pod["kind"] = json!("Pod");
         if !self.namespaces.contains_key(&ns) {
             return Err(format!("namespaces {ns:?} not found"));
         }
-        let sa = pod["spec"]["serviceAccountName"].as_str().unwrap_or("default").to_string();
+        let sa = pod["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         if !self.exists("ServiceAccount", &ns, &sa) {
             return Err(format!(
                 "pods {:?} is forbidden: error looking up service account {ns}/{sa}: serviceaccount {sa:?} not found",
@@ -192,14 +212,21 @@ impl SimCluster {
         defaults::pod(&mut pod);
 
         if pod["metadata"]["name"].as_str().unwrap_or("").is_empty() {
-            let prefix = pod["metadata"]["generateName"].as_str().unwrap_or("").to_string();
+            let prefix = pod["metadata"]["generateName"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             if prefix.is_empty() {
                 return Err("Pod \"\" is invalid: metadata.name: Required value: name or generateName is required".into());
             }
             pod["metadata"]["name"] = json!(format!("{prefix}{}", self.names.suffix()));
         }
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
-        if self.pods.iter().any(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == name) {
+        if self
+            .pods
+            .iter()
+            .any(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == name)
+        {
             return Err(format!("pods {name:?} already exists"));
         }
         validation::pod(&pod)?;
@@ -221,12 +248,23 @@ impl SimCluster {
             if self.pods[i]["status"]["startTime"].is_string() {
                 continue;
             }
-            let ns = self.pods[i]["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+            let ns = self.pods[i]["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
             let objects = &self.objects;
-            let cm = |n: &str, name: &str| objects.contains_key(&("ConfigMap".into(), n.into(), name.into()));
-            let secret = |n: &str, name: &str| objects.contains_key(&("Secret".into(), n.into(), name.into()));
+            let cm = |n: &str, name: &str| {
+                objects.contains_key(&("ConfigMap".into(), n.into(), name.into()))
+            };
+            let secret = |n: &str, name: &str| {
+                objects.contains_key(&("Secret".into(), n.into(), name.into()))
+            };
             let host_network = self.pods[i]["spec"]["hostNetwork"] == true;
-            let pod_ip = if host_network { NODE_IP.to_string() } else { format!("10.244.0.{}", i + 5) };
+            let pod_ip = if host_network {
+                NODE_IP.to_string()
+            } else {
+                format!("10.244.0.{}", i + 5)
+            };
             let ctx = kubelet::RunContext {
                 config_map_exists: &cm,
                 secret_exists: &secret,
@@ -253,13 +291,23 @@ impl SimCluster {
     }
 
     pub(crate) fn delete_pod(&mut self, ns: &str, name: &str) {
-        if let Some(i) = self.pods.iter().position(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == name) {
+        if let Some(i) = self
+            .pods
+            .iter()
+            .position(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == name)
+        {
             self.pods.remove(i);
             self.node.release_pod(ns, name);
         }
     }
 
-    pub(crate) fn record_rejection(&mut self, namespace: &str, kind: &str, name: &str, message: String) {
+    pub(crate) fn record_rejection(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        message: String,
+    ) {
         let r = Rejection {
             namespace: namespace.into(),
             kind: kind.into(),
@@ -273,8 +321,14 @@ impl SimCluster {
 
     fn store(&mut self, mut object: Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
-        let ns = object["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-        let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let ns = object["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if !self.namespaces.contains_key(&ns) {
             self.record_rejection(&ns, &kind, &name, format!("namespaces {ns:?} not found"));
             return Ok(());
@@ -306,7 +360,11 @@ impl SimCluster {
     }
 
     pub(crate) fn objects_of(&self, kind: &str) -> Vec<Value> {
-        self.objects.iter().filter(|((k, _, _), _)| k == kind).map(|(_, v)| v.clone()).collect()
+        self.objects
+            .iter()
+            .filter(|((k, _, _), _)| k == kind)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     pub(crate) fn object_mut(&mut self, kind: &str, ns: &str, name: &str) -> Option<&mut Value> {
@@ -316,8 +374,14 @@ impl SimCluster {
     pub(crate) fn insert_object(&mut self, object: Value) {
         let key = (
             object["kind"].as_str().unwrap_or("").to_string(),
-            object["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
-            object["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            object["metadata"]["name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
         );
         let mut object = object;
         if !self.objects.contains_key(&key) {
@@ -351,10 +415,17 @@ impl Cluster for SimCluster {
         let kind = object["kind"].as_str().unwrap_or("");
         match kind {
             "Namespace" => {
-                let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 match self.namespaces.get_mut(&name) {
                     Some(ns) => {
-                        for (k, v) in object["metadata"]["labels"].as_object().into_iter().flatten() {
+                        for (k, v) in object["metadata"]["labels"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                        {
                             ns["metadata"]["labels"][k] = v.clone();
                         }
                     }
@@ -362,20 +433,30 @@ impl Cluster for SimCluster {
                 }
             }
             "Pod" => {
-                let ns = object["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
-                let name = object["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let ns = object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+                    .to_string();
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 if let Err(message) = self.create_pod(object.clone()).await {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
             }
-            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "Deployment" | "ReplicaSet" | "StatefulSet"
-            | "DaemonSet" | "Job" => self.store(object.clone())?,
+            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "Deployment" | "ReplicaSet"
+            | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone())?,
             other => bail!("the simulated cluster cannot apply a {other}"),
         }
         Ok(())
     }
 
-    async fn label_namespace(&mut self, name: &str, labels: &BTreeMap<String, Option<String>>) -> Result<()> {
+    async fn label_namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> Result<()> {
         let Some(ns) = self.namespaces.get_mut(name) else {
             bail!("namespaces {name:?} not found");
         };
@@ -419,7 +500,13 @@ impl Cluster for SimCluster {
 
     async fn observe(&mut self) -> Result<Observed> {
         let mut workloads = Vec::new();
-        for kind in ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job"] {
+        for kind in [
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+        ] {
             workloads.extend(self.objects_of(kind));
         }
         Ok(Observed {

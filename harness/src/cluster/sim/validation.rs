@@ -31,7 +31,9 @@ pub fn pod(pod: &Value) -> Result<(), String> {
     let mut seen_volumes = BTreeSet::new();
     for (i, v) in volumes.iter().enumerate() {
         if !is_label(v) {
-            errs.push(format!("spec.volumes[{i}].name: Invalid value: {v:?}: {LABEL_HELP}"));
+            errs.push(format!(
+                "spec.volumes[{i}].name: Invalid value: {v:?}: {LABEL_HELP}"
+            ));
         } else if !seen_volumes.insert(*v) {
             errs.push(format!("spec.volumes[{i}].name: Duplicate value: {v:?}"));
         }
@@ -44,7 +46,9 @@ pub fn pod(pod: &Value) -> Result<(), String> {
             if cname.is_empty() {
                 errs.push(format!("{path}.name: Required value"));
             } else if !is_label(cname) {
-                errs.push(format!("{path}.name: Invalid value: {cname:?}: {LABEL_HELP}"));
+                errs.push(format!(
+                    "{path}.name: Invalid value: {cname:?}: {LABEL_HELP}"
+                ));
             } else if !seen_names.insert(cname.to_string()) {
                 errs.push(format!("{path}.name: Duplicate value: {cname:?}"));
             }
@@ -73,10 +77,17 @@ pub fn pod(pod: &Value) -> Result<(), String> {
                     }
                 }
             }
-            for (j, m) in c["volumeMounts"].as_array().into_iter().flatten().enumerate() {
+            for (j, m) in c["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 let mname = m["name"].as_str().unwrap_or("");
                 if !volumes.contains(&mname) {
-                    errs.push(format!("{path}.volumeMounts[{j}].name: Not found: {mname:?}"));
+                    errs.push(format!(
+                        "{path}.volumeMounts[{j}].name: Not found: {mname:?}"
+                    ));
                 }
             }
         }
@@ -110,14 +121,21 @@ mod tests {
             Err("Pod \"p\" is invalid: [spec.containers[1].name: Duplicate value: \"envoy\", spec.containers[1].volumeMounts[0].name: Not found: \"cfg\"]".into())
         );
         let p = json!({"metadata": {"name": "p"}, "spec": {"initContainers": [{"name": "a", "image": "x"}], "containers": [{"name": "a", "image": "x"}]}});
-        assert_eq!(pod(&p), Err("Pod \"p\" is invalid: spec.containers[0].name: Duplicate value: \"a\"".into()));
+        assert_eq!(
+            pod(&p),
+            Err("Pod \"p\" is invalid: spec.containers[0].name: Duplicate value: \"a\"".into())
+        );
     }
 
     #[test]
     fn restart_policy_rules() {
         let p = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x", "restartPolicy": "Always"}]}});
-        assert!(pod(&p).unwrap_err().contains("may not be set for non-init containers"));
+        assert!(pod(&p)
+            .unwrap_err()
+            .contains("may not be set for non-init containers"));
         let p = json!({"metadata": {"name": "p"}, "spec": {"initContainers": [{"name": "i", "image": "x", "restartPolicy": "Never"}], "containers": [{"name": "a", "image": "x"}]}});
-        assert!(pod(&p).unwrap_err().contains("Unsupported value: \"Never\""));
+        assert!(pod(&p)
+            .unwrap_err()
+            .contains("Unsupported value: \"Never\""));
     }
 }
