@@ -1,0 +1,264 @@
+//! `probe`: the tiny program scenarios run as app and sidecar containers.
+//!
+//! A scenario has to behave the same in the simulator and on a real kind
+//! cluster, so its containers run one program whose behaviour both sides
+//! understand: it listens on the ports it is told to (answering every
+//! connection with `200 OK`, so httpGet and tcpSocket probes pass), fails to
+//! start when a port is taken, and optionally exits after a while. The
+//! simulator's kubelet model (`crate::kubelet`) reads the same flags with
+//! [`ProbeArgs::parse`] and reports the same failure text with [`bind_error`].
+//!
+//! This file is std-only on purpose: the `probe` binary includes it with
+//! `#[path]` instead of linking the harness library, so the binary stays small
+//! enough for a FROM-scratch image.
+
+/// The image scenarios use for probe containers.
+pub const PROBE_IMAGE: &str = "injector-harness/probe:v1";
+
+/// The repository part of [`PROBE_IMAGE`].
+const PROBE_REPOSITORY: &str = "injector-harness/probe";
+
+/// Registry prefixes under which the same local image may be referenced:
+/// containerd (kind) spells a bare name `docker.io/...`, podman `localhost/...`.
+const REGISTRY_PREFIXES: [&str; 2] = ["docker.io/", "localhost/"];
+
+/// Whether `image` names the probe image, whatever its tag or digest and with
+/// or without the registry prefix a runtime may have added.
+pub fn is_probe_image(image: &str) -> bool {
+    let image = REGISTRY_PREFIXES
+        .iter()
+        .find_map(|p| image.strip_prefix(p))
+        .unwrap_or(image);
+    let Some(rest) = image.strip_prefix(PROBE_REPOSITORY) else {
+        return false;
+    };
+    // What follows the repository: nothing, `:tag`, `@digest` or `:tag@digest`.
+    let (tag, digest) = match rest.split_once('@') {
+        Some((tag, digest)) => (tag, Some(digest)),
+        None => (rest, None),
+    };
+    let tag_ok = tag.is_empty() || tag.strip_prefix(':').is_some_and(|t| !t.is_empty());
+    tag_ok && digest.is_none_or(|d| !d.is_empty())
+}
+
+/// The failure a listener reports when its port is taken, in envoy's words
+/// (the seed documents quote them). One function, so that the binary and the
+/// simulator cannot drift apart.
+pub fn bind_error(port: u16) -> String {
+    format!("cannot bind '0.0.0.0:{port}': Address already in use")
+}
+
+/// What one probe process was asked to do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeArgs {
+    /// Shown in logs only.
+    pub name: Option<String>,
+    /// TCP ports to listen on, in the order given, without duplicates.
+    pub listen: Vec<u16>,
+    /// Exit on its own after this long; `None` runs until signalled.
+    pub exit_after_ms: Option<u64>,
+    /// The exit status used with `exit_after_ms` (0..=255, as a process can
+    /// only report that much).
+    pub exit_code: i32,
+}
+
+impl ProbeArgs {
+    /// Parses the arguments after the program name. Accepts `--flag value`
+    /// and `--flag=value`; `--listen` repeats and takes comma lists.
+    pub fn parse(args: &[String]) -> Result<ProbeArgs, String> {
+        let mut parsed = ProbeArgs::default();
+        let mut rest = args.iter();
+        while let Some(arg) = rest.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            if !matches!(
+                flag,
+                "--listen" | "--exit-after-ms" | "--exit-code" | "--name"
+            ) {
+                return Err(if flag.starts_with('-') {
+                    format!("unknown flag '{flag}'")
+                } else {
+                    format!("unexpected argument '{arg}'")
+                });
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => rest
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| format!("flag {flag} needs a value"))?,
+            };
+            match flag {
+                "--listen" => {
+                    for part in value.split(',') {
+                        let port = parse_port(part.trim())
+                            .ok_or_else(|| format!("invalid port '{value}' for --listen"))?;
+                        if !parsed.listen.contains(&port) {
+                            parsed.listen.push(port);
+                        }
+                    }
+                }
+                "--exit-after-ms" => {
+                    let ms = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("invalid value '{value}' for --exit-after-ms"))?;
+                    parsed.exit_after_ms = Some(ms);
+                }
+                "--exit-code" => {
+                    parsed.exit_code = value
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|c| (0..=255).contains(c))
+                        .ok_or_else(|| {
+                            format!("invalid value '{value}' for --exit-code (want 0..=255)")
+                        })?;
+                }
+                _ => parsed.name = Some(value),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// A listenable port: 1..=65535 (0 would ask the kernel for a random one).
+fn parse_port(text: &str) -> Option<u16> {
+    text.parse::<u16>().ok().filter(|p| *p != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ProbeArgs, String> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        ProbeArgs::parse(&args)
+    }
+
+    #[test]
+    fn probe_image_any_tag_and_prefix() {
+        assert!(is_probe_image(PROBE_IMAGE));
+        assert!(is_probe_image("injector-harness/probe"));
+        assert!(is_probe_image("injector-harness/probe:dev"));
+        assert!(is_probe_image("docker.io/injector-harness/probe:v1"));
+        assert!(is_probe_image("localhost/injector-harness/probe:v2"));
+        assert!(is_probe_image("injector-harness/probe@sha256:abc"));
+        assert!(is_probe_image("injector-harness/probe:v1@sha256:abc"));
+    }
+
+    #[test]
+    fn other_images_are_not_probes() {
+        assert!(!is_probe_image("envoyproxy/envoy:v1.32-latest"));
+        assert!(!is_probe_image("injector-harness/prober:v1"));
+        assert!(!is_probe_image("injector-harness/probe:"));
+        assert!(!is_probe_image("injector-harness/probe@"));
+        assert!(!is_probe_image("quay.io/injector-harness/probe:v1"));
+        assert!(!is_probe_image("localhost:5000/injector-harness/probe:v1"));
+        assert!(!is_probe_image(""));
+    }
+
+    #[test]
+    fn bind_error_is_envoys_wording() {
+        assert_eq!(
+            bind_error(10000),
+            "cannot bind '0.0.0.0:10000': Address already in use"
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        assert_eq!(parse(&[]).unwrap(), ProbeArgs::default());
+    }
+
+    #[test]
+    fn all_flags() {
+        let a = parse(&[
+            "--name",
+            "app",
+            "--listen",
+            "80",
+            "--listen=8080,9090",
+            "--exit-after-ms",
+            "50",
+            "--exit-code=3",
+        ])
+        .unwrap();
+        assert_eq!(
+            a,
+            ProbeArgs {
+                name: Some("app".into()),
+                listen: vec![80, 8080, 9090],
+                exit_after_ms: Some(50),
+                exit_code: 3,
+            }
+        );
+    }
+
+    #[test]
+    fn listen_deduplicates_and_trims() {
+        let a = parse(&["--listen", "80, 80", "--listen", "80"]).unwrap();
+        assert_eq!(a.listen, vec![80]);
+    }
+
+    #[test]
+    fn later_values_win() {
+        let a = parse(&[
+            "--name",
+            "a",
+            "--name",
+            "b",
+            "--exit-code",
+            "1",
+            "--exit-code",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(a.name.as_deref(), Some("b"));
+        assert_eq!(a.exit_code, 0);
+    }
+
+    #[test]
+    fn errors_name_flag_and_value() {
+        let e = parse(&["--listen", "http"]).unwrap_err();
+        assert!(e.contains("--listen") && e.contains("'http'"), "{e}");
+        let e = parse(&["--listen", "80,"]).unwrap_err();
+        assert!(e.contains("--listen") && e.contains("'80,'"), "{e}");
+        let e = parse(&["--listen", "0"]).unwrap_err();
+        assert!(e.contains("'0'"), "{e}");
+        let e = parse(&["--listen", "65536"]).unwrap_err();
+        assert!(e.contains("'65536'"), "{e}");
+        let e = parse(&["--exit-after-ms", "-1"]).unwrap_err();
+        assert!(e.contains("--exit-after-ms") && e.contains("'-1'"), "{e}");
+        let e = parse(&["--exit-code", "256"]).unwrap_err();
+        assert!(e.contains("--exit-code") && e.contains("'256'"), "{e}");
+        let e = parse(&["--exit-code", "x"]).unwrap_err();
+        assert!(e.contains("--exit-code"), "{e}");
+    }
+
+    #[test]
+    fn missing_values_and_strangers() {
+        assert_eq!(
+            parse(&["--listen"]).unwrap_err(),
+            "flag --listen needs a value"
+        );
+        assert_eq!(parse(&["--name"]).unwrap_err(), "flag --name needs a value");
+        assert_eq!(
+            parse(&["--port", "80"]).unwrap_err(),
+            "unknown flag '--port'"
+        );
+        assert_eq!(parse(&["-l", "80"]).unwrap_err(), "unknown flag '-l'");
+        assert_eq!(parse(&["80"]).unwrap_err(), "unexpected argument '80'");
+        assert_eq!(parse(&["--port=80"]).unwrap_err(), "unknown flag '--port'");
+    }
+
+    #[test]
+    fn values_may_look_like_flags() {
+        // `--name --listen` names the probe "--listen", as getopt would.
+        let a = parse(&["--name", "--listen"]).unwrap();
+        assert_eq!(a.name.as_deref(), Some("--listen"));
+        assert!(a.listen.is_empty());
+    }
+}
