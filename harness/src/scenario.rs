@@ -702,7 +702,10 @@ mod tests {
         assert_eq!(s.name(), "demo");
         assert_eq!(s.manifests.len(), 2);
         assert_eq!(s.manifests[1].kind(), "Deployment");
-        assert_eq!(s.manifests[1].line, 21);
+        // The Deployment document starts on the line after its separator.
+        let text = skeleton("demo");
+        let deployment_line = text.lines().position(|l| l == "kind: Deployment").unwrap(); // 0-based
+        assert_eq!(s.manifests[1].line, deployment_line, "apiVersion is one line above kind");
         assert_eq!(s.header.webhooks, vec![WebhookSpec::default()]);
         assert_eq!(s.header.expect.pods[0].ready.as_deref(), Some("2/2"));
     }

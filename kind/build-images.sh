@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds the two images the kind backend needs, FROM scratch, from static
+# binaries built on the host (no base image can be pulled here):
+#   sidecar-injector:dev        injector/Dockerfile
+#   injector-harness/probe:v1   harness/probe.Dockerfile
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=x86_64-unknown-linux-gnu
+started=$(date +%s)
+echo "build-images: static release binaries for $target" >&2
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \
+  -p sidecar-injector --bin sidecar-injector -p injector-harness --bin probe
+out=target/$target/release
+for bin in sidecar-injector probe; do
+  if ! file "$out/$bin" | grep -q 'statically linked'; then
+    echo "build-images: $out/$bin is not statically linked" >&2
+    exit 1
+  fi
+done
+kind/docker.sh ensure
+docker build -q -f injector/Dockerfile -t sidecar-injector:dev "$out"
+docker build -q -f harness/probe.Dockerfile -t injector-harness/probe:v1 "$out"
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(sidecar-injector:dev|injector-harness/probe:v1) '
+echo "build-images: done in $(( $(date +%s) - started )) s" >&2
