@@ -85,10 +85,29 @@ struct Templates {
     image_pull_secrets: Vec<Value>,
 }
 
+/// Renders config objects as JSON with `name` (and `image`) first, as people
+/// write them; the Kubernetes types serialize fields alphabetically.
 fn to_values<T: Serialize>(items: &[T]) -> Vec<Value> {
     items
         .iter()
-        .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
+        .map(|i| match serde_json::to_value(i) {
+            Ok(Value::Object(m)) => {
+                let mut out = serde_json::Map::new();
+                for key in ["name", "image"] {
+                    if let Some(v) = m.get(key) {
+                        out.insert(key.to_string(), v.clone());
+                    }
+                }
+                for (k, v) in m {
+                    if !out.contains_key(&k) {
+                        out.insert(k, v);
+                    }
+                }
+                Value::Object(out)
+            }
+            Ok(other) => other,
+            Err(_) => Value::Null,
+        })
         .collect()
 }
 
