@@ -1,0 +1,111 @@
+//! The `injector-harness` binary as a user runs it.
+
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_injector-harness");
+
+fn scenarios_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/base/injector.yaml");
+    std::fs::create_dir_all(dir.path().join("base")).unwrap();
+    std::fs::copy(base, dir.path().join("base/injector.yaml")).unwrap();
+    dir
+}
+
+#[test]
+fn new_writes_a_skeleton_that_runs_and_passes() {
+    let dir = scenarios_dir();
+    let out = Command::new(BIN)
+        .args(["new", "demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.path().join("demo.yaml");
+    assert!(file.exists());
+    let again = Command::new(BIN)
+        .args(["new", "demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "refuses to overwrite");
+
+    let junit = dir.path().join("report.xml");
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("demo") && stdout.contains("2/2") && stdout.contains("pass"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 scenarios, 1 passed, 0 failed"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("<testcase name=\"demo\""), "{xml}");
+}
+
+#[test]
+fn a_failed_expectation_exits_non_zero_and_explains() {
+    let dir = scenarios_dir();
+    let text = injector_harness::scenario::skeleton("wrong").replace("ready: 2/2", "ready: 3/3");
+    let file = dir.path().join("wrong.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(BIN).arg("run").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("expected READY 3/3, got 2/2"), "{stdout}");
+    assert!(
+        stdout.contains("admission log:") && stdout.contains("decision policy_enabled"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_malformed_scenario_names_file_line_and_field() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("broken.yaml");
+    std::fs::write(&file, "apiVersion: injector-harness/v1\nkind: Scenario\nname: broken\nexpect:\n  pods:\n  - ready: lots\n    count: -1\n").unwrap();
+    let out = Command::new(BIN).arg("run").arg(&file).output().unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("broken.yaml:7: expect.pods[0].count"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn backends_not_built_yet_say_so() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("demo.yaml");
+    std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
+    for backend in ["kind", "kubeconfig"] {
+        let out = Command::new(BIN)
+            .arg("run")
+            .arg(&file)
+            .args(["--backend", backend])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("not built yet"), "{backend}: {stdout}");
+    }
+}
