@@ -239,6 +239,18 @@ impl Injector {
             }
         }
 
+        // A regular sidecar never exits, so a Job's pod would never complete;
+        // native sidecars (init containers with restartPolicy Always) are
+        // stopped by the kubelet once the main containers are done.
+        if matches!(spec.restart_policy, Some("Never" | "OnFailure")) {
+            for c in &main {
+                warnings.push(shorten(&format!(
+                    "sidecar {} keeps a run-to-completion pod running; use a native sidecar",
+                    name_of(c)
+                )));
+            }
+        }
+
         let mut volume_names: BTreeSet<&str> = spec.volume_names().collect();
         let mut volumes = Vec::new();
         for v in &self.templates.volumes {
@@ -356,6 +368,7 @@ impl Injector {
 /// The parts of a pod spec the engine reads, type-checked once.
 struct SpecView<'a> {
     host_network: bool,
+    restart_policy: Option<&'a str>,
     containers: Option<&'a Vec<Value>>,
     init_containers: Option<&'a Vec<Value>>,
     volumes: Option<&'a Vec<Value>>,
@@ -394,6 +407,7 @@ impl<'a> SpecView<'a> {
         };
         Ok(SpecView {
             host_network,
+            restart_policy: obj.get("restartPolicy").and_then(Value::as_str),
             containers: list("containers")?,
             init_containers: list("initContainers")?,
             volumes: list("volumes")?,
@@ -593,6 +607,15 @@ mod tests {
             patched["metadata"]["labels"],
             json!({"app": "a", "mesh": "on"})
         );
+    }
+
+    #[test]
+    fn regular_sidecars_in_run_to_completion_pods_are_warned_about() {
+        let mut pod = backend_pod(8080);
+        pod["spec"]["restartPolicy"] = json!("Never");
+        let (out, _) = run(&Config::builtin(), "default", &pod);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert!(out.warnings[0].contains("native sidecar"));
     }
 
     #[test]
