@@ -705,7 +705,10 @@ mod tests {
         // The Deployment document starts on the line after its separator.
         let text = skeleton("demo");
         let deployment_line = text.lines().position(|l| l == "kind: Deployment").unwrap(); // 0-based
-        assert_eq!(s.manifests[1].line, deployment_line, "apiVersion is one line above kind");
+        assert_eq!(
+            s.manifests[1].line, deployment_line,
+            "apiVersion is one line above kind"
+        );
         assert_eq!(s.header.webhooks, vec![WebhookSpec::default()]);
         assert_eq!(s.header.expect.pods[0].ready.as_deref(), Some("2/2"));
     }
