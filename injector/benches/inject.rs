@@ -73,6 +73,16 @@ fn bench(c: &mut Criterion) {
     }
     group.finish();
 
+    // For reference: only parsing the body into a serde_json::Value.
+    let mut group = c.benchmark_group("parse_only");
+    for (label, env) in [("small_pod", 0usize), ("env_2000", 2000)] {
+        let body = review(&pod(env));
+        group.bench_with_input(BenchmarkId::from_parameter(label), &body, |b, body| {
+            b.iter(|| serde_json::from_slice::<Value>(body).unwrap())
+        });
+    }
+    group.finish();
+
     let mut group = c.benchmark_group("review");
     for (label, env) in [("small_pod", 0usize), ("env_2000", 2000)] {
         let body = review(&pod(env));
