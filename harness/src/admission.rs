@@ -179,14 +179,7 @@ pub fn webhook_matches(w: &MutatingWebhook, attrs: &Attributes<'_>, object: &Val
         .namespace_selector
         .as_ref()
         .is_none_or(|s| sidecar_injector::selector::matches(s, attrs.namespace_labels));
-    let labels: BTreeMap<String, String> = object["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default();
+    let labels = crate::object::labels(object);
     let obj_ok = w
         .object_selector
         .as_ref()

@@ -1,7 +1,6 @@
 //! Checking a scenario's expectations against what the cluster shows. The
 //! cluster never sees these; only the harness compares.
 
-use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -24,17 +23,6 @@ pub fn state_word(s: &Value) -> String {
     } else {
         "Unknown".into()
     }
-}
-
-fn labels_of(pod: &Value) -> BTreeMap<String, String> {
-    pod["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn names(pod: &Value, key: &str) -> Vec<String> {
@@ -66,7 +54,7 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             .iter()
             .filter(|p| p["metadata"]["namespace"] == e.namespace.as_str())
             .filter(|p| {
-                let l = labels_of(p);
+                let l = crate::object::labels(p);
                 e.selector.iter().all(|(k, v)| l.get(k) == Some(v))
             })
             .collect();

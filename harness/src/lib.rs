@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod expect;
 pub mod junit;
 pub mod kubelet;
+pub mod object;
 pub mod probe;
 pub mod run;
 pub mod scenario;

@@ -40,17 +40,6 @@ const HASH_LABELS: &[(&str, &str)] = &[
 /// Annotations whose values are times.
 const TIME_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/restartedAt"];
 
-fn labels_of(pod: &Value) -> BTreeMap<String, String> {
-    pod["metadata"]["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Replaces every hash-like value found in the pods' labels wherever it
 /// occurs in `text` (names, messages).
 struct Redactor {
@@ -64,7 +53,7 @@ impl Redactor {
         let mut pairs = Vec::new();
         let objects = observed.pods.iter().chain(observed.workloads.iter());
         for o in objects {
-            let labels = labels_of(o);
+            let labels = crate::object::labels(o);
             let tmpl: BTreeMap<String, String> = o["spec"]["template"]["metadata"]["labels"]
                 .as_object()
                 .map(|m| {

@@ -5,6 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{fnv32a, safe_encode, SimCluster};
+use crate::object::meta_str;
 
 /// One pass of every controller; true when anything changed.
 pub(super) async fn reconcile(c: &mut SimCluster) -> bool {
@@ -25,10 +26,6 @@ fn owner_ref(owner: &Value) -> Value {
         "controller": true,
         "blockOwnerDeletion": true
     }])
-}
-
-fn meta_str<'a>(o: &'a Value, field: &str) -> &'a str {
-    o["metadata"][field].as_str().unwrap_or("")
 }
 
 /// The hash of a pod template, as the Deployment and revision machinery

@@ -321,14 +321,8 @@ impl SimCluster {
 
     fn store(&mut self, mut object: Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
-        let ns = object["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or("default")
-            .to_string();
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let ns = crate::object::namespace(&object).to_string();
+        let name = crate::object::meta_str(&object, "name").to_string();
         if !self.namespaces.contains_key(&ns) {
             self.record_rejection(&ns, &kind, &name, format!("namespaces {ns:?} not found"));
             return Ok(());
@@ -433,14 +427,8 @@ impl Cluster for SimCluster {
                 }
             }
             "Pod" => {
-                let ns = object["metadata"]["namespace"]
-                    .as_str()
-                    .unwrap_or("default")
-                    .to_string();
-                let name = object["metadata"]["name"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
+                let ns = crate::object::namespace(object).to_string();
+                let name = crate::object::meta_str(object, "name").to_string();
                 if let Err(message) = self.create_pod(object.clone()).await {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
