@@ -12,7 +12,7 @@ RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --targe
   -p sidecar-injector --bin sidecar-injector -p injector-harness --bin probe
 out=target/$target/release
 for bin in sidecar-injector probe; do
-  if ! file "$out/$bin" | grep -q 'statically linked'; then
+  if ! file "$out/$bin" | grep -qE 'statically linked|static-pie linked'; then
     echo "build-images: $out/$bin is not statically linked" >&2
     exit 1
   fi

@@ -1,7 +1,6 @@
 //! Checking a scenario's expectations against what the cluster shows. The
 //! cluster never sees these; only the harness compares.
 
-
 use serde_json::Value;
 
 use crate::cluster::Observed;

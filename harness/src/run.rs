@@ -10,8 +10,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::admission::InjectorServer;
+use crate::cluster::kubeconfig::KubeconfigCluster;
 use crate::cluster::sim::SimCluster;
-use crate::cluster::{kind, kubeconfig, Backend, Cluster, Observed};
+use crate::cluster::{kind, Backend, Cluster, Observed};
 use crate::scenario::{self, Scenario, Step};
 use crate::{expect, snapshot, status};
 
@@ -168,7 +169,22 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
             (observed?, cluster.admission_log())
         }
         Backend::Kind => bail!(kind::NOT_BUILT),
-        Backend::Kubeconfig => bail!(kubeconfig::NOT_BUILT),
+        Backend::Kubeconfig => {
+            let mut cluster =
+                KubeconfigCluster::connect(scenario.name(), scenario.namespaces()).await?;
+            let result = drive(&mut cluster, scenario, &injector).await;
+            let observed = match &result {
+                Ok(()) => cluster.observe().await,
+                Err(_) => Ok(Observed::default()),
+            };
+            // Clean up whatever happened above.
+            let cleaned = cluster.cleanup().await;
+            injector.stop().await;
+            result?;
+            let observed = observed?;
+            cleaned?;
+            (observed, Vec::new())
+        }
     };
     let failures = expect::check(scenario, &observed);
     Ok(ScenarioRun {
@@ -201,6 +217,24 @@ pub async fn run_all(
     parallel: usize,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    // A real cluster needs a node for its pods: the fake kubelet, unless
+    // HARNESS_FAKE_KUBELET=0 says one runs already.
+    let _kubelet = if backend == Backend::Kubeconfig
+        && std::env::var("HARNESS_FAKE_KUBELET").as_deref() != Ok("0")
+    {
+        match start_fake_kubelet().await {
+            Ok(k) => Some(k),
+            Err(e) => {
+                let message = format!("{e:#}");
+                return paths
+                    .iter()
+                    .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
+                    .collect();
+            }
+        }
+    } else {
+        None
+    };
     let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
     let mut tasks = Vec::new();
     for path in paths {
@@ -240,6 +274,13 @@ pub async fn run_all(
         }
     }
     out
+}
+
+async fn start_fake_kubelet() -> Result<crate::fake_kubelet::FakeKubelet> {
+    let client = kube::Client::try_default().await.context(
+        "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
+    )?;
+    crate::fake_kubelet::start(client).await
 }
 
 /// Scenario files named on the command line: files as given, directories

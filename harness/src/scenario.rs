@@ -45,6 +45,50 @@ impl Scenario {
     pub fn name(&self) -> &str {
         &self.header.name
     }
+
+    /// Every namespace the scenario touches: its Namespace objects, the
+    /// namespaces of its other objects, steps and expectations.
+    pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        let mut add = |o: &Value| {
+            if o["kind"] == "Namespace" {
+                if let Some(n) = o["metadata"]["name"].as_str() {
+                    out.insert(n.to_string());
+                }
+            } else {
+                out.insert(
+                    o["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or("default")
+                        .to_string(),
+                );
+            }
+        };
+        for m in &self.manifests {
+            add(&m.object);
+        }
+        for s in &self.header.steps {
+            if let Step::Apply { manifests } = s {
+                manifests.iter().for_each(&mut add);
+            }
+        }
+        for s in &self.header.steps {
+            match s {
+                Step::LabelNamespace { name, .. } => {
+                    out.insert(name.clone());
+                }
+                Step::RolloutRestart { namespace, .. } => {
+                    out.insert(namespace.clone());
+                }
+                Step::Apply { .. } => {}
+            }
+        }
+        let e = &self.header.expect;
+        out.extend(e.pods.iter().map(|p| p.namespace.clone()));
+        out.extend(e.rejected.iter().map(|p| p.namespace.clone()));
+        out.extend(e.workloads.iter().map(|p| p.namespace.clone()));
+        out
+    }
 }
 
 /// One manifest document and where it came from.

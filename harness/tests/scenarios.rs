@@ -24,7 +24,7 @@ fn backend() -> Backend {
         std::env::var("HARNESS_BACKEND")
             .ok()
             .map(|b| b.parse().unwrap_or_else(|e| panic!("HARNESS_BACKEND: {e}")))
-            .unwrap_or(Backend::Kind)
+            .unwrap_or(Backend::Kubeconfig)
     } else {
         Backend::Sim
     }

@@ -1,8 +1,627 @@
-//! The `kubeconfig` backend: runs scenarios against the cluster in
-//! KUBECONFIG.
-//!
-//! Not built yet: it arrives with the local control plane. Selecting it fails
-//! with this message rather than silently running something else.
+//! The `kubeconfig` backend: scenarios on the cluster in KUBECONFIG, through
+//! kube-rs. The injector runs in the harness process on 127.0.0.1 and is
+//! registered by `url`, so the apiserver must run on this host (the local
+//! control plane, `kind/local-cluster.sh`). Each scenario gets its own
+//! MutatingWebhookConfiguration, scoped to the scenario's namespaces, so
+//! scenarios can run side by side. Objects are applied server-side; waiting
+//! is driven by watch events with a quiet period and a timeout.
 
-pub const NOT_BUILT: &str =
-    "the kubeconfig backend is not built yet; run with --backend sim (the default)";
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures::{stream, StreamExt};
+use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, MutatingWebhookConfiguration};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+};
+use kube::core::GroupVersionKind;
+use kube::runtime::watcher;
+use kube::Client;
+use serde_json::{json, Value};
+
+use super::{Cluster, Observed, Rejection};
+
+const FIELD_MANAGER: &str = "injector-harness";
+/// Namespaces a scenario may use but never deletes.
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+/// How long nothing may change before a scenario counts as settled.
+const QUIET: Duration = Duration::from_millis(1500);
+/// The longest a scenario may take to settle.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The API resource of a kind the harness applies.
+pub fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
+    let (group, version, plural, namespaced) = match kind {
+        "Namespace" => ("", "v1", "namespaces", false),
+        "ConfigMap" => ("", "v1", "configmaps", true),
+        "Secret" => ("", "v1", "secrets", true),
+        "ServiceAccount" => ("", "v1", "serviceaccounts", true),
+        "Service" => ("", "v1", "services", true),
+        "Pod" => ("", "v1", "pods", true),
+        "Event" => ("", "v1", "events", true),
+        "Deployment" => ("apps", "v1", "deployments", true),
+        "ReplicaSet" => ("apps", "v1", "replicasets", true),
+        "StatefulSet" => ("apps", "v1", "statefulsets", true),
+        "DaemonSet" => ("apps", "v1", "daemonsets", true),
+        "Job" => ("batch", "v1", "jobs", true),
+        _ => return None,
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    Some((ApiResource::from_gvk_with_plural(&gvk, plural), namespaced))
+}
+
+const WORKLOAD_KINDS: &[&str] = &[
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+];
+
+pub struct KubeconfigCluster {
+    client: Client,
+    scenario: String,
+    namespaces: BTreeSet<String>,
+    /// Objects created in namespaces the scenario does not own.
+    foreign: Vec<(String, String, String)>,
+    rejections: Vec<Rejection>,
+    registered: bool,
+}
+
+fn api_error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl KubeconfigCluster {
+    /// Connects with the KUBECONFIG in the environment. `namespaces` are the
+    /// ones the scenario uses; they scope its webhooks.
+    pub async fn connect(
+        scenario: &str,
+        namespaces: BTreeSet<String>,
+    ) -> Result<KubeconfigCluster> {
+        let client = Client::try_default().await.context(
+            "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
+        )?;
+        Ok(KubeconfigCluster {
+            client,
+            scenario: scenario.to_string(),
+            namespaces,
+            foreign: Vec::new(),
+            rejections: Vec::new(),
+            registered: false,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn config_name(&self) -> String {
+        format!("injector-harness-{}", self.scenario)
+    }
+
+    fn api(&self, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>> {
+        let (ar, namespaced) =
+            api_resource(kind).ok_or_else(|| anyhow!("the harness cannot apply a {kind}"))?;
+        Ok(match (namespaced, ns) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            (true, None) => Api::all_with(self.client.clone(), &ar),
+            (false, _) => Api::all_with(self.client.clone(), &ar),
+        })
+    }
+
+    /// Restricts each webhook to this scenario's namespaces, on top of its
+    /// own namespaceSelector, and registers them with a canary webhook that
+    /// shows when the apiserver has the configuration in force.
+    async fn register_scoped(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
+        let scope = LabelSelectorRequirement {
+            key: "kubernetes.io/metadata.name".into(),
+            operator: "In".into(),
+            values: Some(self.namespaces.iter().cloned().collect()),
+        };
+        let mut hooks: Vec<MutatingWebhook> = webhooks
+            .into_iter()
+            .map(|mut w| {
+                let mut sel = w.namespace_selector.take().unwrap_or_default();
+                sel.match_expressions
+                    .get_or_insert_with(Vec::new)
+                    .push(scope.clone());
+                w.namespace_selector = Some(sel);
+                w
+            })
+            .collect();
+        let Some(first) = hooks.first().cloned() else {
+            return Ok(());
+        };
+        // The canary only matches pods labelled for it; the injector answers
+        // its path with 404, so a dry-run create fails naming the canary
+        // exactly when the apiserver calls this configuration's webhooks.
+        let mut canary = first;
+        canary.name = "canary.injector-harness.io".into();
+        canary.failure_policy = Some("Fail".into());
+        canary.reinvocation_policy = Some("Never".into());
+        canary.namespace_selector = Some(LabelSelector {
+            match_labels: None,
+            match_expressions: Some(vec![scope]),
+        });
+        canary.object_selector = Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([(
+                "injector-harness/canary".into(),
+                self.scenario.clone(),
+            )])),
+            match_expressions: None,
+        });
+        if let Some(url) = canary.client_config.url.as_mut() {
+            if let Some(i) = url.rfind('/') {
+                url.truncate(i);
+            }
+            url.push_str("/injector-harness-canary");
+        }
+        hooks.push(canary);
+        let config = MutatingWebhookConfiguration {
+            metadata: kube::api::ObjectMeta {
+                name: Some(self.config_name()),
+                labels: Some(BTreeMap::from([(
+                    "injector-harness/scenario".into(),
+                    self.scenario.clone(),
+                )])),
+                ..Default::default()
+            },
+            webhooks: Some(hooks),
+        };
+        let api: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
+        api.patch(
+            &self.config_name(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&config),
+        )
+        .await
+        .context("registering the scenario's MutatingWebhookConfiguration")?;
+        self.registered = true;
+        self.wait_for_canary().await
+    }
+
+    async fn wait_for_canary(&self) -> Result<()> {
+        let ns = self
+            .namespaces
+            .iter()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "default".into());
+        self.ensure_namespace(&ns).await?;
+        let pods: Api<DynamicObject> = self.api("Pod", Some(&ns))?;
+        let canary = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "injector-harness-canary-", "namespace": ns,
+                         "labels": {"injector-harness/canary": self.scenario}},
+            "spec": {"containers": [{"name": "canary", "image": crate::probe::PROBE_IMAGE}]}
+        });
+        let obj: DynamicObject = serde_json::from_value(canary)?;
+        let pp = PostParams {
+            dry_run: true,
+            field_manager: Some(FIELD_MANAGER.into()),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut wait = Duration::from_millis(20);
+        loop {
+            match pods.create(&pp, &obj).await {
+                Err(e) if api_error_message(&e).contains("canary.injector-harness.io") => {
+                    return Ok(())
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    bail!("the apiserver did not start calling the scenario's webhooks within 30 s")
+                }
+                // The webhook configuration reaches the apiserver through an
+                // informer; no event tells a client when, so back off briefly.
+                _ => tokio::time::sleep(wait).await,
+            }
+            wait = (wait * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn ensure_namespace(&self, name: &str) -> Result<()> {
+        let api = self.api("Namespace", None)?;
+        if api.get_opt(name).await?.is_none() {
+            let ns: DynamicObject = serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+            )?;
+            match api.create(&PostParams::default(), &ns).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Objects need the namespace's default ServiceAccount (made by the
+        // controller-manager) before pods can be admitted.
+        let sas = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
+            self.client.clone(),
+            name,
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut stream = watcher(
+            sas,
+            watcher::Config::default().fields("metadata.name=default"),
+        )
+        .boxed();
+        loop {
+            let next = tokio::time::timeout_at(deadline, stream.next()).await;
+            match next {
+                Ok(Some(Ok(watcher::Event::Apply(_) | watcher::Event::InitApply(_)))) => return Ok(()),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => bail!("namespace {name} has no default ServiceAccount after 30 s (is kube-controller-manager running?)"),
+            }
+        }
+    }
+
+    /// Whether every object the scenario can see is in a state from which
+    /// nothing more happens without time passing.
+    async fn is_settled(&self) -> Result<bool> {
+        let mut done = true;
+        for ns in &self.namespaces {
+            for kind in [
+                "Pod",
+                "Deployment",
+                "ReplicaSet",
+                "StatefulSet",
+                "DaemonSet",
+                "Job",
+            ] {
+                let list = self
+                    .api(kind, Some(ns))?
+                    .list(&ListParams::default())
+                    .await?;
+                for o in list.items {
+                    let v = serde_json::to_value(&o)?;
+                    if kind == "Pod" && !self.owned_by_scenario(ns, &v) {
+                        continue;
+                    }
+                    done &= settled(kind, &v);
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    fn owned_by_scenario(&self, ns: &str, pod: &Value) -> bool {
+        // In namespaces the harness does not own (kube-system), only pods it
+        // created count; elsewhere every pod does.
+        !SYSTEM_NAMESPACES.contains(&ns)
+            || self.foreign.iter().any(|(k, n, name)| {
+                k == "Pod" && n == ns && name == crate::object::meta_str(pod, "name")
+            })
+    }
+
+    async fn failed_creates(&self) -> Result<Vec<Rejection>> {
+        let mut out = Vec::new();
+        for ns in &self.namespaces {
+            let events = self
+                .api("Event", Some(ns))?
+                .list(&ListParams::default())
+                .await?;
+            for e in events.items {
+                let v = serde_json::to_value(&e)?;
+                if v["reason"] != "FailedCreate" {
+                    continue;
+                }
+                let kind = v["involvedObject"]["kind"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let name = v["involvedObject"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let (kind, name) = self.top_owner(ns, &kind, &name).await;
+                let message = v["message"].as_str().unwrap_or("").to_string();
+                let r = Rejection {
+                    namespace: ns.clone(),
+                    kind,
+                    name,
+                    message,
+                };
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The workload the scenario applied that owns `kind/name`.
+    async fn top_owner(&self, ns: &str, kind: &str, name: &str) -> (String, String) {
+        let (mut kind, mut name) = (kind.to_string(), name.to_string());
+        for _ in 0..4 {
+            let Ok(api) = self.api(&kind, Some(ns)) else {
+                break;
+            };
+            let Ok(Some(obj)) = api.get_opt(&name).await else {
+                break;
+            };
+            let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
+            match v["metadata"]["ownerReferences"]
+                .as_array()
+                .and_then(|o| o.first())
+            {
+                Some(r) => {
+                    kind = r["kind"].as_str().unwrap_or("").to_string();
+                    name = r["name"].as_str().unwrap_or("").to_string();
+                }
+                None => break,
+            }
+        }
+        (kind, name)
+    }
+
+    /// Deletes what the scenario made: its namespaces (waiting until they
+    /// are gone), objects it put in system namespaces, and its webhook
+    /// configuration. Runs after success and after failure.
+    pub async fn cleanup(&mut self) -> Result<()> {
+        let mut errors = Vec::new();
+        if self.registered {
+            let api: Api<MutatingWebhookConfiguration> = Api::all(self.client.clone());
+            if let Err(e) = api
+                .delete(&self.config_name(), &DeleteParams::default())
+                .await
+            {
+                if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                    errors.push(format!("webhook configuration: {e}"));
+                }
+            }
+        }
+        for (kind, ns, name) in std::mem::take(&mut self.foreign) {
+            if let Ok(api) = self.api(&kind, Some(&ns)) {
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::background()
+                };
+                let _ = api.delete(&name, &dp).await;
+            }
+        }
+        let ns_api = self.api("Namespace", None)?;
+        let owned: Vec<String> = self
+            .namespaces
+            .iter()
+            .filter(|n| !SYSTEM_NAMESPACES.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        for ns in &owned {
+            if let Err(e) = ns_api.delete(ns, &DeleteParams::background()).await {
+                if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                    errors.push(format!("namespace {ns}: {e}"));
+                }
+            }
+        }
+        // Namespace deletion is asynchronous; wait for each to disappear so
+        // a rerun can create it afresh.
+        for ns in &owned {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            let mut stream = watcher(
+                ns_api.clone(),
+                watcher::Config::default().fields(&format!("metadata.name={ns}")),
+            )
+            .boxed();
+            loop {
+                match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(Some(Ok(watcher::Event::Delete(_)))) => break,
+                    Ok(Some(Ok(watcher::Event::InitDone))) => {
+                        if ns_api.get_opt(ns).await.ok().flatten().is_none() {
+                            break;
+                        }
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(_) => {
+                        errors.push(format!("namespace {ns} still terminating after 60 s"));
+                        break;
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!(
+                "cleanup of scenario {}: {}",
+                self.scenario,
+                errors.join("; ")
+            )
+        }
+    }
+}
+
+/// Whether an object is in a state that will not change by itself.
+fn settled(kind: &str, v: &Value) -> bool {
+    match kind {
+        // The fake kubelet has run the pod; a terminating one is not done.
+        "Pod" => {
+            v["status"]["startTime"].is_string() && v["metadata"]["deletionTimestamp"].is_null()
+        }
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
+            let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
+            v["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation || kind == "Job"
+        }
+        _ => true,
+    }
+}
+
+impl Cluster for KubeconfigCluster {
+    async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
+        self.register_scoped(webhooks).await
+    }
+
+    async fn apply(&mut self, object: &Value) -> Result<()> {
+        let kind = object["kind"].as_str().unwrap_or("").to_string();
+        let name = crate::object::meta_str(object, "name").to_string();
+        let (api, ns) = if kind == "Namespace" {
+            (self.api(&kind, None)?, String::new())
+        } else {
+            let ns = crate::object::namespace(object).to_string();
+            self.ensure_namespace(&ns).await?;
+            (self.api(&kind, Some(&ns))?, ns)
+        };
+        let mut obj = object.clone();
+        if kind != "Namespace" {
+            obj["metadata"]["namespace"] = json!(ns);
+        }
+        if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
+            self.foreign.push((kind.clone(), ns.clone(), name.clone()));
+        }
+        match api
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&obj),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // The apiserver's refusal (admission, validation) is a result.
+            Err(kube::Error::Api(status)) => {
+                self.rejections.push(Rejection {
+                    namespace: ns,
+                    kind,
+                    name,
+                    message: status.message.clone(),
+                });
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("applying {kind} {name}")),
+        }
+    }
+
+    async fn label_namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> Result<()> {
+        let api = self.api("Namespace", None)?;
+        let patch = json!({"metadata": {"labels": labels}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> Result<()> {
+        let api = self.api(kind, Some(namespace))?;
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": crate::fake_kubelet::now()}}}}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    async fn settle(&mut self) -> Result<()> {
+        // Any change to a watched object restarts the quiet period; the
+        // scenario has settled when a quiet period passes with every object
+        // in a state that does not change by itself.
+        let mut streams = Vec::new();
+        for ns in &self.namespaces {
+            for kind in [
+                "Pod",
+                "ReplicaSet",
+                "Deployment",
+                "StatefulSet",
+                "DaemonSet",
+                "Job",
+                "Event",
+            ] {
+                let api = self.api(kind, Some(ns))?;
+                streams.push(watcher(api, watcher::Config::default()).map(|_| ()).boxed());
+            }
+        }
+        let mut events = stream::select_all(streams);
+        let deadline = tokio::time::Instant::now() + SETTLE_TIMEOUT;
+        loop {
+            match tokio::time::timeout(QUIET, events.next()).await {
+                Ok(Some(())) => {
+                    if tokio::time::Instant::now() > deadline {
+                        bail!(
+                            "scenario {} did not settle within {} s",
+                            self.scenario,
+                            SETTLE_TIMEOUT.as_secs()
+                        );
+                    }
+                }
+                Ok(None) => bail!("watches ended unexpectedly"),
+                Err(_) => {
+                    if self.is_settled().await? {
+                        return Ok(());
+                    }
+                    if tokio::time::Instant::now() > deadline {
+                        bail!(
+                            "scenario {} did not settle within {} s",
+                            self.scenario,
+                            SETTLE_TIMEOUT.as_secs()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    async fn observe(&mut self) -> Result<Observed> {
+        let mut pods = Vec::new();
+        let mut workloads = Vec::new();
+        for ns in &self.namespaces {
+            for o in self
+                .api("Pod", Some(ns))?
+                .list(&ListParams::default())
+                .await?
+                .items
+            {
+                let v = serde_json::to_value(&o)?;
+                if self.owned_by_scenario(ns, &v) {
+                    pods.push(v);
+                }
+            }
+            for kind in WORKLOAD_KINDS {
+                for o in self
+                    .api(kind, Some(ns))?
+                    .list(&ListParams::default())
+                    .await?
+                    .items
+                {
+                    let mut v = serde_json::to_value(&o)?;
+                    v["kind"] = json!(kind);
+                    workloads.push(v);
+                }
+            }
+        }
+        let mut rejections = self.rejections.clone();
+        for r in self.failed_creates().await? {
+            if !rejections.contains(&r) {
+                rejections.push(r);
+            }
+        }
+        Ok(Observed {
+            pods,
+            workloads,
+            rejections,
+        })
+    }
+}
+
+/// Removes every webhook configuration the harness registered and the given
+/// scenario namespaces: the Ctrl-C path, when scenario tasks are abandoned.
+pub async fn sweep(namespaces: &BTreeSet<String>) -> Result<()> {
+    let client = Client::try_default().await?;
+    let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let lp = ListParams::default().labels("injector-harness/scenario");
+    for h in hooks.list(&lp).await?.items {
+        if let Some(name) = h.metadata.name {
+            let _ = hooks.delete(&name, &DeleteParams::default()).await;
+        }
+    }
+    let (ar, _) = api_resource("Namespace").ok_or_else(|| anyhow!("namespace resource"))?;
+    let ns_api: Api<DynamicObject> = Api::all_with(client, &ar);
+    for ns in namespaces
+        .iter()
+        .filter(|n| !SYSTEM_NAMESPACES.contains(&n.as_str()))
+    {
+        let _ = ns_api.delete(ns, &DeleteParams::background()).await;
+    }
+    Ok(())
+}
