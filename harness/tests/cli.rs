@@ -93,19 +93,38 @@ fn a_malformed_scenario_names_file_line_and_field() {
 }
 
 #[test]
-fn backends_not_built_yet_say_so() {
+fn the_kind_backend_says_it_is_not_built_yet() {
     let dir = scenarios_dir();
     let file = dir.path().join("demo.yaml");
     std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
-    for backend in ["kind", "kubeconfig"] {
-        let out = Command::new(BIN)
-            .arg("run")
-            .arg(&file)
-            .args(["--backend", backend])
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("not built yet"), "{backend}: {stdout}");
-    }
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .args(["--backend", "kind"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("not built yet"), "{stdout}");
+}
+
+#[test]
+fn the_kubeconfig_backend_without_a_cluster_says_what_is_missing() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("demo.yaml");
+    std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
+    let out = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .args(["--backend", "kubeconfig"])
+        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("KUBECONFIG") && stdout.contains("local-cluster.sh up"),
+        "{stdout}"
+    );
 }

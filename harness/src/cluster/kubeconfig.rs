@@ -236,24 +236,36 @@ impl KubeconfigCluster {
                 Err(e) => return Err(e.into()),
             }
         }
-        // Objects need the namespace's default ServiceAccount (made by the
-        // controller-manager) before pods can be admitted.
-        let sas = Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(
-            self.client.clone(),
-            name,
-        );
+        // Pods need the namespace's default ServiceAccount (admission) and
+        // the kube-root-ca.crt ConfigMap (the token volume), both made by
+        // the controller-manager shortly after the namespace.
+        self.wait_for::<k8s_openapi::api::core::v1::ServiceAccount>(name, "default")
+            .await?;
+        self.wait_for::<k8s_openapi::api::core::v1::ConfigMap>(name, "kube-root-ca.crt")
+            .await
+    }
+
+    async fn wait_for<K>(&self, ns: &str, object: &str) -> Result<()>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let api = Api::<K>::namespaced(self.client.clone(), ns);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut stream = watcher(
-            sas,
-            watcher::Config::default().fields("metadata.name=default"),
-        )
-        .boxed();
+        let config = watcher::Config::default().fields(&format!("metadata.name={object}"));
+        let mut stream = watcher(api, config).boxed();
         loop {
-            let next = tokio::time::timeout_at(deadline, stream.next()).await;
-            match next {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(Some(Ok(watcher::Event::Apply(_) | watcher::Event::InitApply(_)))) => return Ok(()),
                 Ok(Some(_)) => {}
-                Ok(None) | Err(_) => bail!("namespace {name} has no default ServiceAccount after 30 s (is kube-controller-manager running?)"),
+                Ok(None) | Err(_) => bail!(
+                    "namespace {ns} has no {} {object} after 30 s (is kube-controller-manager running?)",
+                    K::kind(&())
+                ),
             }
         }
     }

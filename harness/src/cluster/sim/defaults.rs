@@ -40,10 +40,26 @@ pub fn pod_spec(spec: &mut Value) {
     {
         set_default(s, "serviceAccount", json!(sa));
     }
+    let host_network = s.get("hostNetwork") == Some(&Value::Bool(true));
     for key in ["initContainers", "containers"] {
         if let Some(list) = s.get_mut(key).and_then(Value::as_array_mut) {
             for c in list {
                 container(c);
+                // On the host network a container port is a host port.
+                if host_network {
+                    for p in c
+                        .get_mut("ports")
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if let Some(port) = p.get("containerPort").cloned() {
+                            if let Some(m) = p.as_object_mut() {
+                                set_default(m, "hostPort", port);
+                            }
+                        }
+                    }
+                }
             }
         }
     }
@@ -221,6 +237,13 @@ mod tests {
         assert_eq!(b["env"][0]["valueFrom"]["fieldRef"]["apiVersion"], "v1");
         assert_eq!(p["spec"]["volumes"][0]["configMap"]["defaultMode"], 420);
         assert_eq!(p["spec"]["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn host_network_ports_default_their_host_port() {
+        let mut p = json!({"spec": {"hostNetwork": true, "containers": [{"name": "a", "image": "x", "ports": [{"containerPort": 9100}]}]}});
+        pod(&mut p);
+        assert_eq!(p["spec"]["containers"][0]["ports"][0]["hostPort"], 9100);
     }
 
     #[test]
