@@ -163,6 +163,10 @@ impl KubeconfigCluster {
             url.push_str("/injector-harness-canary");
         }
         hooks.push(canary);
+        let names: Vec<String> = hooks
+            .iter()
+            .map(|h| format!("failed calling webhook \"{}\"", h.name))
+            .collect();
         let config = MutatingWebhookConfiguration {
             metadata: kube::api::ObjectMeta {
                 name: Some(self.config_name()),
@@ -183,10 +187,13 @@ impl KubeconfigCluster {
         .await
         .context("registering the scenario's MutatingWebhookConfiguration")?;
         self.registered = true;
-        self.wait_for_canary().await
+        self.wait_for_canary(&names).await
     }
 
-    async fn wait_for_canary(&self) -> Result<()> {
+    /// Dry-run creates a canary pod until one of this configuration's
+    /// webhooks is called for it (the canary's always fails, and a
+    /// scenario's own may fail first when its injector is down).
+    async fn wait_for_canary(&self, called: &[String]) -> Result<()> {
         let ns = self
             .namespaces
             .iter()
@@ -210,7 +217,11 @@ impl KubeconfigCluster {
         let mut wait = Duration::from_millis(20);
         loop {
             match pods.create(&pp, &obj).await {
-                Err(e) if api_error_message(&e).contains("canary.injector-harness.io") => {
+                Err(e)
+                    if called
+                        .iter()
+                        .any(|c| api_error_message(&e).contains(c.as_str())) =>
+                {
                     return Ok(())
                 }
                 _ if tokio::time::Instant::now() > deadline => {

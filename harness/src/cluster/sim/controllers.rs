@@ -226,6 +226,8 @@ async fn statefulsets(c: &mut SimCluster) -> bool {
                 continue;
             }
             let mut pod = pod_from_template(&s["spec"]["template"], &s, &ns);
+            // The controller sets both; the name wins.
+            pod["metadata"]["generateName"] = json!(format!("{name}-"));
             pod["metadata"]["name"] = json!(pod_name);
             for (k, v) in [
                 ("apps.kubernetes.io/pod-index", i.to_string()),
