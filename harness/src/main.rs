@@ -129,7 +129,32 @@ fn real_main() -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let results = runtime.block_on(run::run_all(&files, backend, parallel, progress));
+            let results = runtime.block_on(async {
+                tokio::select! {
+                    results = run::run_all(&files, backend, parallel, progress) => Ok(results),
+                    _ = tokio::signal::ctrl_c() => Err(()),
+                }
+            });
+            let results = match results {
+                Ok(r) => r,
+                Err(()) => {
+                    // Scenario tasks are abandoned mid-way; remove what they
+                    // may have left on a real cluster.
+                    eprintln!("interrupted; cleaning up");
+                    if backend == Backend::Kubeconfig {
+                        let scenarios: Vec<_> = files
+                            .iter()
+                            .filter_map(|f| run::load_scenario(f).ok())
+                            .collect();
+                        if let Err(e) = runtime
+                            .block_on(injector_harness::cluster::kubeconfig::sweep(&scenarios))
+                        {
+                            eprintln!("cleanup failed: {e:#}");
+                        }
+                    }
+                    return Ok(ExitCode::from(130));
+                }
+            };
             let wall = started.elapsed();
 
             let mut out = std::io::stdout().lock();

@@ -627,9 +627,11 @@ impl Cluster for KubeconfigCluster {
     }
 }
 
-/// Removes every webhook configuration the harness registered and the given
-/// scenario namespaces: the Ctrl-C path, when scenario tasks are abandoned.
-pub async fn sweep(namespaces: &BTreeSet<String>) -> Result<()> {
+/// Removes what the given scenarios may have left: every webhook
+/// configuration the harness registered, the scenarios' own namespaces, and
+/// the objects they put into system namespaces. The Ctrl-C path, when
+/// scenario tasks are abandoned mid-way.
+pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
     let client = Client::try_default().await?;
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let lp = ListParams::default().labels("injector-harness/scenario");
@@ -638,13 +640,36 @@ pub async fn sweep(namespaces: &BTreeSet<String>) -> Result<()> {
             let _ = hooks.delete(&name, &DeleteParams::default()).await;
         }
     }
-    let (ar, _) = api_resource("Namespace").ok_or_else(|| anyhow!("namespace resource"))?;
-    let ns_api: Api<DynamicObject> = Api::all_with(client, &ar);
-    for ns in namespaces
-        .iter()
-        .filter(|n| !SYSTEM_NAMESPACES.contains(&n.as_str()))
-    {
-        let _ = ns_api.delete(ns, &DeleteParams::background()).await;
+    for scenario in scenarios {
+        for m in &scenario.manifests {
+            let ns = crate::object::namespace(&m.object);
+            if m.kind() == "Namespace" || !SYSTEM_NAMESPACES.contains(&ns) {
+                continue;
+            }
+            if let Some((ar, _)) = api_resource(m.kind()) {
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+                let _ = api.delete(m.name(), &DeleteParams::background()).await;
+            }
+        }
+        for ns in scenario.namespaces() {
+            if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
+                continue;
+            }
+            // No kubelet may be left to confirm pod deletions (the fake one
+            // lived in this process), so remove pods at once.
+            if let Some((ar, _)) = api_resource("Pod") {
+                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+                let dp = DeleteParams {
+                    grace_period_seconds: Some(0),
+                    ..DeleteParams::background()
+                };
+                let _ = api.delete_collection(&dp, &ListParams::default()).await;
+            }
+            if let Some((ar, _)) = api_resource("Namespace") {
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                let _ = api.delete(&ns, &DeleteParams::background()).await;
+            }
+        }
     }
     Ok(())
 }
