@@ -35,19 +35,11 @@ fn pod(env_vars: usize) -> Value {
 }
 
 fn review(pod: &Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "bench",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {},
-            "object": pod
-        }
-    }))
+    serde_json::to_vec(&admission::pod_create_review(
+        "bench",
+        "default",
+        pod.clone(),
+    ))
     .unwrap()
 }
 

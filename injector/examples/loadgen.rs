@@ -47,24 +47,15 @@ fn body(env: usize) -> Vec<u8> {
     let env: Vec<_> = (0..env)
         .map(|i| json!({"name": format!("VAR_{i}"), "value": format!("v{i}")}))
         .collect();
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "load",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-            "object": {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"generateName": "backend-6bdf5d484b-", "namespace": "default", "labels": {"app": "backend"}},
-                "spec": {"containers": [{"name": "backend", "image": "backend-service:v1",
-                    "ports": [{"containerPort": 10000, "protocol": "TCP"}], "env": env}]}
-            }
-        }
-    }))
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": "backend-6bdf5d484b-", "namespace": "default", "labels": {"app": "backend"}},
+        "spec": {"containers": [{"name": "backend", "image": "backend-service:v1",
+            "ports": [{"containerPort": 10000, "protocol": "TCP"}], "env": env}]}
+    });
+    serde_json::to_vec(&sidecar_injector::admission::pod_create_review(
+        "load", "default", pod,
+    ))
     .unwrap_or_default()
 }
 

@@ -99,6 +99,28 @@ pub struct Reviewed {
     pub summary: Summary,
 }
 
+/// A CREATE review of `pod` in `namespace`, shaped as the apiserver sends
+/// it: the input for tests, benchmarks, load runs and the `review` command.
+pub fn pod_create_review(uid: &str, namespace: &str, pod: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "requestKind": {"group": "", "version": "v1", "kind": "Pod"},
+            "requestResource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace,
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+            "oldObject": null,
+            "dryRun": false
+        }
+    })
+}
+
 /// Serializes a response review in its wire form. kube-core keeps the patch
 /// as `Vec<u8>`, which serde writes as an array of numbers; the documented
 /// form of `response.patch` (a Go `[]byte`) is a base64 string, so it is

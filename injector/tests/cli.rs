@@ -21,19 +21,11 @@ fn run(args: &[&str], stdin: &[u8]) -> Output {
 }
 
 fn review_body() -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "u-1",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {},
-            "object": {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}}
-        }
-    }))
+    let pod =
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": "a"}]}});
+    serde_json::to_vec(&sidecar_injector::admission::pod_create_review(
+        "u-1", "default", pod,
+    ))
     .unwrap()
 }
 

@@ -69,23 +69,15 @@ impl Fixture {
 }
 
 fn review(port: i64) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
-            "kind": {"group": "", "version": "v1", "kind": "Pod"},
-            "resource": {"group": "", "version": "v1", "resource": "pods"},
-            "namespace": "default",
-            "operation": "CREATE",
-            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
-            "object": {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"generateName": "backend-6bdf5d484b-", "namespace": "default", "labels": {"app": "backend"}},
-                "spec": {"containers": [{"name": "backend", "image": "backend-service:v1", "ports": [{"containerPort": port, "protocol": "TCP"}]}]}
-            }
-        }
-    })
+    sidecar_injector::admission::pod_create_review(
+        "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+        "default",
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "backend-6bdf5d484b-", "namespace": "default", "labels": {"app": "backend"}},
+            "spec": {"containers": [{"name": "backend", "image": "backend-service:v1", "ports": [{"containerPort": port, "protocol": "TCP"}]}]}
+        }),
+    )
 }
 
 /// Posts a review and returns the patched pod's sidecar port.
