@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
 started=$(date +%s)
 echo "build-images: static release binaries for $target" >&2
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$target" \
+# Stripped: the image carries the binary alone (about 10 MB instead of 80).
+RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
+  cargo build --release --locked --target "$target" \
   -p sidecar-injector --bin sidecar-injector -p injector-harness --bin probe
 out=target/$target/release
 for bin in sidecar-injector probe; do
