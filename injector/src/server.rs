@@ -15,7 +15,8 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
 
 use crate::admission::{self, ReviewError};
@@ -389,11 +390,16 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
 
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone(), opts.body_limit);
-    let server = axum_server::from_tcp_rustls(listener, rustls)
+    // TCP_NODELAY: a response goes out as several small TLS records (and
+    // HTTP/2 frames); without it Nagle's algorithm holds the later ones
+    // back until the client acknowledges the first.
+    let acceptor = RustlsAcceptor::new(rustls).acceptor(NoDelayAcceptor::new());
+    let server = axum_server::from_tcp(listener)
         .map_err(|source| ServerError::Bind {
             addr: opts.addr,
             source,
         })?
+        .acceptor(acceptor)
         .handle(handle.clone());
     let task = tokio::spawn(server.serve(app.into_make_service()));
     tracing::info!(addr = %local_addr, "serving admission webhook over TLS");
