@@ -103,9 +103,35 @@ impl InjectorServer {
             .collect()
     }
 
-    /// The injector's log of decisions is in its metrics; expose the text.
+    /// The injector's metrics text, while it runs.
     pub fn metrics(&self) -> Option<String> {
         self.server.as_ref().map(|s| s.state().metrics.render())
+    }
+
+    /// What the injector decided, from its own counters: one line per
+    /// non-zero injection, skip reason, denial or error. Works whichever
+    /// cluster called it.
+    pub fn decisions(&self) -> Vec<String> {
+        let Some(text) = self.metrics() else {
+            return vec!["injector not running (scenario has injector.available: false)".into()];
+        };
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.rsplit_once(' ')?;
+                let n: f64 = value.parse().ok()?;
+                let wanted = [
+                    "injections_total",
+                    "skipped_total",
+                    "denied_total",
+                    "errors_total",
+                ]
+                .iter()
+                .any(|m| name.starts_with(&format!("sidecar_injector_{m}")));
+                (wanted && n > 0.0)
+                    .then(|| format!("{} {n}", name.trim_start_matches("sidecar_injector_")))
+            })
+            .collect()
     }
 
     pub async fn stop(mut self) {

@@ -29,8 +29,10 @@ pub struct ScenarioRun {
     pub snapshot: Value,
     /// Unmet expectations; empty means passed.
     pub failures: Vec<String>,
-    /// One line per webhook call, with the injector's decision.
+    /// One line per webhook call, with the injector's decision (sim).
     pub admission_log: Vec<String>,
+    /// The injector's own counters: injections, skips by reason, denials.
+    pub decisions: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -86,6 +88,13 @@ impl ScenarioRun {
                     r.kind, r.namespace, r.name, r.message
                 ));
             }
+        }
+        out.push_str("  injector decisions:\n");
+        if self.decisions.is_empty() {
+            out.push_str("    (none)\n");
+        }
+        for d in &self.decisions {
+            out.push_str(&format!("    {d}\n"));
         }
         out.push_str("  admission log:\n");
         if self.admission_log.is_empty() {
@@ -159,11 +168,13 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         scenario.header.injector.available,
     )
     .await?;
+    let decisions;
     let (observed, admission_log) = match backend {
         Backend::Sim => {
             let mut cluster = SimCluster::new(scenario.name());
             let result = drive(&mut cluster, scenario, &injector).await;
             let observed = cluster.observe().await;
+            decisions = injector.decisions();
             injector.stop().await;
             result?;
             (observed?, cluster.admission_log())
@@ -179,6 +190,7 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
             };
             // Clean up whatever happened above.
             let cleaned = cluster.cleanup().await;
+            decisions = injector.decisions();
             injector.stop().await;
             result?;
             let observed = observed?;
@@ -194,6 +206,7 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         observed,
         failures,
         admission_log,
+        decisions,
         elapsed: started.elapsed(),
     })
 }

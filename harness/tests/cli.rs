@@ -73,7 +73,10 @@ fn a_failed_expectation_exits_non_zero_and_explains() {
     assert!(stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("expected READY 3/3, got 2/2"), "{stdout}");
     assert!(
-        stdout.contains("admission log:") && stdout.contains("decision policy_enabled"),
+        stdout.contains("admission log:")
+            && stdout.contains("decision policy_enabled")
+            && stdout.contains("injector decisions:")
+            && stdout.contains("injections_total 1"),
         "{stdout}"
     );
 }
