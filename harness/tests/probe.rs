@@ -1,5 +1,5 @@
 //! The `probe` binary as a process: it serves, clashes and exits the way the
-//! kubelet model in `src/kubelet.rs` assumes it does.
+//! kubelet model in `src/kubelet/` assumes it does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
