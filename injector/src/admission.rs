@@ -14,15 +14,17 @@ pub const API_VERSION: &str = "admission.k8s.io/v1";
 pub const KIND: &str = "AdmissionReview";
 
 /// The object of a review, read as far as the injector needs it: typed
-/// metadata and the raw spec. Reading it through `DynamicObject` would
-/// buffer the whole object twice (serde's flatten); for a pod with
-/// thousands of env vars that dominated the request time.
+/// metadata and the pruned spec. Reading it through `DynamicObject` would
+/// buffer the whole object twice (serde's flatten), and keeping the whole
+/// spec would allocate every env var; for a pod with thousands of them that
+/// dominated the request time.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
 pub struct PodObject {
     #[serde(default)]
     pub metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    /// Only what the engine reads (see [`crate::pruned`]).
     #[serde(default)]
-    pub spec: serde_json::Value,
+    pub spec: crate::pruned::PrunedSpec,
 }
 
 impl kube::core::Resource for PodObject {
@@ -250,7 +252,7 @@ fn respond(
     let pod = PodRef {
         namespace: &summary.namespace,
         metadata: &object.metadata,
-        spec: &object.spec,
+        spec: &object.spec.0,
     };
     let outcome = match injector.evaluate(pod) {
         Ok(o) => o,

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod patch;
 pub mod policy;
 pub mod ports;
+pub mod pruned;
 pub mod selector;
 pub mod server;
 pub mod tls;
