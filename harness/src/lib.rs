@@ -15,6 +15,7 @@ pub mod junit;
 pub mod kubelet;
 pub mod object;
 pub mod probe;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod snapshot;

@@ -157,77 +157,8 @@ fn real_main() -> Result<ExitCode> {
             };
             let wall = started.elapsed();
 
-            let mut out = std::io::stdout().lock();
-            writeln!(
-                out,
-                "\n{:<28} {:>4} {:<22} {:>8} {:<6} {:>7}",
-                "SCENARIO", "PODS", "READY", "INJECTED", "RESULT", "TIME"
-            )?;
-            let mut failed = 0;
-            for (path, r) in &results {
-                match r {
-                    Ok(run) => {
-                        let status_key = sidecar_injector::config::DEFAULT_STATUS_ANNOTATION;
-                        let ready: Vec<String> = run
-                            .observed
-                            .pods
-                            .iter()
-                            .map(|p| injector_harness::status::pod_line(p).ready)
-                            .collect();
-                        let mut ready_summary = ready.join(" ");
-                        if ready_summary.len() > 22 {
-                            ready_summary.truncate(19);
-                            ready_summary.push_str("...");
-                        }
-                        if !run.passed() {
-                            failed += 1;
-                        }
-                        writeln!(
-                            out,
-                            "{:<28} {:>4} {:<22} {:>8} {:<6} {:>5}ms",
-                            run.name,
-                            run.observed.pods.len(),
-                            ready_summary,
-                            run.injected_count(status_key),
-                            if run.passed() { "pass" } else { "FAIL" },
-                            run.elapsed.as_millis()
-                        )?;
-                    }
-                    Err(_) => {
-                        failed += 1;
-                        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-                        writeln!(
-                            out,
-                            "{name:<28} {:>4} {:<22} {:>8} {:<6} {:>7}",
-                            "-", "-", "-", "ERROR", "-"
-                        )?;
-                    }
-                }
-            }
-            writeln!(
-                out,
-                "\n{} scenarios, {} passed, {} failed in {} ms ({} backend)",
-                results.len(),
-                results.len() - failed,
-                failed,
-                wall.as_millis(),
-                backend.as_str()
-            )?;
-            for (path, r) in &results {
-                match r {
-                    Ok(run) if !run.passed() => {
-                        writeln!(
-                            out,
-                            "\n{} ({}):\n{}",
-                            run.name,
-                            path.display(),
-                            run.report()
-                        )?;
-                    }
-                    Err(e) => writeln!(out, "\n{}: {e:#}", path.display())?,
-                    _ => {}
-                }
-            }
+            let (text, failed) = injector_harness::report::summary(&results, wall, backend);
+            std::io::stdout().lock().write_all(text.as_bytes())?;
             if let Some(p) = junit_path {
                 std::fs::write(&p, junit::render(&results))
                     .with_context(|| format!("{}: cannot write", p.display()))?;

@@ -33,6 +33,8 @@ pub struct ScenarioRun {
     pub admission_log: Vec<String>,
     /// The injector's own counters: injections, skips by reason, denials.
     pub decisions: Vec<String>,
+    /// The annotation that marks an injected pod in this scenario's config.
+    pub status_annotation: String,
     pub elapsed: Duration,
 }
 
@@ -41,11 +43,13 @@ impl ScenarioRun {
         self.failures.is_empty()
     }
 
-    pub fn injected_count(&self, status_key: &str) -> usize {
+    /// Pods carrying the injector's status annotation.
+    pub fn injected_count(&self) -> usize {
+        let key = self.status_annotation.as_str();
         self.observed
             .pods
             .iter()
-            .filter(|p| p["metadata"]["annotations"][status_key].is_string())
+            .filter(|p| p["metadata"]["annotations"][key].is_string())
             .count()
     }
 
@@ -207,6 +211,7 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         failures,
         admission_log,
         decisions,
+        status_annotation: scenario.injector_config.policy.status_annotation.clone(),
         elapsed: started.elapsed(),
     })
 }
