@@ -75,10 +75,25 @@ start() {
   log "started $name (pid $!, log $state/logs/$name.log)"
 }
 
+# True once none of the processes in the caller's names/pids arrays is ours
+# any more, polling every 0.1 s for at most $1 polls.
+gone_within() {
+  local polls=$1 waited i left
+  for ((waited = 0; waited < polls; waited++)); do
+    left=0
+    for i in "${!pids[@]}"; do
+      is_ours "${names[$i]}" "${pids[$i]}" && left=1
+    done
+    ((left)) || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Sends TERM to the given components that are alive, waits up to $stop_grace
 # seconds, then KILLs what is left.
 stop_components() {
-  local name pid waited
+  local name pid
   local -a names=() pids=()
   for name in "$@"; do
     if pid=$(pid_of "$name") && is_ours "$name" "$pid"; then
@@ -89,28 +104,15 @@ stop_components() {
     fi
   done
   ((${#pids[@]} > 0)) || return 0
-  for ((waited = 0; waited < stop_grace * 10; waited++)); do
-    local left=0 i
-    for i in "${!pids[@]}"; do
-      is_ours "${names[$i]}" "${pids[$i]}" && left=1
-    done
-    ((left)) || return 0
-    sleep 0.1
-  done
+  gone_within $((stop_grace * 10)) && return 0
+  local i
   for i in "${!pids[@]}"; do
     if is_ours "${names[$i]}" "${pids[$i]}"; then
       log "${names[$i]} (pid ${pids[$i]}) still running after ${stop_grace}s; sending KILL"
       kill -KILL "${pids[$i]}" 2>/dev/null || true
     fi
   done
-  for ((waited = 0; waited < 50; waited++)); do
-    local left=0 i
-    for i in "${!pids[@]}"; do
-      is_ours "${names[$i]}" "${pids[$i]}" && left=1
-    done
-    ((left)) || return 0
-    sleep 0.1
-  done
+  gone_within 50 && return 0
   die "processes still present after KILL: ${pids[*]}"
 }
 

@@ -15,21 +15,6 @@ use sidecar_injector::Config;
 pub const API_VERSION: &str = "injector-harness/v1";
 pub const KIND: &str = "Scenario";
 
-/// Kinds the harness knows how to apply and reconcile.
-pub const SUPPORTED_KINDS: &[&str] = &[
-    "Namespace",
-    "ConfigMap",
-    "Secret",
-    "ServiceAccount",
-    "Service",
-    "Pod",
-    "Deployment",
-    "ReplicaSet",
-    "StatefulSet",
-    "DaemonSet",
-    "Job",
-];
-
 /// A parsed, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -597,14 +582,18 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
                 format!("the {kind} needs an apiVersion"),
             ));
         }
-        if !SUPPORTED_KINDS.contains(&kind) {
+        if crate::cluster::kind_info(kind).is_none() {
             return Err(ScenarioError::new(
                 path,
                 at("kind"),
                 "kind",
                 format!(
                     "{kind} is not supported; the harness applies {}",
-                    SUPPORTED_KINDS.join(", ")
+                    crate::cluster::KINDS
+                        .iter()
+                        .map(|k| k.kind)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

@@ -31,25 +31,23 @@ const QUIET: Duration = Duration::from_millis(1500);
 /// The longest a scenario may take to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// The API resource of a kind the harness applies.
+/// The API resource of a kind the harness applies (or reads: Events).
 pub fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
-    let (group, version, plural, namespaced) = match kind {
-        "Namespace" => ("", "v1", "namespaces", false),
-        "ConfigMap" => ("", "v1", "configmaps", true),
-        "Secret" => ("", "v1", "secrets", true),
-        "ServiceAccount" => ("", "v1", "serviceaccounts", true),
-        "Service" => ("", "v1", "services", true),
-        "Pod" => ("", "v1", "pods", true),
-        "Event" => ("", "v1", "events", true),
-        "Deployment" => ("apps", "v1", "deployments", true),
-        "ReplicaSet" => ("apps", "v1", "replicasets", true),
-        "StatefulSet" => ("apps", "v1", "statefulsets", true),
-        "DaemonSet" => ("apps", "v1", "daemonsets", true),
-        "Job" => ("batch", "v1", "jobs", true),
-        _ => return None,
+    let info = match kind {
+        "Event" => super::KindInfo {
+            kind: "Event",
+            group: "",
+            version: "v1",
+            plural: "events",
+            namespaced: true,
+        },
+        other => *super::kind_info(other)?,
     };
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    Some((ApiResource::from_gvk_with_plural(&gvk, plural), namespaced))
+    let gvk = GroupVersionKind::gvk(info.group, info.version, info.kind);
+    Some((
+        ApiResource::from_gvk_with_plural(&gvk, info.plural),
+        info.namespaced,
+    ))
 }
 
 const WORKLOAD_KINDS: &[&str] = &[

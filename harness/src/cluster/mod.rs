@@ -10,6 +10,51 @@ pub mod kind;
 pub mod kubeconfig;
 pub mod sim;
 
+/// A kind scenarios may apply, and where it lives in the API. The one list
+/// the scenario parser checks against and the real backend maps through.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    pub kind: &'static str,
+    pub group: &'static str,
+    pub version: &'static str,
+    pub plural: &'static str,
+    pub namespaced: bool,
+}
+
+const fn k(
+    kind: &'static str,
+    group: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+) -> KindInfo {
+    KindInfo {
+        kind,
+        group,
+        version: "v1",
+        plural,
+        namespaced,
+    }
+}
+
+pub const KINDS: &[KindInfo] = &[
+    k("Namespace", "", "namespaces", false),
+    k("ConfigMap", "", "configmaps", true),
+    k("Secret", "", "secrets", true),
+    k("ServiceAccount", "", "serviceaccounts", true),
+    k("Service", "", "services", true),
+    k("Pod", "", "pods", true),
+    k("Deployment", "apps", "deployments", true),
+    k("ReplicaSet", "apps", "replicasets", true),
+    k("StatefulSet", "apps", "statefulsets", true),
+    k("DaemonSet", "apps", "daemonsets", true),
+    k("Job", "batch", "jobs", true),
+];
+
+/// The entry for `kind`, if scenarios may apply it.
+pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.kind == kind)
+}
+
 /// Which backend runs the scenarios.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
