@@ -71,8 +71,16 @@ start() {
   shift
   # 8>&-: the child must not inherit the lock that serialises up/down.
   nohup "$@" </dev/null >"$state/logs/$name.log" 2>&1 8>&- &
-  echo "$!" >"$state/pids/$name.pid"
-  log "started $name (pid $!, log $state/logs/$name.log)"
+  local pid=$! i
+  echo "$pid" >"$state/pids/$name.pid"
+  # Until nohup has exec'd the binary, the pid's argv[0] is still bash or
+  # nohup and is_ours would call the component gone; wait for the exec.
+  for ((i = 0; i < 100; i++)); do
+    is_ours "$name" "$pid" && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  log "started $name (pid $pid, log $state/logs/$name.log)"
 }
 
 # True once none of the processes in the caller's names/pids arrays is ours
