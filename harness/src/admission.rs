@@ -78,27 +78,19 @@ impl InjectorServer {
         format!("https://127.0.0.1:{}{path}", self.addr.port())
     }
 
-    /// Builds the MutatingWebhook objects a scenario registers.
+    /// Builds the MutatingWebhook objects a scenario registers, calling
+    /// this server by `url`.
     pub fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
         specs
             .iter()
-            .map(|w| MutatingWebhook {
-                name: w.name.clone(),
-                admission_review_versions: vec!["v1".into()],
-                client_config: WebhookClientConfig {
+            .map(|w| {
+                let mut hook = webhook_from_spec(w);
+                hook.client_config = WebhookClientConfig {
                     url: Some(self.url(&w.path)),
                     ca_bundle: Some(ByteString(self.ca_pem.as_bytes().to_vec())),
                     service: None,
-                },
-                failure_policy: Some(w.failure_policy.clone()),
-                match_policy: Some("Equivalent".into()),
-                namespace_selector: Some(w.namespace_selector.clone().unwrap_or_default()),
-                object_selector: Some(w.object_selector.clone().unwrap_or_default()),
-                reinvocation_policy: Some(w.reinvocation_policy.clone()),
-                rules: Some(w.rules.clone()),
-                side_effects: "None".into(),
-                timeout_seconds: Some(w.timeout_seconds),
-                match_conditions: None,
+                };
+                hook
             })
             .collect()
     }
@@ -115,23 +107,7 @@ impl InjectorServer {
         let Some(text) = self.metrics() else {
             return vec!["injector not running (scenario has injector.available: false)".into()];
         };
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter_map(|l| {
-                let (name, value) = l.rsplit_once(' ')?;
-                let n: f64 = value.parse().ok()?;
-                let wanted = [
-                    "injections_total",
-                    "skipped_total",
-                    "denied_total",
-                    "errors_total",
-                ]
-                .iter()
-                .any(|m| name.starts_with(&format!("sidecar_injector_{m}")));
-                (wanted && n > 0.0)
-                    .then(|| format!("{} {n}", name.trim_start_matches("sidecar_injector_")))
-            })
-            .collect()
+        decisions_from_metrics(&text)
     }
 
     pub async fn stop(mut self) {
@@ -139,6 +115,47 @@ impl InjectorServer {
             let _ = s.shutdown().await;
         }
     }
+}
+
+/// A scenario's webhook as registered, without its client config (the
+/// backend says how the apiserver reaches the injector: `url` or `service`).
+pub fn webhook_from_spec(w: &WebhookSpec) -> MutatingWebhook {
+    MutatingWebhook {
+        name: w.name.clone(),
+        admission_review_versions: vec!["v1".into()],
+        client_config: WebhookClientConfig::default(),
+        failure_policy: Some(w.failure_policy.clone()),
+        match_policy: Some("Equivalent".into()),
+        namespace_selector: Some(w.namespace_selector.clone().unwrap_or_default()),
+        object_selector: Some(w.object_selector.clone().unwrap_or_default()),
+        reinvocation_policy: Some(w.reinvocation_policy.clone()),
+        rules: Some(w.rules.clone()),
+        side_effects: "None".into(),
+        timeout_seconds: Some(w.timeout_seconds),
+        match_conditions: None,
+    }
+}
+
+/// The injector's decisions from its Prometheus text: one line per non-zero
+/// injection, skip reason, denial or error counter.
+pub fn decisions_from_metrics(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            let n: f64 = value.parse().ok()?;
+            let wanted = [
+                "injections_total",
+                "skipped_total",
+                "denied_total",
+                "errors_total",
+            ]
+            .iter()
+            .any(|m| name.starts_with(&format!("sidecar_injector_{m}")));
+            (wanted && n > 0.0)
+                .then(|| format!("{} {n}", name.trim_start_matches("sidecar_injector_")))
+        })
+        .collect()
 }
 
 /// What an admission attempt ended in.

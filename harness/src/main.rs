@@ -36,6 +36,20 @@ enum Command {
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// kind: reuse this existing cluster instead of creating one; it is never deleted.
+        #[arg(long, env = "HARNESS_KIND_CLUSTER")]
+        kind_cluster: Option<String>,
+        /// kind: leave the cluster this run creates up, for debugging.
+        #[arg(long, env = "HARNESS_KEEP_CLUSTER")]
+        keep_cluster: bool,
+        /// kind: the node image (e.g. a stock kindest/node of the pinned minor);
+        /// default: the offline one kind/build-node-image.sh builds.
+        #[arg(long, env = "KIND_NODE_IMAGE")]
+        node_image: Option<String>,
+        /// kind: load the injector and probe images Docker already has instead
+        /// of building them with kind/build-images.sh.
+        #[arg(long)]
+        no_image_build: bool,
     },
     /// Write a scenario skeleton to scenarios/NAME.yaml.
     New {
@@ -88,7 +102,18 @@ fn real_main() -> Result<ExitCode> {
             backend,
             parallel,
             junit: junit_path,
+            kind_cluster,
+            keep_cluster,
+            node_image,
+            no_image_build,
         } => {
+            let kind_options = injector_harness::cluster::kind::KindOptions {
+                cluster: kind_cluster,
+                keep_cluster,
+                node_image,
+                skip_image_build: no_image_build
+                    || injector_harness::cluster::kind::KindOptions::from_env().skip_image_build,
+            };
             let paths = if paths.is_empty() {
                 vec![PathBuf::from("scenarios")]
             } else {
@@ -131,7 +156,7 @@ fn real_main() -> Result<ExitCode> {
                 .build()?;
             let results = runtime.block_on(async {
                 tokio::select! {
-                    results = run::run_all(&files, backend, parallel, progress) => Ok(results),
+                    results = run::run_all_with(&files, backend, parallel, &kind_options, progress) => Ok(results),
                     _ = tokio::signal::ctrl_c() => Err(()),
                 }
             });
@@ -141,16 +166,27 @@ fn real_main() -> Result<ExitCode> {
                     // Scenario tasks are abandoned mid-way; remove what they
                     // may have left on a real cluster.
                     eprintln!("interrupted; cleaning up");
-                    if backend == Backend::Kubeconfig {
-                        let scenarios: Vec<_> = files
-                            .iter()
-                            .filter_map(|f| run::load_scenario(f).ok())
-                            .collect();
-                        if let Err(e) = runtime
-                            .block_on(injector_harness::cluster::kubeconfig::sweep(&scenarios))
-                        {
-                            eprintln!("cleanup failed: {e:#}");
-                        }
+                    // A kind cluster this run created was deleted when the
+                    // run was dropped; a reused one, and the kubeconfig
+                    // backend's cluster, are swept of the scenarios' objects.
+                    let scenarios: Vec<_> = files
+                        .iter()
+                        .filter_map(|f| run::load_scenario(f).ok())
+                        .collect();
+                    let swept = match (backend, &kind_options.cluster) {
+                        (Backend::Kubeconfig, _) => Some(
+                            runtime
+                                .block_on(injector_harness::cluster::kubeconfig::sweep(&scenarios)),
+                        ),
+                        (Backend::Kind, Some(name)) => Some(runtime.block_on(
+                            injector_harness::cluster::kind::environment::sweep_reused(
+                                name, &scenarios,
+                            ),
+                        )),
+                        _ => None,
+                    };
+                    if let Some(Err(e)) = swept {
+                        eprintln!("cleanup failed: {e:#}");
                     }
                     return Ok(ExitCode::from(130));
                 }

@@ -10,9 +10,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::admission::InjectorServer;
-use crate::cluster::kubeconfig::KubeconfigCluster;
+use crate::cluster::kind::{InClusterInjector, KindEnvironment, KindOptions};
+use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
-use crate::cluster::{kind, Backend, Cluster, Observed};
+use crate::cluster::{Backend, Cluster, Observed};
 use crate::scenario::{self, Scenario, Step};
 use crate::{expect, snapshot, status};
 
@@ -35,6 +36,9 @@ pub struct ScenarioRun {
     pub decisions: Vec<String>,
     /// The annotation that marks an injected pod in this scenario's config.
     pub status_annotation: String,
+    /// What a real cluster adds to a failure report: failing containers'
+    /// logs, events, the injector's logs (kind).
+    pub diagnostics: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -107,6 +111,12 @@ impl ScenarioRun {
         for l in &self.admission_log {
             out.push_str(&format!("    {l}\n"));
         }
+        if !self.diagnostics.is_empty() {
+            out.push_str("  from the cluster:\n");
+            for l in &self.diagnostics {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
         out
     }
 }
@@ -121,11 +131,9 @@ pub fn load_scenario(path: &Path) -> Result<Scenario> {
 async fn drive<C: Cluster>(
     cluster: &mut C,
     scenario: &Scenario,
-    injector: &InjectorServer,
+    webhooks: Vec<k8s_openapi::api::admissionregistration::v1::MutatingWebhook>,
 ) -> Result<()> {
-    cluster
-        .register(injector.webhooks(&scenario.header.webhooks))
-        .await?;
+    cluster.register(webhooks).await?;
     for m in &scenario.manifests {
         cluster.apply(&m.object).await.with_context(|| {
             format!(
@@ -164,8 +172,12 @@ async fn drive<C: Cluster>(
     Ok(())
 }
 
-/// Runs one scenario on `backend`.
+/// Runs one scenario on `backend` (sim or kubeconfig; kind needs its
+/// cluster: [`run_scenario_on_kind`]).
 pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
+    if backend == Backend::Kind {
+        bail!("the kind backend runs through run_all, which brings the cluster up");
+    }
     let started = Instant::now();
     let injector = InjectorServer::start(
         scenario.injector_config.clone(),
@@ -176,18 +188,20 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
     let (observed, admission_log) = match backend {
         Backend::Sim => {
             let mut cluster = SimCluster::new(scenario.name());
-            let result = drive(&mut cluster, scenario, &injector).await;
+            let webhooks = injector.webhooks(&scenario.header.webhooks);
+            let result = drive(&mut cluster, scenario, webhooks).await;
             let observed = cluster.observe().await;
             decisions = injector.decisions();
             injector.stop().await;
             result?;
             (observed?, cluster.admission_log())
         }
-        Backend::Kind => bail!(kind::NOT_BUILT),
+        Backend::Kind => unreachable!("refused above"),
         Backend::Kubeconfig => {
             let mut cluster =
                 KubeconfigCluster::connect(scenario.name(), scenario.namespaces()).await?;
-            let result = drive(&mut cluster, scenario, &injector).await;
+            let webhooks = injector.webhooks(&scenario.header.webhooks);
+            let result = drive(&mut cluster, scenario, webhooks).await;
             let observed = match &result {
                 Ok(()) => cluster.observe().await,
                 Err(_) => Ok(Observed::default()),
@@ -212,6 +226,86 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         admission_log,
         decisions,
         status_annotation: scenario.injector_config.policy.status_annotation.clone(),
+        diagnostics: Vec::new(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Runs one scenario on a kind cluster: its own injector Deployment and
+/// Service, its webhooks calling that Service, real kubelets.
+pub async fn run_scenario_on_kind(
+    scenario: &Scenario,
+    env: &KindEnvironment,
+) -> Result<ScenarioRun> {
+    let started = Instant::now();
+    let client = env.client().clone();
+    let injector = InClusterInjector::deploy(
+        client.clone(),
+        scenario.name(),
+        &scenario.injector_config,
+        scenario.header.injector.available,
+    )
+    .await?;
+    let mut cluster = KubeconfigCluster::with_client(
+        client.clone(),
+        scenario.name(),
+        scenario.namespaces(),
+        Kubelet::Real,
+    );
+    let result = drive(
+        &mut cluster,
+        scenario,
+        injector.webhooks(&scenario.header.webhooks),
+    )
+    .await;
+    let observed = match &result {
+        Ok(()) => cluster.observe().await,
+        Err(_) => Ok(Observed::default()),
+    };
+    let decisions = if scenario.header.injector.available {
+        injector.decisions().await
+    } else {
+        vec!["injector not running (scenario has injector.available: false)".into()]
+    };
+    let failures = match &observed {
+        Ok(o) if result.is_ok() => expect::check(scenario, o),
+        _ => Vec::new(),
+    };
+    // Gather what only a real cluster can say before anything is deleted.
+    let mut diagnostics = Vec::new();
+    if result.is_err() || !failures.is_empty() {
+        let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
+        let pods = observed
+            .as_ref()
+            .map(|o| o.pods.clone())
+            .unwrap_or_default();
+        diagnostics.extend(
+            crate::cluster::kind::diagnostics::failing_container_logs(&client, &pods).await,
+        );
+        diagnostics.extend(crate::cluster::kind::diagnostics::events(&client, &namespaces).await);
+        diagnostics.extend(injector.logs().await);
+    }
+    let cleaned = cluster.cleanup().await;
+    let removed = injector.remove().await;
+    if let Err(e) = result {
+        if diagnostics.is_empty() {
+            return Err(e);
+        }
+        return Err(e.context(diagnostics.join("\n")));
+    }
+    let observed = observed?;
+    cleaned?;
+    removed?;
+    Ok(ScenarioRun {
+        name: scenario.name().to_string(),
+        path: scenario.path.clone(),
+        snapshot: snapshot::build(&observed),
+        observed,
+        failures,
+        admission_log: Vec::new(),
+        decisions,
+        status_annotation: scenario.injector_config.policy.status_annotation.clone(),
+        diagnostics,
         elapsed: started.elapsed(),
     })
 }
@@ -235,6 +329,33 @@ pub async fn run_all(
     parallel: usize,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    run_all_with(paths, backend, parallel, &KindOptions::from_env(), progress).await
+}
+
+/// [`run_all`] with the kind cluster's options given (the CLI's flags).
+pub async fn run_all_with(
+    paths: &[PathBuf],
+    backend: Backend,
+    parallel: usize,
+    kind_options: &KindOptions,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    let fail_all = |message: String| {
+        paths
+            .iter()
+            .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
+            .collect::<Vec<_>>()
+    };
+    // kind: one cluster for the whole run, torn down at the end (or when
+    // this future is dropped, on Ctrl-C).
+    let kind_env = if backend == Backend::Kind {
+        match KindEnvironment::up(kind_options).await {
+            Ok(env) => Some(Arc::new(env)),
+            Err(e) => return fail_all(format!("{e:#}")),
+        }
+    } else {
+        None
+    };
     // A real cluster needs a node for its pods: the fake kubelet, unless
     // HARNESS_FAKE_KUBELET=0 says one runs already.
     let _kubelet = if backend == Backend::Kubeconfig
@@ -242,13 +363,7 @@ pub async fn run_all(
     {
         match start_fake_kubelet().await {
             Ok(k) => Some(k),
-            Err(e) => {
-                let message = format!("{e:#}");
-                return paths
-                    .iter()
-                    .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
-                    .collect();
-            }
+            Err(e) => return fail_all(format!("{e:#}")),
         }
     } else {
         None
@@ -257,6 +372,7 @@ pub async fn run_all(
     let mut tasks = Vec::new();
     for path in paths {
         let (path, limit, progress) = (path.clone(), limit.clone(), progress.clone());
+        let kind_env = kind_env.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             let name = path
@@ -265,9 +381,10 @@ pub async fn run_all(
                 .unwrap_or("?")
                 .to_string();
             progress(Progress::Started(name.clone()));
-            let result = match load_scenario(&path) {
-                Ok(s) => run_scenario(&s, backend).await,
-                Err(e) => Err(e),
+            let result = match (load_scenario(&path), &kind_env) {
+                (Ok(s), Some(env)) => run_scenario_on_kind(&s, env).await,
+                (Ok(s), None) => run_scenario(&s, backend).await,
+                (Err(e), _) => Err(e),
             };
             let (passed, elapsed) = match &result {
                 Ok(r) => (r.passed(), r.elapsed),
@@ -289,6 +406,11 @@ pub async fn run_all(
                 path.clone(),
                 Err(anyhow::anyhow!("scenario task failed: {e}")),
             )),
+        }
+    }
+    if let Some(env) = kind_env.and_then(|e| Arc::try_unwrap(e).ok()) {
+        if let Err(e) = env.down().await {
+            eprintln!("deleting the kind cluster failed: {e:#}");
         }
     }
     out

@@ -96,19 +96,31 @@ fn a_malformed_scenario_names_file_line_and_field() {
 }
 
 #[test]
-fn the_kind_backend_says_it_is_not_built_yet() {
+fn the_kind_backend_names_a_missing_cluster_it_was_told_to_reuse() {
     let dir = scenarios_dir();
     let file = dir.path().join("demo.yaml");
     std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
+    // A stand-in `kind` that knows one cluster, so no Docker is needed.
+    let kind = dir.path().join("kind");
+    std::fs::write(
+        &kind,
+        "#!/bin/sh\n[ \"$1 $2\" = \"get clusters\" ] && echo other && exit 0\nexit 9\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&kind, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = Command::new(BIN)
         .arg("run")
         .arg(&file)
-        .args(["--backend", "kind"])
+        .args(["--backend", "kind", "--kind-cluster", "nope"])
+        .env("KIND", &kind)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("not built yet"), "{stdout}");
+    assert!(
+        stdout.contains("kind cluster \"nope\" does not exist (clusters: other)"),
+        "{stdout}"
+    );
 }
 
 #[test]

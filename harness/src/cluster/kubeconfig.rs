@@ -66,9 +66,19 @@ pub struct KubeconfigCluster {
     foreign: Vec<(String, String, String)>,
     rejections: Vec<Rejection>,
     registered: bool,
+    kubelet: Kubelet,
 }
 
-fn api_error_message(e: &kube::Error) -> String {
+/// Which kubelet runs the cluster's pods; it decides when a pod is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kubelet {
+    /// The harness's fake kubelet: a pod it has started is final.
+    Fake,
+    /// Real kubelets (kind): containers start, probes run, crashes back off.
+    Real,
+}
+
+pub fn api_error_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
         other => other.to_string(),
@@ -85,14 +95,30 @@ impl KubeconfigCluster {
         let client = Client::try_default().await.context(
             "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
         )?;
-        Ok(KubeconfigCluster {
+        Ok(Self::with_client(
+            client,
+            scenario,
+            namespaces,
+            Kubelet::Fake,
+        ))
+    }
+
+    /// A scenario on the cluster `client` talks to.
+    pub fn with_client(
+        client: Client,
+        scenario: &str,
+        namespaces: BTreeSet<String>,
+        kubelet: Kubelet,
+    ) -> KubeconfigCluster {
+        KubeconfigCluster {
             client,
             scenario: scenario.to_string(),
             namespaces,
             foreign: Vec::new(),
             rejections: Vec::new(),
             registered: false,
-        })
+            kubelet,
+        }
     }
 
     pub fn client(&self) -> &Client {
@@ -159,6 +185,9 @@ impl KubeconfigCluster {
                 url.truncate(i);
             }
             url.push_str("/injector-harness-canary");
+        }
+        if let Some(service) = canary.client_config.service.as_mut() {
+            service.path = Some("/injector-harness-canary".into());
         }
         hooks.push(canary);
         let names: Vec<String> = hooks
@@ -301,7 +330,12 @@ impl KubeconfigCluster {
                     if kind == "Pod" && !self.owned_by_scenario(ns, &v) {
                         continue;
                     }
-                    done &= settled(kind, &v);
+                    done &= match (kind, self.kubelet) {
+                        ("Pod", Kubelet::Real) => {
+                            crate::cluster::settled::real_pod(&v, std::time::SystemTime::now())
+                        }
+                        _ => settled(kind, &v),
+                    };
                 }
             }
         }
@@ -630,7 +664,21 @@ impl Cluster for KubeconfigCluster {
 /// the objects they put into system namespaces. The Ctrl-C path, when
 /// scenario tasks are abandoned mid-way.
 pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
-    let client = Client::try_default().await?;
+    sweep_with(Client::try_default().await?, scenarios).await
+}
+
+/// [`sweep`] on the cluster `client` talks to; also deletes the namespaces
+/// of in-cluster injectors (labelled with their scenario).
+pub async fn sweep_with(client: Client, scenarios: &[crate::scenario::Scenario]) -> Result<()> {
+    if let Some((ar, _)) = api_resource("Namespace") {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+        let lp = ListParams::default().labels(crate::cluster::kind::injector::SCENARIO_LABEL);
+        for ns in api.list(&lp).await.map(|l| l.items).unwrap_or_default() {
+            if let Some(name) = ns.metadata.name {
+                let _ = api.delete(&name, &DeleteParams::background()).await;
+            }
+        }
+    }
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let lp = ListParams::default().labels("injector-harness/scenario");
     for h in hooks.list(&lp).await?.items {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod kind;
 pub mod kubeconfig;
+pub mod settled;
 pub mod sim;
 
 /// A kind scenarios may apply, and where it lives in the API. The one list

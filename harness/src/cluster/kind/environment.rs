@@ -1,0 +1,345 @@
+//! The kind cluster a run uses: created from `kind/cluster.yaml` (and torn
+//! down at the end, on failure and on Ctrl-C, unless kept), or an existing
+//! one reused by name (never deleted). The project's images are built with
+//! `kind/build-images.sh` and loaded into the nodes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+
+use super::tools;
+use crate::probe::PROBE_IMAGE;
+
+/// The injector image `kind/build-images.sh` builds.
+pub const INJECTOR_IMAGE: &str = "sidecar-injector:dev";
+/// The name of a cluster the harness creates.
+pub const DEFAULT_CLUSTER: &str = "injector-harness";
+/// How long nodes and the default ServiceAccount may take after creation.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// How to get a kind cluster. Every field has a flag on `run` and an
+/// environment variable, so `cargo test --features e2e` can be steered too.
+#[derive(Debug, Clone, Default)]
+pub struct KindOptions {
+    /// Reuse this existing cluster (HARNESS_KIND_CLUSTER); it is never deleted.
+    pub cluster: Option<String>,
+    /// Leave a cluster the harness created running (HARNESS_KEEP_CLUSTER=1).
+    pub keep_cluster: bool,
+    /// The node image (KIND_NODE_IMAGE), e.g. a stock `kindest/node` of the
+    /// pinned minor; without it `kind/build-node-image.sh` builds one offline.
+    pub node_image: Option<String>,
+    /// Skip `kind/build-images.sh` and load the images Docker already has
+    /// (HARNESS_BUILD_IMAGES=0).
+    pub skip_image_build: bool,
+}
+
+impl KindOptions {
+    /// The options the environment variables give.
+    pub fn from_env() -> KindOptions {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let truthy = |k: &str| matches!(var(k).as_deref(), Some("1" | "true" | "yes"));
+        KindOptions {
+            cluster: var("HARNESS_KIND_CLUSTER"),
+            keep_cluster: truthy("HARNESS_KEEP_CLUSTER"),
+            node_image: var("KIND_NODE_IMAGE"),
+            skip_image_build: matches!(
+                var("HARNESS_BUILD_IMAGES").as_deref(),
+                Some("0" | "false" | "no")
+            ),
+        }
+    }
+}
+
+/// The workspace root, where `kind/` lives: HARNESS_WORKSPACE, or the
+/// checkout this harness was built from.
+pub fn workspace() -> PathBuf {
+    std::env::var_os("HARNESS_WORKSPACE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        })
+}
+
+/// A kind cluster that is up, with the project's images loaded.
+pub struct KindEnvironment {
+    name: String,
+    kind: PathBuf,
+    /// Whether this run created the cluster (and so deletes it).
+    created: bool,
+    keep: bool,
+    client: Client,
+    /// Holds the cluster's kubeconfig, apart from the user's ~/.kube/config.
+    _state: tempfile::TempDir,
+}
+
+impl KindEnvironment {
+    /// Creates or reuses the cluster, builds and loads the images, and waits
+    /// until the nodes are Ready and pods can be admitted.
+    pub async fn up(opts: &KindOptions) -> Result<KindEnvironment> {
+        let root = workspace();
+        let kind = kind_binary(&root).await?;
+        if opts.cluster.is_none() {
+            // Creating a cluster needs a Docker engine: the script starts
+            // one when none answers (a reused cluster implies one runs).
+            tools::output(&root.join("kind/docker.sh"), &["ensure"], Some(&root))
+                .await
+                .context("a Docker engine is needed to create a kind cluster")?;
+        }
+        let existing = clusters(&kind).await?;
+        let state = tempfile::Builder::new()
+            .prefix("injector-harness-kind-")
+            .tempdir()?;
+        let kubeconfig = state.path().join("kubeconfig");
+        let kubeconfig_arg = kubeconfig.display().to_string();
+
+        let (name, created) = match &opts.cluster {
+            Some(name) => {
+                if !existing.contains(name) {
+                    bail!(
+                        "kind cluster {name:?} does not exist (clusters: {}); drop --kind-cluster to create one",
+                        list_or_none(&existing)
+                    );
+                }
+                (name.clone(), false)
+            }
+            None => {
+                if existing.iter().any(|c| c == DEFAULT_CLUSTER) {
+                    bail!(
+                        "a kind cluster named {DEFAULT_CLUSTER:?} already exists; reuse it with \
+                         --kind-cluster {DEFAULT_CLUSTER} (HARNESS_KIND_CLUSTER), or delete it with \
+                         `kind delete cluster --name {DEFAULT_CLUSTER}`"
+                    );
+                }
+                (DEFAULT_CLUSTER.to_string(), true)
+            }
+        };
+        // From here on, a failure must still delete what was created.
+        let mut env = KindEnvironment {
+            name: name.clone(),
+            kind: kind.clone(),
+            created,
+            keep: opts.keep_cluster,
+            client: placeholder_client()?,
+            _state: state,
+        };
+        if created {
+            let image = match &opts.node_image {
+                Some(i) => i.clone(),
+                None => node_image(&root).await?,
+            };
+            let config = root.join("kind/cluster.yaml").display().to_string();
+            tracing::info!(cluster = %name, %image, "creating kind cluster");
+            tools::output(
+                &kind,
+                &[
+                    "create",
+                    "cluster",
+                    "--name",
+                    &name,
+                    "--config",
+                    &config,
+                    "--image",
+                    &image,
+                    "--kubeconfig",
+                    &kubeconfig_arg,
+                    "--wait",
+                    "120s",
+                ],
+                Some(&root),
+            )
+            .await?;
+        } else {
+            let text = tools::output(&kind, &["get", "kubeconfig", "--name", &name], None).await?;
+            std::fs::write(&kubeconfig, text)
+                .with_context(|| format!("{}: cannot write", kubeconfig.display()))?;
+        }
+        env.client = client_for(&kubeconfig).await?;
+        if !opts.skip_image_build {
+            tools::output(&root.join("kind/build-images.sh"), &[], Some(&root)).await?;
+        }
+        tools::output(
+            &kind,
+            &[
+                "load",
+                "docker-image",
+                "--name",
+                &name,
+                INJECTOR_IMAGE,
+                PROBE_IMAGE,
+            ],
+            None,
+        )
+        .await?;
+        wait_until_ready(&env.client).await?;
+        Ok(env)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the cluster will be deleted when this run ends.
+    pub fn deletes_cluster(&self) -> bool {
+        self.created && !self.keep
+    }
+
+    /// Deletes the cluster if this run created it and was not told to keep it.
+    pub async fn down(mut self) -> Result<()> {
+        let result = if self.deletes_cluster() {
+            tools::output(
+                &self.kind,
+                &["delete", "cluster", "--name", &self.name],
+                None,
+            )
+            .await
+            .map(|_| ())
+        } else {
+            Ok(())
+        };
+        // Done: the Drop below must not delete it a second time.
+        self.created = false;
+        result
+    }
+}
+
+impl Drop for KindEnvironment {
+    /// The path taken on a panic or when the run is abandoned (Ctrl-C):
+    /// nothing may be left running that the harness created.
+    fn drop(&mut self) {
+        if self.deletes_cluster() {
+            eprintln!("deleting kind cluster {}", self.name);
+            let _ = std::process::Command::new(&self.kind)
+                .args(["delete", "cluster", "--name", &self.name])
+                .stdin(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// KIND, or `kind` on PATH, or the pinned one `kind/build-kind.sh` builds.
+async fn kind_binary(root: &Path) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KIND").filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = tools::on_path("kind") {
+        return Ok(p);
+    }
+    let out = tools::output(&root.join("kind/build-kind.sh"), &[], Some(root)).await?;
+    tools::last_line(&out)
+        .map(PathBuf::from)
+        .context("kind/build-kind.sh printed no path")
+}
+
+/// The offline node image `kind/build-node-image.sh` builds (or finds cached).
+async fn node_image(root: &Path) -> Result<String> {
+    let out = tools::output(&root.join("kind/build-node-image.sh"), &[], Some(root)).await?;
+    tools::last_line(&out).context("kind/build-node-image.sh printed no image tag")
+}
+
+async fn clusters(kind: &Path) -> Result<Vec<String>> {
+    let out = tools::output(kind, &["get", "clusters"], None).await?;
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("No kind clusters"))
+        .map(str::to_string)
+        .collect())
+}
+
+async fn client_for(kubeconfig: &Path) -> Result<Client> {
+    let config = Kubeconfig::read_from(kubeconfig).with_context(|| {
+        format!(
+            "{}: cannot read the cluster's kubeconfig",
+            kubeconfig.display()
+        )
+    })?;
+    let config = kube::Config::from_custom_kubeconfig(config, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("{}: unusable kubeconfig", kubeconfig.display()))?;
+    Ok(Client::try_from(config)?)
+}
+
+/// A client that is never used: the environment owns a real one as soon as
+/// the cluster answers, but must exist earlier so a failure tears it down.
+fn placeholder_client() -> Result<Client> {
+    let config = kube::Config::new("https://127.0.0.1:1".parse()?);
+    Ok(Client::try_from(config)?)
+}
+
+/// Every node Ready and the default namespace's ServiceAccount present (the
+/// controller-manager makes it; pods cannot be created before).
+async fn wait_until_ready(client: &Client) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let mut stream = watcher(nodes.clone(), watcher::Config::default()).boxed();
+    loop {
+        let all_ready = nodes.list(&Default::default()).await.map(|l| {
+            !l.items.is_empty()
+                && l.items.iter().all(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+        });
+        if matches!(all_ready, Ok(true)) {
+            break;
+        }
+        if tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .is_err()
+        {
+            bail!(
+                "the kind nodes were not Ready within {} s",
+                READY_TIMEOUT.as_secs()
+            );
+        }
+    }
+    let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    loop {
+        if sa.get_opt("default").await?.is_some() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the default ServiceAccount did not appear within {} s",
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// After an interrupted run on a reused cluster: removes the scenarios'
+/// objects and injectors from it (the cluster itself stays).
+pub async fn sweep_reused(name: &str, scenarios: &[crate::scenario::Scenario]) -> Result<()> {
+    let root = workspace();
+    let kind = kind_binary(&root).await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let text = tools::output(&kind, &["get", "kubeconfig", "--name", name], None).await?;
+    std::fs::write(&kubeconfig, text)?;
+    let client = client_for(&kubeconfig).await?;
+    crate::cluster::kubeconfig::sweep_with(client, scenarios).await
+}

@@ -1,0 +1,261 @@
+//! The injector as a user runs it: a Deployment behind a Service in the
+//! cluster, from the project's own `certs` and `manifests` code, called by
+//! the apiserver through `clientConfig.service`. Each scenario gets its own
+//! injector namespace with the scenario's config, so scenarios running side
+//! by side cannot see each other's injector.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhook, ServiceReference, WebhookClientConfig,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Secret, Service};
+use k8s_openapi::ByteString;
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sidecar_injector::manifests::{self, ManifestOptions, APP_LABEL, APP_NAME, SERVICE_PORT};
+use sidecar_injector::{certs, Config};
+
+use super::environment::INJECTOR_IMAGE;
+use crate::scenario::WebhookSpec;
+
+const FIELD_MANAGER: &str = "injector-harness";
+/// The Service the webhooks call, in the injector's namespace.
+pub const SERVICE: &str = "sidecar-injector";
+/// Labels the injector namespace so an interrupted run can find it.
+pub const SCENARIO_LABEL: &str = "injector-harness/scenario";
+/// How long the injector may take to become an endpoint of its Service.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One scenario's injector, deployed in the cluster.
+pub struct InClusterInjector {
+    client: Client,
+    namespace: String,
+    ca_pem: String,
+}
+
+/// The injector namespace of a scenario: a DNS label of at most 63 bytes.
+pub fn namespace_for(scenario: &str) -> String {
+    let mut ns = format!("injector-{scenario}");
+    ns.truncate(63);
+    ns.trim_end_matches('-').to_string()
+}
+
+impl InClusterInjector {
+    /// Deploys the injector with `config`. With `available` false the
+    /// Deployment has no replicas, so the Service has no ready endpoints,
+    /// which is what the apiserver sees when the injector is down.
+    pub async fn deploy(
+        client: Client,
+        scenario: &str,
+        config: &Config,
+        available: bool,
+    ) -> Result<InClusterInjector> {
+        let namespace = namespace_for(scenario);
+        let bundle = certs::generate(SERVICE, &namespace, &[])
+            .context("generating the injector's serving certificate")?;
+        let ca_pem = bundle.ca_pem.clone();
+        let opts = ManifestOptions {
+            namespace: namespace.clone(),
+            service: SERVICE.into(),
+            image: INJECTOR_IMAGE.into(),
+            replicas: i32::from(available),
+            failure_policy: "Fail".into(),
+            timeout_seconds: 10,
+            config: config.clone(),
+            certs: bundle,
+        };
+        let mut m = manifests::build(&opts);
+        m.namespace
+            .metadata
+            .labels
+            .get_or_insert_with(BTreeMap::new)
+            .insert(SCENARIO_LABEL.into(), scenario.into());
+        // The scenario's webhooks are registered by the cluster backend,
+        // scoped to the scenario's namespaces; the manifests' own
+        // configuration (cluster-wide) and PodDisruptionBudget are not used.
+        let ns = namespace.as_str();
+        apply(Api::<Namespace>::all(client.clone()), &m.namespace).await?;
+        apply(Api::<Secret>::namespaced(client.clone(), ns), &m.secret).await?;
+        apply(
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            &m.config_map,
+        )
+        .await?;
+        apply(Api::<Service>::namespaced(client.clone(), ns), &m.service).await?;
+        apply(
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            &m.deployment,
+        )
+        .await?;
+        let injector = InClusterInjector {
+            client,
+            namespace,
+            ca_pem,
+        };
+        if available {
+            injector.wait_for_endpoint().await?;
+        }
+        Ok(injector)
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The scenario's webhooks, calling the Service and trusting its CA.
+    pub fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
+        specs
+            .iter()
+            .map(|w| {
+                let mut hook = crate::admission::webhook_from_spec(w);
+                hook.client_config = WebhookClientConfig {
+                    url: None,
+                    service: Some(ServiceReference {
+                        namespace: self.namespace.clone(),
+                        name: SERVICE.into(),
+                        path: Some(w.path.clone()),
+                        port: Some(SERVICE_PORT),
+                    }),
+                    ca_bundle: Some(ByteString(self.ca_pem.as_bytes().to_vec())),
+                };
+                hook
+            })
+            .collect()
+    }
+
+    /// Waits until the Service has a ready endpoint, so the first admission
+    /// of the scenario reaches a serving injector.
+    async fn wait_for_endpoint(&self) -> Result<()> {
+        let api: Api<Endpoints> = Api::namespaced(self.client.clone(), &self.namespace);
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let ready = api.get_opt(SERVICE).await?.is_some_and(|e| {
+                e.subsets
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|s| s.addresses.as_ref().is_some_and(|a| !a.is_empty()))
+            });
+            if ready {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let logs = self.logs().await;
+                bail!(
+                    "the injector in namespace {} had no ready endpoint after {} s\n{}",
+                    self.namespace,
+                    READY_TIMEOUT.as_secs(),
+                    logs.join("\n")
+                );
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// The injector's /metrics, read through the apiserver's service proxy
+    /// (the harness cannot reach a ClusterIP from the host).
+    pub async fn metrics(&self) -> Result<String> {
+        let path = format!(
+            "/api/v1/namespaces/{}/services/https:{SERVICE}:{SERVICE_PORT}/proxy/metrics",
+            self.namespace
+        );
+        let request = http::Request::get(path).body(Vec::new())?;
+        Ok(self.client.request_text(request).await?)
+    }
+
+    /// What the injector decided, from its counters (as on the other backends).
+    pub async fn decisions(&self) -> Vec<String> {
+        match self.metrics().await {
+            Ok(text) => crate::admission::decisions_from_metrics(&text),
+            Err(e) => vec![format!("cannot read the injector's metrics: {e}")],
+        }
+    }
+
+    /// The injector pods' logs, for failure reports.
+    pub async fn logs(&self) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let mut out = Vec::new();
+        let list = match pods.list(&lp).await {
+            Ok(l) => l,
+            Err(e) => return vec![format!("cannot list the injector pods: {e}")],
+        };
+        for p in list.items {
+            let name = p.metadata.name.unwrap_or_default();
+            let params = LogParams {
+                tail_lines: Some(40),
+                ..Default::default()
+            };
+            match pods.logs(&name, &params).await {
+                Ok(text) => {
+                    out.push(format!("injector pod {}/{name}:", self.namespace));
+                    out.extend(text.lines().map(|l| format!("  {l}")));
+                }
+                Err(e) => out.push(format!("injector pod {name}: no logs ({e})")),
+            }
+        }
+        out
+    }
+
+    /// Deletes the injector's namespace (and so everything in it). The
+    /// deletion finishes in the background.
+    pub async fn remove(self) -> Result<()> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        match api
+            .delete(&self.namespace, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("deleting namespace {}", self.namespace)),
+        }
+    }
+}
+
+/// Server-side apply of one typed object through `api`.
+async fn apply<K>(api: Api<K>, object: &K) -> Result<()>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .context("a manifest without a name")?;
+    api.patch(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
+    .with_context(|| format!("applying {} {name}", K::kind(&Default::default())))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn injector_namespaces_are_dns_labels() {
+        assert_eq!(
+            namespace_for("port-conflict-10000"),
+            "injector-port-conflict-10000"
+        );
+        let long = "a".repeat(60);
+        let ns = namespace_for(&long);
+        assert_eq!(ns.len(), 63);
+        let dashes = format!("{}-{}", "a".repeat(53), "b".repeat(9));
+        // Cut right after a dash: the trailing dash is dropped.
+        assert!(!namespace_for(&dashes).ends_with('-'));
+        assert!(sidecar_injector::config::check_dns1123_label(&namespace_for(&dashes)).is_ok());
+    }
+}

@@ -1,0 +1,14 @@
+//! The `kind` backend: scenarios on a kind cluster, with real kubelets and
+//! containers. The injector runs in the cluster as a Deployment behind a
+//! Service (one per scenario, in its own namespace) and the apiserver calls
+//! it through `clientConfig.service`. Applying, settling and observing go
+//! through the same code as the `kubeconfig` backend, with the real kubelet's
+//! notion of a settled pod.
+
+pub mod diagnostics;
+pub mod environment;
+pub mod injector;
+pub mod tools;
+
+pub use environment::{KindEnvironment, KindOptions};
+pub use injector::InClusterInjector;

@@ -1,0 +1,225 @@
+//! When a pod on a real kubelet has settled: nothing more will happen to it
+//! without time passing. A crash-looping container counts once it has
+//! restarted and waits in back-off; an unschedulable pod once the scheduler
+//! has said so; a container that runs but never becomes ready once it has
+//! had time to pass its probes.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+/// How long a running container may stay not ready before that counts as
+/// its steady state (a readiness probe that keeps failing).
+pub const NOT_READY_GRACE: Duration = Duration::from_secs(20);
+
+/// Waiting reasons a container stays in until something outside it changes.
+const STUCK_WAITING: &[&str] = &[
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "ErrImageNeverPull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// Whether `pod`, as a real kubelet reports it, is settled at `now`.
+pub fn real_pod(pod: &Value, now: SystemTime) -> bool {
+    if !pod["metadata"]["deletionTimestamp"].is_null() {
+        return false;
+    }
+    let status = &pod["status"];
+    if matches!(status["phase"].as_str(), Some("Succeeded" | "Failed")) {
+        return true;
+    }
+    let unschedulable = status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["type"] == "PodScheduled" && c["status"] == "False" && c["reason"] == "Unschedulable"
+        });
+    if unschedulable {
+        return true;
+    }
+    if !status["startTime"].is_string() {
+        return false;
+    }
+    let spec = &pod["spec"];
+    let pod_restarts = spec["restartPolicy"].as_str().unwrap_or("Always");
+    let init_specs = spec["initContainers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let inits = status["initContainerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let regulars = status["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if inits.len() < init_specs.len() {
+        return false;
+    }
+    for s in &inits {
+        let name = s["name"].as_str().unwrap_or("");
+        let native_sidecar = init_specs
+            .iter()
+            .any(|c| c["name"] == name && c["restartPolicy"] == "Always");
+        if stuck(s) {
+            // The containers after it never start: the pod stays here.
+            return true;
+        }
+        let ok = if native_sidecar {
+            container_done(s, "Always", now)
+        } else {
+            s["state"]["terminated"]["exitCode"] == 0
+        };
+        if !ok {
+            return false;
+        }
+    }
+    let expected = spec["containers"].as_array().map_or(0, Vec::len);
+    regulars.len() >= expected
+        && regulars
+            .iter()
+            .all(|s| container_done(s, pod_restarts, now))
+}
+
+/// A container waiting where only a change outside it would move it on,
+/// including crash-loop back-off after at least one restart.
+fn stuck(s: &Value) -> bool {
+    let reason = s["state"]["waiting"]["reason"].as_str().unwrap_or("");
+    (reason == "CrashLoopBackOff" && s["restartCount"].as_i64().unwrap_or(0) >= 1)
+        || STUCK_WAITING.contains(&reason)
+}
+
+fn container_done(s: &Value, restart_policy: &str, now: SystemTime) -> bool {
+    if stuck(s) {
+        return true;
+    }
+    let state = &s["state"];
+    if let Some(running) = state["running"].as_object() {
+        if s["ready"] == true {
+            return true;
+        }
+        let started = running
+            .get("startedAt")
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(SystemTime::from);
+        return started
+            .is_some_and(|t| now.duration_since(t).unwrap_or_default() >= NOT_READY_GRACE);
+    }
+    if let Some(t) = state["terminated"].as_object() {
+        // Under `Always` the kubelet restarts it; under `OnFailure` only a
+        // failure is restarted.
+        let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(1);
+        return match restart_policy {
+            "Never" => true,
+            "OnFailure" => code == 0,
+            _ => false,
+        };
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(rfc3339: &str) -> SystemTime {
+        SystemTime::from(rfc3339.parse::<jiff::Timestamp>().unwrap())
+    }
+
+    fn pod(containers: Value, statuses: Value) -> Value {
+        json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": containers},
+            "status": {"phase": "Running", "startTime": "2026-01-01T00:00:00Z", "containerStatuses": statuses}
+        })
+    }
+
+    #[test]
+    fn a_crash_loop_is_settled_only_after_a_restart() {
+        let c = json!([{"name": "app"}, {"name": "envoy"}]);
+        let ready = json!({"name": "app", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}});
+        let first_crash = json!({"name": "envoy", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "reason": "Error"}}});
+        let backing_off = json!({"name": "envoy", "ready": false, "restartCount": 1,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}});
+        let now = at("2026-01-01T00:00:05Z");
+        assert!(!real_pod(&pod(c.clone(), json!([ready, first_crash])), now));
+        assert!(real_pod(&pod(c, json!([ready, backing_off])), now));
+    }
+
+    #[test]
+    fn a_starting_pod_is_not_settled() {
+        let c = json!([{"name": "app"}]);
+        let creating = json!({"name": "app", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}}});
+        let now = at("2026-01-01T00:00:05Z");
+        assert!(!real_pod(&pod(c.clone(), json!([creating])), now));
+        // Fewer statuses than containers: the kubelet has not reported yet.
+        assert!(!real_pod(&pod(c, json!([])), now));
+        let no_start = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
+        assert!(!real_pod(&no_start, now));
+    }
+
+    #[test]
+    fn not_ready_counts_as_settled_after_the_grace_period() {
+        let c = json!([{"name": "app"}]);
+        let running = json!([{"name": "app", "ready": false, "restartCount": 0,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]);
+        assert!(!real_pod(
+            &pod(c.clone(), running.clone()),
+            at("2026-01-01T00:00:10Z")
+        ));
+        assert!(real_pod(&pod(c, running), at("2026-01-01T00:00:21Z")));
+    }
+
+    #[test]
+    fn unschedulable_and_finished_pods_are_settled_and_terminating_ones_are_not() {
+        let now = at("2026-01-01T00:00:05Z");
+        let pending = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}});
+        assert!(real_pod(&pending, now));
+        let done = json!({"metadata": {}, "spec": {}, "status": {"phase": "Succeeded"}});
+        assert!(real_pod(&done, now));
+        let deleting = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:04Z"}, "spec": {}, "status": {"phase": "Succeeded"}});
+        assert!(!real_pod(&deleting, now));
+    }
+
+    #[test]
+    fn init_containers_gate_the_pod() {
+        let now = at("2026-01-01T00:00:05Z");
+        let mut p = pod(
+            json!([{"name": "app"}]),
+            json!([{"name": "app", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]),
+        );
+        p["spec"]["initContainers"] =
+            json!([{"name": "init"}, {"name": "proxy", "restartPolicy": "Always"}]);
+        // The first init container crash-loops: nothing after it will start.
+        p["status"]["initContainerStatuses"] = json!([
+            {"name": "init", "ready": false, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+            {"name": "proxy", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}
+        ]);
+        assert!(real_pod(&p, now));
+        // The init container still runs: not settled.
+        p["status"]["initContainerStatuses"][0] = json!({"name": "init", "ready": false, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:04Z"}}});
+        assert!(!real_pod(&p, now));
+    }
+
+    #[test]
+    fn a_job_pod_that_completed_is_settled_under_never_but_not_under_always() {
+        let now = at("2026-01-01T00:00:05Z");
+        let statuses = json!([{"name": "app", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]);
+        let mut p = pod(json!([{"name": "app"}]), statuses);
+        p["spec"]["restartPolicy"] = json!("Never");
+        assert!(real_pod(&p, now));
+        p["spec"]["restartPolicy"] = json!("Always");
+        assert!(!real_pod(&p, now));
+    }
+}
