@@ -34,6 +34,10 @@ pub struct Config {
     /// What to do when a sidecar port is already declared by the pod.
     #[serde(default)]
     pub on_port_conflict: PortConflictPolicy,
+    /// What to do when the pod already has a container or volume named like
+    /// one the config injects.
+    #[serde(default)]
+    pub on_name_conflict: NameConflictPolicy,
     /// Where each sidecar reads its ports from, so a remap can rewrite them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_rules: Vec<PortRule>,
@@ -127,6 +131,30 @@ impl PortConflictPolicy {
             PortConflictPolicy::Remap => "remap",
             PortConflictPolicy::Keep => "keep",
             PortConflictPolicy::Reject => "reject",
+        }
+    }
+}
+
+/// What to do when a pod already has a container (or init container) or a
+/// volume named like one the config injects. Adding it again would make the
+/// apiserver refuse the pod; injecting the rest would leave a sidecar that
+/// is not ours, or ours mounting the pod's volume. Either way the pod is not
+/// injected, and nothing is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NameConflictPolicy {
+    /// Admit the pod untouched, with a warning (reason `name_conflict`).
+    #[default]
+    Skip,
+    /// Deny the pod with a message naming the clash.
+    Reject,
+}
+
+impl NameConflictPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameConflictPolicy::Skip => "skip",
+            NameConflictPolicy::Reject => "reject",
         }
     }
 }

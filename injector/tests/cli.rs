@@ -199,6 +199,44 @@ fn inject_reads_stdin_and_check_explains() {
     assert!(text.contains("ignored_namespace"), "{text}");
 }
 
+#[test]
+fn check_shows_a_name_conflict_as_not_injected_or_denied() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: own-envoy\nspec:\n  containers:\n  - name: envoy\n    image: my-envoy\n";
+    let out = run(&["check", "-f", "-"], pod.as_bytes());
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().nth(1).unwrap_or_default();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        columns[..6],
+        ["0", "Pod", "own-envoy", "default", "no", "name_conflict"],
+        "{text}"
+    );
+    assert!(text.contains("warning: not injected"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "onNameConflict: reject\ncontainers: [{name: envoy, image: e}]\n",
+    )
+    .unwrap();
+    let out = run(
+        &["check", "--config", cfg.to_str().unwrap(), "-f", "-"],
+        pod.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().nth(1).unwrap_or_default();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[4..6], ["denied", "name_conflict"], "{text}");
+    assert!(row.contains("container envoy"), "{text}");
+}
+
 #[cfg(unix)]
 #[test]
 fn serve_stops_cleanly_on_sigterm() {

@@ -49,6 +49,7 @@ fn the_config_reference_shows_the_defaults() {
     assert_eq!(documented.policy, Policy::default());
     assert_eq!(documented.policy, defaults.policy);
     assert_eq!(documented.on_port_conflict, defaults.on_port_conflict);
+    assert_eq!(documented.on_name_conflict, defaults.on_name_conflict);
 }
 
 #[test]
