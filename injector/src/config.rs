@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::selector;
 
 /// The built-in config, used when no `--config` is given: an envoy-like proxy
-/// listening on 10000 with its bootstrap from the `envoy-config` ConfigMap.
+/// listening on 10000 (carried into its inline bootstrap by `$(PROXY_PORT)`),
+/// routing to a cluster from the `envoy-config` ConfigMap.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("default-config.yaml");
 
 /// Default annotation that turns injection on or off for one pod.
