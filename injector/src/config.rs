@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::selector;
 
 /// The built-in config, used when no `--config` is given: an envoy-like proxy
-/// listening on 10000 with its bootstrap from the `envoy-config` ConfigMap.
+/// listening on 10000 (carried into its inline bootstrap by `$(PROXY_PORT)`),
+/// routing to a cluster from the `envoy-config` ConfigMap.
 pub const DEFAULT_CONFIG_YAML: &str = include_str!("default-config.yaml");
 
 /// Default annotation that turns injection on or off for one pod.
@@ -34,6 +35,10 @@ pub struct Config {
     /// What to do when a sidecar port is already declared by the pod.
     #[serde(default)]
     pub on_port_conflict: PortConflictPolicy,
+    /// What to do when the pod already has a container or volume named like
+    /// one the config injects.
+    #[serde(default)]
+    pub on_name_conflict: NameConflictPolicy,
     /// Where each sidecar reads its ports from, so a remap can rewrite them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_rules: Vec<PortRule>,
@@ -127,6 +132,30 @@ impl PortConflictPolicy {
             PortConflictPolicy::Remap => "remap",
             PortConflictPolicy::Keep => "keep",
             PortConflictPolicy::Reject => "reject",
+        }
+    }
+}
+
+/// What to do when a pod already has a container (or init container) or a
+/// volume named like one the config injects. Adding it again would make the
+/// apiserver refuse the pod; injecting the rest would leave a sidecar that
+/// is not ours, or ours mounting the pod's volume. Either way the pod is not
+/// injected, and nothing is added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NameConflictPolicy {
+    /// Admit the pod untouched, with a warning (reason `name_conflict`).
+    #[default]
+    Skip,
+    /// Deny the pod with a message naming the clash.
+    Reject,
+}
+
+impl NameConflictPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameConflictPolicy::Skip => "skip",
+            NameConflictPolicy::Reject => "reject",
         }
     }
 }
@@ -240,7 +269,7 @@ impl Config {
         // with what the typed config keeps to name every dropped field.
         if let Ok(raw) = serde_yaml::from_str::<Value>(text) {
             let kept = serde_json::to_value(&config).unwrap_or(Value::Null);
-            dropped_fields(&raw, &kept, "", &mut problems);
+            dropped_fields(&raw, &kept, "", true, &mut problems);
         }
         config.validate_into(&mut problems);
         if problems.is_empty() {
@@ -482,7 +511,15 @@ fn strip_location(message: &str) -> String {
 }
 
 /// Pushes a problem for every key present in `raw` but absent from `kept`.
-fn dropped_fields(raw: &Value, kept: &Value, path: &str, problems: &mut Vec<Problem>) {
+///
+/// `own` says the map at `path` is one of this module's structs (the root,
+/// `policy`). Those deny unknown fields while parsing, so every key that got
+/// this far is known; one missing from `kept` was only left out of the
+/// serialization for being empty (`containers: []`, `labels: {}`), which is
+/// not an error. Inside the Kubernetes types an empty value is kept as
+/// written (`Some(vec![])`), so a missing key there is a dropped typo even
+/// when its value is empty.
+fn dropped_fields(raw: &Value, kept: &Value, path: &str, own: bool, problems: &mut Vec<Problem>) {
     match (raw, kept) {
         (Value::Object(r), Value::Object(k)) => {
             for (key, rv) in r {
@@ -492,8 +529,12 @@ fn dropped_fields(raw: &Value, kept: &Value, path: &str, problems: &mut Vec<Prob
                     format!("{path}.{key}")
                 };
                 match k.get(key) {
-                    Some(kv) => dropped_fields(rv, kv, &child, problems),
+                    Some(kv) => {
+                        let child_own = path.is_empty() && key == "policy";
+                        dropped_fields(rv, kv, &child, child_own, problems)
+                    }
                     None if rv.is_null() => {}
+                    None if own && is_empty_collection(rv) => {}
                     None => problems.push(Problem {
                         path: child,
                         message: "unknown field".into(),
@@ -503,10 +544,18 @@ fn dropped_fields(raw: &Value, kept: &Value, path: &str, problems: &mut Vec<Prob
         }
         (Value::Array(r), Value::Array(k)) => {
             for (i, (rv, kv)) in r.iter().zip(k).enumerate() {
-                dropped_fields(rv, kv, &format!("{path}[{i}]"), problems);
+                dropped_fields(rv, kv, &format!("{path}[{i}]"), false, problems);
             }
         }
         _ => {}
+    }
+}
+
+fn is_empty_collection(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
     }
 }
 
@@ -671,6 +720,68 @@ portRules: [{container: p, port: 10, env: PORT}]
         assert!(check_qualified_name("a/b/c").is_err());
         assert!(check_qualified_name("/x").is_err());
         assert!(check_qualified_name("x/").is_err());
+    }
+
+    #[test]
+    fn explicitly_empty_lists_and_maps_mean_empty() {
+        let text = r#"
+policy:
+  enabled: false
+  ignoredNamespaces: []
+  neverInjectSelector: []
+  alwaysInjectSelector: []
+onPortConflict: keep
+portRules: []
+containers: []
+initContainers: []
+volumes: []
+imagePullSecrets: []
+annotations: {}
+labels: {}
+"#;
+        let c = Config::from_yaml(text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.containers.is_empty() && c.init_containers.is_empty());
+        assert!(c.volumes.is_empty() && c.image_pull_secrets.is_empty());
+        assert!(c.annotations.is_empty() && c.labels.is_empty());
+        assert!(c.port_rules.is_empty());
+        // Empty is empty, not "the default": no namespace is ignored.
+        assert!(c.policy.ignored_namespaces.is_empty());
+        assert!(c.policy.never_inject_selector.is_empty());
+        assert!(!c.policy.enabled);
+    }
+
+    #[test]
+    fn empty_lists_inside_injected_objects_load() {
+        let text = r#"
+containers:
+- name: envoy
+  image: e
+  args: []
+  env: []
+  ports: []
+  volumeMounts: []
+  resources: {}
+policy:
+  neverInjectSelector: [{matchLabels: {}, matchExpressions: []}]
+"#;
+        let c = Config::from_yaml(text, "c.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.containers[0].env.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn an_empty_typo_is_still_an_unknown_field() {
+        // Empty values are accepted for fields the config knows, not as a
+        // way to slip a misspelt field past the check.
+        let text = "containers:\n- name: envoy\n  image: e\n  volumeMount: []\n";
+        let err = Config::from_yaml(text, "c.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("containers[0].volumeMount: unknown field"),
+            "{err}"
+        );
+        let err = Config::from_yaml("labelz: {}\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("labelz"), "{err}");
     }
 
     #[test]

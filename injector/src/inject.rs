@@ -13,9 +13,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{Config, PortConflictPolicy};
+use crate::config::{Config, NameConflictPolicy, PortConflictPolicy};
 use crate::patch::PatchBuilder;
-use crate::policy::{self, shorten, Decision, PodFacts};
+use crate::policy::{self, shorten, Decision, PodFacts, Reason};
 use crate::ports::{self, Remap};
 
 /// What the injector records on an injected pod, in the status annotation.
@@ -171,26 +171,38 @@ impl Injector {
             });
         }
 
-        // Containers: never add a name the pod already has (the apiserver
-        // would reject the pod for a duplicate).
-        let mut taken_names: BTreeSet<String> =
-            spec.container_names().map(str::to_string).collect();
-        let mut pick = |templates: &[Value], warnings: &mut Vec<String>| -> Vec<Value> {
-            let mut out = Vec::new();
-            for t in templates {
-                if taken_names.insert(name_of(t).to_string()) {
-                    out.push(t.clone());
-                } else {
+        // Names: a container or volume the pod already has under a sidecar's
+        // name means the pod is not injected at all (see NameConflictPolicy).
+        let clashes = self.name_clashes(&spec);
+        if !clashes.is_empty() {
+            let what = format!("the pod already has {}", clashes.join(", "));
+            let decision = Decision {
+                reason: Reason::NameConflict,
+                detail: format!("{what}, which the sidecar injects"),
+                warnings: decision.warnings,
+            };
+            return Ok(match self.config.on_name_conflict {
+                NameConflictPolicy::Skip => {
                     warnings.push(shorten(&format!(
-                        "container {} already in pod; not injected again",
-                        name_of(t)
+                        "not injected: {what} (onNameConflict: skip)"
                     )));
+                    Outcome {
+                        decision,
+                        patch: Patch(Vec::new()),
+                        warnings,
+                        denied: None,
+                        status: None,
+                    }
                 }
-            }
-            out
-        };
-        let mut init = pick(&self.templates.init_containers, &mut warnings);
-        let mut main = pick(&self.templates.containers, &mut warnings);
+                NameConflictPolicy::Reject => {
+                    let message =
+                        format!("{what}, which the sidecar injects (onNameConflict: reject)");
+                    Self::deny(decision, warnings, message)
+                }
+            });
+        }
+        let mut init = self.templates.init_containers.clone();
+        let mut main = self.templates.containers.clone();
 
         // Ports: sidecars that run next to the app (native sidecars first,
         // as they start first, then regular sidecars).
@@ -251,18 +263,7 @@ impl Injector {
             }
         }
 
-        let mut volume_names: BTreeSet<&str> = spec.volume_names().collect();
-        let mut volumes = Vec::new();
-        for v in &self.templates.volumes {
-            if volume_names.insert(name_of(v)) {
-                volumes.push(v.clone());
-            } else {
-                warnings.push(shorten(&format!(
-                    "volume {} already in pod; kept the pod's own",
-                    name_of(v)
-                )));
-            }
-        }
+        let volumes = self.templates.volumes.clone();
         let existing_secrets: BTreeSet<&str> = spec.pull_secret_names().collect();
         let secrets: Vec<Value> = self
             .templates
@@ -294,6 +295,28 @@ impl Injector {
             denied: None,
             status: Some(status),
         })
+    }
+
+    /// "container envoy", "volume envoy-config": every injected name the pod
+    /// already uses, containers (init or not) first, in config order.
+    fn name_clashes(&self, spec: &SpecView<'_>) -> Vec<String> {
+        let containers: BTreeSet<&str> = spec.container_names().collect();
+        let volumes: BTreeSet<&str> = spec.volume_names().collect();
+        let t = &self.templates;
+        let containers = t
+            .init_containers
+            .iter()
+            .chain(&t.containers)
+            .map(name_of)
+            .filter(|n| containers.contains(n))
+            .map(|n| format!("container {n}"));
+        let volumes = t
+            .volumes
+            .iter()
+            .map(name_of)
+            .filter(|n| volumes.contains(n))
+            .map(|n| format!("volume {n}"));
+        containers.chain(volumes).collect()
     }
 
     fn deny(decision: Decision, warnings: Vec<String>, message: String) -> Outcome {
@@ -435,7 +458,6 @@ impl<'a> SpecView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Reason;
     use serde_json::json;
 
     fn run(config: &Config, ns: &str, pod: &Value) -> (Outcome, Value) {
@@ -453,6 +475,9 @@ mod tests {
         json_patch::patch(&mut patched, &out.patch).expect("patch applies strictly");
         (out, patched)
     }
+
+    /// The built-in config's sidecar, to be extended by a test.
+    const DEFAULT_NAME_CONFLICT_TEST_CONFIG: &str = "containers: [{name: envoy, image: e}]\n";
 
     fn backend_pod(port: i32) -> Value {
         json!({
@@ -535,20 +560,125 @@ mod tests {
         );
     }
 
-    #[test]
-    fn existing_names_are_not_added_twice() {
-        let pod = json!({
+    fn pod_with(containers: Value, volumes: Value) -> Value {
+        json!({
             "metadata": {"name": "p", "annotations": {}},
-            "spec": {
-                "containers": [{"name": "envoy", "image": "my-envoy"}],
-                "volumes": [{"name": "envoy-config", "emptyDir": {}}]
-            }
+            "spec": {"containers": containers, "volumes": volumes}
+        })
+    }
+
+    /// A skipped pod: nothing added, no status annotation, reason name_conflict.
+    fn assert_skipped_for_names(out: &Outcome, patched: &Value, pod: &Value, names: &[&str]) {
+        assert_eq!(out.decision.reason.as_str(), "name_conflict");
+        assert!(!out.decision.inject());
+        assert!(out.patch.0.is_empty(), "{:?}", out.patch);
+        assert_eq!(patched, pod);
+        assert!(
+            out.status.is_none(),
+            "counted as injected: {:?}",
+            out.status
+        );
+        assert!(out.denied.is_none());
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        for n in names {
+            assert!(out.warnings[0].contains(n), "{n} in {:?}", out.warnings);
+            assert!(out.decision.detail.contains(n), "{}", out.decision.detail);
+        }
+        assert!(
+            out.warnings[0].contains("not injected"),
+            "{:?}",
+            out.warnings
+        );
+    }
+
+    #[test]
+    fn a_container_name_conflict_skips_the_pod() {
+        let pod = pod_with(
+            json!([{"name": "app", "image": "a"}, {"name": "envoy", "image": "my-envoy"}]),
+            json!([{"name": "envoy-config", "emptyDir": {}}]),
+        );
+        let (out, patched) = run(&Config::builtin(), "default", &pod);
+        assert_skipped_for_names(
+            &out,
+            &patched,
+            &pod,
+            &["container envoy", "volume envoy-config"],
+        );
+    }
+
+    #[test]
+    fn a_volume_name_conflict_alone_skips_the_pod_too() {
+        // The sidecar would mount the pod's volume instead of its own config:
+        // as wrong as a second container of the same name.
+        let pod = pod_with(
+            json!([{"name": "app", "image": "a"}]),
+            json!([{"name": "envoy-config", "emptyDir": {}}]),
+        );
+        let (out, patched) = run(&Config::builtin(), "default", &pod);
+        assert_skipped_for_names(&out, &patched, &pod, &["volume envoy-config"]);
+    }
+
+    #[test]
+    fn an_init_container_name_conflicts_with_an_injected_container() {
+        let pod = json!({
+            "metadata": {"name": "p"},
+            "spec": {"initContainers": [{"name": "envoy", "image": "e"}], "containers": [{"name": "app", "image": "a"}]}
         });
         let (out, patched) = run(&Config::builtin(), "default", &pod);
-        assert_eq!(patched["spec"]["containers"].as_array().unwrap().len(), 1);
-        assert_eq!(patched["spec"]["volumes"].as_array().unwrap().len(), 1);
-        assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
-        assert_eq!(out.status.unwrap(), InjectionStatus::default());
+        assert_skipped_for_names(&out, &patched, &pod, &["container envoy"]);
+    }
+
+    #[test]
+    fn reject_denies_a_name_conflict_naming_it() {
+        let mut text = DEFAULT_NAME_CONFLICT_TEST_CONFIG.to_string();
+        text.push_str("onNameConflict: reject\n");
+        let c = Config::from_yaml(&text, "t").unwrap_or_else(|e| panic!("{e}"));
+        let pod = pod_with(
+            json!([{"name": "app", "image": "a"}, {"name": "envoy", "image": "my-envoy"}]),
+            json!([]),
+        );
+        let (out, patched) = run(&c, "default", &pod);
+        assert_eq!(out.decision.reason.as_str(), "name_conflict");
+        assert_eq!(patched, pod);
+        assert!(out.status.is_none());
+        let msg = out.denied.expect("denied");
+        assert!(msg.contains("container envoy"), "{msg}");
+        assert!(msg.contains("onNameConflict: reject"), "{msg}");
+    }
+
+    #[test]
+    fn a_name_conflict_is_decided_before_a_port_conflict() {
+        let mut c = Config::builtin();
+        c.on_port_conflict = PortConflictPolicy::Reject;
+        let pod = pod_with(
+            json!([{"name": "envoy", "image": "e", "ports": [{"containerPort": 10000}]}]),
+            json!([]),
+        );
+        let (out, _) = run(&c, "default", &pod);
+        assert_eq!(out.decision.reason.as_str(), "name_conflict");
+        assert!(out.denied.is_none(), "{:?}", out.denied);
+    }
+
+    #[test]
+    fn a_pull_secret_the_pod_already_lists_is_not_a_conflict() {
+        // Same name, same Secret: nothing clashes, it is just not listed twice.
+        let c = Config::from_yaml(
+            "containers: [{name: s, image: s}]\nimagePullSecrets: [{name: registry}]\n",
+            "t",
+        )
+        .unwrap();
+        let pod = json!({
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "app", "image": "a"}], "imagePullSecrets": [{"name": "registry"}]}
+        });
+        let (out, patched) = run(&c, "default", &pod);
+        assert_eq!(out.decision.reason, Reason::PolicyEnabled);
+        assert!(out.injected());
+        assert_eq!(
+            patched["spec"]["imagePullSecrets"],
+            json!([{"name": "registry"}])
+        );
+        assert_eq!(out.status.unwrap().containers, ["s"]);
     }
 
     #[test]

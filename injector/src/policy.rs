@@ -27,12 +27,16 @@ pub enum Reason {
     AlwaysInjectSelector,
     PolicyEnabled,
     PolicyDisabled,
+    /// The policy says inject, but the pod already has a container or volume
+    /// named like one the config injects: skipped, or denied under
+    /// `onNameConflict: reject`.
+    NameConflict,
     /// The pod object could not be read; it is refused.
     InvalidPod,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::NotAPod,
         Reason::NotCreate,
         Reason::HostNetwork,
@@ -44,6 +48,7 @@ impl Reason {
         Reason::AlwaysInjectSelector,
         Reason::PolicyEnabled,
         Reason::PolicyDisabled,
+        Reason::NameConflict,
         Reason::InvalidPod,
     ];
 
@@ -61,6 +66,7 @@ impl Reason {
             Reason::AlwaysInjectSelector => "always_inject_selector",
             Reason::PolicyEnabled => "policy_enabled",
             Reason::PolicyDisabled => "policy_disabled",
+            Reason::NameConflict => "name_conflict",
             Reason::InvalidPod => "invalid_pod",
         }
     }

@@ -253,6 +253,27 @@ mod tests {
     }
 
     #[test]
+    fn liveness_and_startup_probes_on_the_old_port_move_too() {
+        let mut e = envoy();
+        e["livenessProbe"] = json!({"httpGet": {"path": "/ready", "port": 10000}});
+        e["startupProbe"] = json!({"grpc": {"port": 10000}});
+        // A probe on another port (envoy's admin) is not the moved port.
+        e["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 9901}});
+        let mut taken = ports_in_use(&backend(&[10000]));
+        let plan = resolve(
+            PortConflictPolicy::Remap,
+            &rules(),
+            &mut taken,
+            &mut [&mut e],
+        );
+        assert_eq!(plan.remapped.len(), 1);
+        assert_eq!(e["livenessProbe"]["httpGet"]["port"], 10001);
+        assert_eq!(e["livenessProbe"]["httpGet"]["path"], "/ready");
+        assert_eq!(e["startupProbe"]["grpc"]["port"], 10001);
+        assert_eq!(e["readinessProbe"]["httpGet"]["port"], 9901);
+    }
+
+    #[test]
     fn keep_and_reject_leave_the_sidecar_alone() {
         for policy in [PortConflictPolicy::Keep, PortConflictPolicy::Reject] {
             let mut taken = ports_in_use(&backend(&[10000]));

@@ -56,6 +56,53 @@ fn review_rejects_what_is_not_an_admission_review_in_one_line() {
     }
 }
 
+/// Runs `review` with info logs on, stderr a pipe (as in a pod's log, a
+/// file or CI), and colour not switched off by the environment.
+fn review_logs(extra: &[&str]) -> String {
+    let mut child = Command::new(BIN)
+        .args(extra)
+        .arg("review")
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&review_body())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    let log = review_logs(&[]);
+    assert!(log.contains("admission reviewed"), "{log}");
+    assert!(
+        !log.contains('\x1b'),
+        "escape codes in a non-terminal log: {log:?}"
+    );
+}
+
+#[test]
+fn json_logs_are_one_json_object_per_line() {
+    let log = review_logs(&["--log-format", "json"]);
+    let lines: Vec<&str> = log.lines().filter(|l| !l.is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for line in lines {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line:?}"));
+        assert!(v["level"].is_string(), "{line}");
+    }
+    assert!(log.contains("\"message\":\"admission reviewed\""), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
+
 #[test]
 fn certs_then_manifests_reuse_the_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,6 +197,44 @@ fn inject_reads_stdin_and_check_explains() {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("ignored_namespace"), "{text}");
+}
+
+#[test]
+fn check_shows_a_name_conflict_as_not_injected_or_denied() {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: own-envoy\nspec:\n  containers:\n  - name: envoy\n    image: my-envoy\n";
+    let out = run(&["check", "-f", "-"], pod.as_bytes());
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().nth(1).unwrap_or_default();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        columns[..6],
+        ["0", "Pod", "own-envoy", "default", "no", "name_conflict"],
+        "{text}"
+    );
+    assert!(text.contains("warning: not injected"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "onNameConflict: reject\ncontainers: [{name: envoy, image: e}]\n",
+    )
+    .unwrap();
+    let out = run(
+        &["check", "--config", cfg.to_str().unwrap(), "-f", "-"],
+        pod.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = text.lines().nth(1).unwrap_or_default();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(columns[4..6], ["denied", "name_conflict"], "{text}");
+    assert!(row.contains("container envoy"), "{text}");
 }
 
 #[cfg(unix)]

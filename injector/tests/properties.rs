@@ -1,7 +1,11 @@
 //! Properties of the engine over generated pods: whatever the pod looks like,
+//! the decision and any denial are what an oracle written here from the
+//! generated inputs predicts (not by calling the engine's own policy code),
 //! the patch applies strictly, adds no duplicate names, leaves the app's own
 //! containers and metadata alone, keeps sidecar ports off the app's ports
-//! under `remap`, records exactly what it added, and a second pass is a no-op.
+//! under `remap` and moves each remapped port everywhere the sidecar reads it
+//! (containerPort, the portRules env var, probes), records exactly what it
+//! added, and a second pass is a no-op.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
@@ -10,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use sidecar_injector::config::PortConflictPolicy;
+use sidecar_injector::config::{NameConflictPolicy, PortConflictPolicy};
 use sidecar_injector::inject::InjectionStatus;
 use sidecar_injector::{Config, Injector, PodRef};
 
@@ -31,12 +35,15 @@ initContainers:
   restartPolicy: Always
   env: [{name: PROXY_PORT, value: "15001"}]
   ports: [{containerPort: 15001}, {containerPort: 10000, protocol: UDP}]
+  livenessProbe: {grpc: {port: 15001}}
 containers:
 - name: envoy
   image: envoy
-  env: [{name: ENVOY_PORT, value: "10000"}]
+  env: [{name: ENVOY_PORT, value: "10000"}, {name: ADMIN_PORT, value: "9901"}]
   ports: [{containerPort: 10000}]
   readinessProbe: {tcpSocket: {port: 10000}}
+  livenessProbe: {httpGet: {path: /ready, port: 10000}}
+  startupProbe: {httpGet: {path: /ready, port: 9901}}
   volumeMounts: [{name: envoy-config, mountPath: /etc/envoy}]
 volumes:
 - {name: envoy-config, configMap: {name: envoy-config}}
@@ -44,16 +51,29 @@ imagePullSecrets:
 - {name: registry}
 "#;
 
-/// The engines under test and whether their config remaps port clashes.
-static INJECTORS: LazyLock<Vec<(&'static str, Injector, bool)>> = LazyLock::new(|| {
+/// The engines under test, each with the config it was built from (the
+/// oracle reads the config as input data).
+static INJECTORS: LazyLock<Vec<(&'static str, Injector, Config)>> = LazyLock::new(|| {
+    let native = Config::from_yaml(NATIVE_CONFIG, "native").unwrap_or_else(|e| panic!("{e}"));
     let mut keep = Config::builtin();
     keep.on_port_conflict = PortConflictPolicy::Keep;
-    let native = Config::from_yaml(NATIVE_CONFIG, "native").unwrap_or_else(|e| panic!("{e}"));
-    vec![
-        ("builtin", Injector::new(Config::builtin()), true),
-        ("keep", Injector::new(keep), false),
-        ("native", Injector::new(native), true),
+    // Both conflicts denied.
+    let mut reject = Config::builtin();
+    reject.on_port_conflict = PortConflictPolicy::Reject;
+    reject.on_name_conflict = NameConflictPolicy::Reject;
+    // Port clashes denied, name clashes skipped.
+    let mut native_reject = native.clone();
+    native_reject.on_port_conflict = PortConflictPolicy::Reject;
+    [
+        ("builtin", Config::builtin()),
+        ("keep", keep),
+        ("native", native),
+        ("reject", reject),
+        ("native-reject", native_reject),
     ]
+    .into_iter()
+    .map(|(label, config)| (label, Injector::new(config.clone()), config))
+    .collect()
 });
 
 fn dns_name() -> impl Strategy<Value = String> {
@@ -131,6 +151,8 @@ fn string_map() -> impl Strategy<Value = BTreeMap<String, String>> {
         Just("true".to_string()),
         Just("false".to_string()),
         Just("maybe".to_string()),
+        Just(" On ".to_string()),
+        Just("NO".to_string()),
     ];
     btree_map(key, value, 0..4)
 }
@@ -249,9 +271,228 @@ fn added_names<'v>(before: &[Value], after: &'v [Value]) -> Vec<&'v str> {
         .collect()
 }
 
+/// What the injector should answer, computed here from the generated pod
+/// and the config's own fields, independently of the engine's code.
+#[derive(Debug, PartialEq, Eq)]
+struct Expected {
+    reason: &'static str,
+    denied: bool,
+}
+
+/// `sidecar-injector.io/inject` values, as documented (any case, trimmed).
+fn flag(value: &str) -> Option<bool> {
+    let v = value.trim().to_lowercase();
+    if ["true", "y", "yes", "on"].contains(&v.as_str()) {
+        Some(true)
+    } else if ["false", "n", "no", "off"].contains(&v.as_str()) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+fn json_list<T: serde::Serialize>(items: &[T]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|i| serde_json::to_value(i).unwrap())
+        .collect()
+}
+
+/// The sidecars that run next to the app, as the config declares them:
+/// native-sidecar init containers first, then containers.
+fn config_running(config: &Config) -> Vec<Value> {
+    json_list(&config.init_containers)
+        .into_iter()
+        .filter(is_native)
+        .chain(json_list(&config.containers))
+        .collect()
+}
+
+fn oracle(config: &Config, namespace: &str, pod: &Value) -> Expected {
+    let skip = |reason| Expected {
+        reason,
+        denied: false,
+    };
+    let policy = &config.policy;
+    if pod["spec"]["hostNetwork"] == json!(true) {
+        return skip("host_network");
+    }
+    if policy.ignored_namespaces.iter().any(|n| n == namespace) {
+        return skip("ignored_namespace");
+    }
+    let annotations = &pod["metadata"]["annotations"];
+    if annotations.get(&policy.status_annotation).is_some() {
+        return skip("already_injected");
+    }
+    let reason = match annotations[&policy.inject_annotation]
+        .as_str()
+        .and_then(flag)
+    {
+        Some(true) => "annotation_enabled",
+        Some(false) => return skip("annotation_disabled"),
+        // The configs under test have no selectors and inject by default.
+        None => "policy_enabled",
+    };
+    assert!(policy.enabled && policy.never_inject_selector.is_empty());
+
+    // Names: any injected container or volume name the pod already has.
+    let pod_containers: BTreeSet<&str> = list(pod, "initContainers")
+        .iter()
+        .chain(list(pod, "containers"))
+        .map(name)
+        .collect();
+    let pod_volumes: BTreeSet<&str> = list(pod, "volumes").iter().map(name).collect();
+    let name_clash = config
+        .all_containers()
+        .any(|c| pod_containers.contains(c.name.as_str()))
+        || config
+            .volumes
+            .iter()
+            .any(|v| pod_volumes.contains(v.name.as_str()));
+    if name_clash {
+        return Expected {
+            reason: "name_conflict",
+            denied: config.on_name_conflict == NameConflictPolicy::Reject,
+        };
+    }
+
+    // Ports: under reject, any running sidecar port held by the app or by
+    // another sidecar denies the pod.
+    let mut held: BTreeSet<(i64, String)> = running(pod).flat_map(ports).collect();
+    let mut port_clash = false;
+    for c in config_running(config) {
+        for p in ports(&c) {
+            port_clash |= !held.insert(p);
+        }
+    }
+    Expected {
+        reason,
+        denied: port_clash && config.on_port_conflict == PortConflictPolicy::Reject,
+    }
+}
+
+/// A probe's integer port per (probe, handler), e.g. ("livenessProbe", "httpGet").
+fn probe_ports(c: &Value) -> BTreeMap<(&'static str, &'static str), i64> {
+    let mut out = BTreeMap::new();
+    for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
+        for handler in ["httpGet", "tcpSocket", "grpc"] {
+            if let Some(p) = c[probe][handler]["port"].as_i64() {
+                out.insert((probe, handler), p);
+            }
+        }
+    }
+    out
+}
+
+fn env_values(c: &Value) -> BTreeMap<String, Value> {
+    c["env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (name(e).to_string(), e["value"].clone()))
+        .collect()
+}
+
+/// Under remap, each injected sidecar against its config template: a port
+/// that moved went to the next port nothing else holds, the status records
+/// the move, the portRules env var carries the new port, and TCP probes on
+/// the old port follow; everything that did not move is as configured.
+fn check_remaps(
+    config: &Config,
+    pod: &Value,
+    patched: &Value,
+    status: &InjectionStatus,
+) -> Result<(), TestCaseError> {
+    let app: BTreeSet<(i64, String)> = running(pod).flat_map(ports).collect();
+    let sidecars: Vec<&Value> = running(patched)
+        .filter(|c| {
+            status
+                .containers
+                .iter()
+                .chain(&status.init_containers)
+                .any(|n| n == name(c))
+        })
+        .collect();
+    let all_sidecar_ports: BTreeSet<(i64, String)> =
+        sidecars.iter().flat_map(|c| ports(c)).collect();
+    let templates = json_list(&config.init_containers)
+        .into_iter()
+        .chain(json_list(&config.containers));
+    let mut moves = Vec::new();
+    for template in templates {
+        let Some(injected) = sidecars.iter().find(|c| name(c) == name(&template)) else {
+            continue;
+        };
+        let (before, after) = (ports(&template), ports(injected));
+        prop_assert_eq!(before.len(), after.len());
+        let mut moved: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for ((from, proto), (to, proto_after)) in before.into_iter().zip(after) {
+            prop_assert_eq!(&proto, &proto_after);
+            if from == to {
+                continue;
+            }
+            prop_assert!(to > from, "{} moved down: {from} -> {to}", name(&template));
+            for between in from + 1..to {
+                let key = (between, proto.clone());
+                prop_assert!(
+                    app.contains(&key) || all_sidecar_ports.contains(&key),
+                    "{} skipped free port {between} ({from} -> {to})",
+                    name(&template)
+                );
+            }
+            moves.push((name(&template).to_string(), from, to, proto.clone()));
+            moved.insert((from, proto), to);
+        }
+        // The env var a portRule names holds the new port; others as configured.
+        let mut want_env = env_values(&template);
+        for rule in config
+            .port_rules
+            .iter()
+            .filter(|r| r.container == name(&template))
+        {
+            if let Some(to) = moved
+                .iter()
+                .find(|((from, _), _)| *from == i64::from(rule.port))
+                .map(|(_, to)| *to)
+            {
+                want_env.insert(rule.env.clone(), json!(to.to_string()));
+            }
+        }
+        prop_assert_eq!(env_values(injected), want_env, "env of {}", name(&template));
+        // Probes on a moved TCP port follow it; others stay.
+        let want_probes: BTreeMap<_, _> = probe_ports(&template)
+            .into_iter()
+            .map(|(k, p)| (k, moved.get(&(p, "TCP".to_string())).copied().unwrap_or(p)))
+            .collect();
+        prop_assert_eq!(
+            probe_ports(injected),
+            want_probes,
+            "probes of {}",
+            name(&template)
+        );
+    }
+    let recorded: Vec<_> = status
+        .remapped_ports
+        .iter()
+        .map(|r| {
+            (
+                r.container.clone(),
+                i64::from(r.from),
+                i64::from(r.to),
+                r.protocol.clone(),
+            )
+        })
+        .collect();
+    let (mut recorded, mut moves) = (recorded, moves);
+    recorded.sort();
+    moves.sort();
+    prop_assert_eq!(recorded, moves, "status remappedPorts");
+    Ok(())
+}
+
 fn check(
     injector: &Injector,
-    remap: bool,
+    config: &Config,
     namespace: &str,
     pod: &Value,
 ) -> Result<(), TestCaseError> {
@@ -263,15 +504,27 @@ fn check(
             spec: &pod["spec"],
         })
         .map_err(|e| TestCaseError::fail(format!("generated pod unreadable: {e}")))?;
-    prop_assert!(outcome.denied.is_none(), "denied: {:?}", outcome.denied);
+    let expected = oracle(config, namespace, pod);
+    prop_assert_eq!(
+        Expected {
+            reason: outcome.decision.reason.as_str(),
+            denied: outcome.denied.is_some(),
+        },
+        expected,
+        "decision {:?}, denied {:?}",
+        outcome.decision,
+        outcome.denied
+    );
 
     let mut patched = pod.clone();
     json_patch::patch(&mut patched, &outcome.patch)
         .map_err(|e| TestCaseError::fail(format!("patch does not apply strictly: {e}")))?;
     if !outcome.injected() {
+        // Skipped or denied: nothing at all changes.
         prop_assert!(outcome.patch.0.is_empty());
         return Ok(());
     }
+    prop_assert!(outcome.decision.reason.injects());
 
     // Unique container and volume names.
     let mut seen = BTreeSet::new();
@@ -323,8 +576,9 @@ fn check(
     prop_assert_eq!(&status.containers, &added_names(main_before, main_after));
     prop_assert_eq!(&status.volumes, &added_names(vol_before, vol_after));
 
-    // Under remap no sidecar port is held by the app or by another sidecar.
-    if remap {
+    // Under remap no sidecar port is held by the app or by another sidecar,
+    // and every move is carried everywhere the sidecar reads the port.
+    if config.on_port_conflict == PortConflictPolicy::Remap {
         let ours: BTreeSet<&str> = status
             .init_containers
             .iter()
@@ -348,6 +602,9 @@ fn check(
                 );
             }
         }
+        check_remaps(config, pod, &patched, &status)?;
+    } else {
+        prop_assert!(status.remapped_ports.is_empty());
     }
 
     // A second pass changes nothing.
@@ -371,9 +628,9 @@ proptest! {
 
     #[test]
     fn injection_is_sound(pod in pod(), namespace in namespace()) {
-        for (config, injector, remap) in INJECTORS.iter() {
-            check(injector, *remap, &namespace, &pod)
-                .map_err(|e| TestCaseError::fail(format!("config {config}: {e}")))?;
+        for (label, injector, config) in INJECTORS.iter() {
+            check(injector, config, &namespace, &pod)
+                .map_err(|e| TestCaseError::fail(format!("config {label}: {e}")))?;
         }
     }
 }
