@@ -2,7 +2,8 @@
 //! injector over TLS: expectations must hold and the normalized result must
 //! match its snapshot in `snapshots/`.
 //!
-//! With `--features e2e` the backend comes from HARNESS_BACKEND (sim, kind or
+//! With `--features e2e` the scenarios run on a kind cluster (created and
+//! deleted by the run), or on the backend HARNESS_BACKEND names (sim, kind or
 //! kubeconfig); the snapshots are the same files.
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ fn backend() -> Backend {
         std::env::var("HARNESS_BACKEND")
             .ok()
             .map(|b| b.parse().unwrap_or_else(|e| panic!("HARNESS_BACKEND: {e}")))
-            .unwrap_or(Backend::Kubeconfig)
+            .unwrap_or(Backend::Kind)
     } else {
         Backend::Sim
     }
