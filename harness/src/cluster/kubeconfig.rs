@@ -68,6 +68,53 @@ pub struct KubeconfigCluster {
     registered: bool,
 }
 
+/// No cluster answered: what was tried, why it failed, and what to do, in
+/// one line. kube-rs nests the same cause several times over; only the
+/// innermost one is kept.
+#[derive(Debug, thiserror::Error)]
+#[error("no cluster reachable at {tried}: {cause}; start the local control plane with `kind/local-cluster.sh up`, then `eval \"$(kind/local-cluster.sh env)\"`")]
+pub struct Unreachable {
+    /// The KUBECONFIG path, and the server URL once the file was read.
+    pub tried: String,
+    /// The innermost error.
+    pub cause: String,
+}
+
+/// The innermost error of a chain: the one that says what actually failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A client for the cluster in KUBECONFIG (or ~/.kube/config), checked to
+/// answer: a dead cluster fails here, once, rather than mid-scenario.
+pub async fn connect_client() -> std::result::Result<Client, Unreachable> {
+    let file = match std::env::var_os("KUBECONFIG") {
+        Some(p) if !p.is_empty() => format!("KUBECONFIG={}", p.to_string_lossy()),
+        _ => "~/.kube/config (KUBECONFIG is not set)".to_string(),
+    };
+    let config = kube::Config::infer().await.map_err(|e| Unreachable {
+        tried: file.clone(),
+        cause: root_cause(&e),
+    })?;
+    let tried = format!("{} ({file})", config.cluster_url);
+    let client = Client::try_from(config).map_err(|e| Unreachable {
+        tried: tried.clone(),
+        cause: root_cause(&e),
+    })?;
+    client.apiserver_version().await.map_err(|e| Unreachable {
+        tried,
+        cause: match &e {
+            kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+            other => root_cause(other),
+        },
+    })?;
+    Ok(client)
+}
+
 fn api_error_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
@@ -82,9 +129,7 @@ impl KubeconfigCluster {
         scenario: &str,
         namespaces: BTreeSet<String>,
     ) -> Result<KubeconfigCluster> {
-        let client = Client::try_default().await.context(
-            "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
-        )?;
+        let client = connect_client().await?;
         Ok(KubeconfigCluster {
             client,
             scenario: scenario.to_string(),
@@ -630,7 +675,7 @@ impl Cluster for KubeconfigCluster {
 /// the objects they put into system namespaces. The Ctrl-C path, when
 /// scenario tasks are abandoned mid-way.
 pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
-    let client = Client::try_default().await?;
+    let client = connect_client().await?;
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
     let lp = ListParams::default().labels("injector-harness/scenario");
     for h in hooks.list(&lp).await?.items {
