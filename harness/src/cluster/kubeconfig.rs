@@ -533,29 +533,49 @@ impl Cluster for KubeconfigCluster {
         if kind != "Namespace" {
             obj["metadata"]["namespace"] = json!(ns);
         }
-        if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
-            self.foreign.push((kind.clone(), ns.clone(), name.clone()));
-        }
-        match api
-            .patch(
+        // Server-side apply needs a name; an object with only generateName
+        // is created as `kubectl create` does, by POST, and the apiserver
+        // picks its name. Its refusals are reported under the prefix.
+        let result = if name.is_empty() {
+            let generate_name = crate::object::meta_str(object, "generateName").to_string();
+            let dynamic: DynamicObject = serde_json::from_value(obj)
+                .with_context(|| format!("{kind} {generate_name}: not an object"))?;
+            let pp = PostParams {
+                dry_run: false,
+                field_manager: Some(FIELD_MANAGER.into()),
+            };
+            api.create(&pp, &dynamic)
+                .await
+                .map(|created| (created.metadata.name.unwrap_or_default(), generate_name))
+        } else {
+            api.patch(
                 &name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&obj),
             )
             .await
-        {
-            Ok(_) => Ok(()),
+            .map(|_| (name.clone(), name.clone()))
+        };
+        match result {
+            Ok((created, _)) => {
+                if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
+                    self.foreign.push((kind.clone(), ns.clone(), created));
+                }
+                Ok(())
+            }
             // The apiserver's refusal (admission, validation) is a result.
             Err(kube::Error::Api(status)) => {
                 self.rejections.push(Rejection {
                     namespace: ns,
                     kind,
-                    name,
+                    name: crate::object::written_name(object).to_string(),
                     message: status.message.clone(),
                 });
                 Ok(())
             }
-            Err(e) => Err(e).with_context(|| format!("applying {kind} {name}")),
+            Err(e) => Err(e).with_context(|| {
+                format!("applying {kind} {}", crate::object::written_name(object))
+            }),
         }
     }
 

@@ -211,16 +211,7 @@ impl SimCluster {
         // The patched object is decoded anew, which applies defaults again.
         defaults::pod(&mut pod);
 
-        if pod["metadata"]["name"].as_str().unwrap_or("").is_empty() {
-            let prefix = pod["metadata"]["generateName"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            if prefix.is_empty() {
-                return Err("Pod \"\" is invalid: metadata.name: Required value: name or generateName is required".into());
-            }
-            pod["metadata"]["name"] = json!(format!("{prefix}{}", self.names.suffix()));
-        }
+        self.generate_name(&mut pod);
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         if self
             .pods
@@ -239,6 +230,24 @@ impl SimCluster {
         pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         self.pods.push(pod);
         Ok(name)
+    }
+
+    /// Fills `metadata.name` from `generateName` as the apiserver does on
+    /// create: the prefix (cut to 58 characters) and five random characters.
+    fn generate_name(&mut self, object: &mut Value) {
+        let meta = &object["metadata"];
+        if !meta["name"].as_str().unwrap_or("").is_empty() {
+            return;
+        }
+        let Some(prefix) = meta["generateName"].as_str().filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let mut cut = prefix.len().min(58);
+        while !prefix.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let name = format!("{}{}", &prefix[..cut], self.names.suffix());
+        object["metadata"]["name"] = json!(name);
     }
 
     /// Runs the kubelet on pods it has not started yet, in creation order.
@@ -322,12 +331,15 @@ impl SimCluster {
     fn store(&mut self, mut object: Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
         let ns = crate::object::namespace(&object).to_string();
-        let name = crate::object::meta_str(&object, "name").to_string();
+        // A refusal names the object as the scenario wrote it.
+        let written = crate::object::written_name(&object).to_string();
         if !self.namespaces.contains_key(&ns) {
-            self.record_rejection(&ns, &kind, &name, format!("namespaces {ns:?} not found"));
+            self.record_rejection(&ns, &kind, &written, format!("namespaces {ns:?} not found"));
             return Ok(());
         }
         object["metadata"]["namespace"] = json!(ns);
+        self.generate_name(&mut object);
+        let name = crate::object::meta_str(&object, "name").to_string();
         match kind.as_str() {
             "Deployment" => defaults::deployment(&mut object),
             "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
@@ -428,7 +440,7 @@ impl Cluster for SimCluster {
             }
             "Pod" => {
                 let ns = crate::object::namespace(object).to_string();
-                let name = crate::object::meta_str(object, "name").to_string();
+                let name = crate::object::written_name(object).to_string();
                 if let Err(message) = self.create_pod(object.clone()).await {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
