@@ -18,6 +18,7 @@ use crate::kubelet::{self, Node};
 
 mod controllers;
 pub mod defaults;
+pub mod metadata;
 pub mod validation;
 
 /// The node name kind gives a single-node cluster named `injector-harness`.
@@ -213,6 +214,9 @@ impl SimCluster {
 
         self.generate_name(&mut pod);
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+        // Validation comes before storage, so an invalid pod is refused as
+        // invalid even when its name is taken.
+        validation::pod(&pod)?;
         if self
             .pods
             .iter()
@@ -220,7 +224,6 @@ impl SimCluster {
         {
             return Err(format!("pods {name:?} already exists"));
         }
-        validation::pod(&pod)?;
         for w in warnings {
             self.warnings.push((format!("{ns}/{name}"), w));
         }
@@ -340,6 +343,19 @@ impl SimCluster {
         object["metadata"]["namespace"] = json!(ns);
         self.generate_name(&mut object);
         let name = crate::object::meta_str(&object, "name").to_string();
+        let exists = self
+            .objects
+            .contains_key(&(kind.clone(), ns.clone(), name.clone()));
+        let errs = if exists {
+            metadata::on_update(&object["metadata"])
+        } else {
+            metadata::on_create(&kind, &object["metadata"])
+        };
+        if !errs.is_empty() {
+            let message = metadata::invalid_message(&kind, &name, &errs);
+            self.record_rejection(&ns, &kind, &written, message);
+            return Ok(());
+        }
         match kind.as_str() {
             "Deployment" => defaults::deployment(&mut object),
             "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
@@ -425,6 +441,15 @@ impl Cluster for SimCluster {
                     .as_str()
                     .unwrap_or("")
                     .to_string();
+                let errs = match self.namespaces.contains_key(&name) {
+                    true => metadata::on_update(&object["metadata"]),
+                    false => metadata::on_create("Namespace", &object["metadata"]),
+                };
+                if !errs.is_empty() {
+                    let message = metadata::invalid_message("Namespace", &name, &errs);
+                    self.record_rejection("", "Namespace", &name, message);
+                    return Ok(());
+                }
                 match self.namespaces.get_mut(&name) {
                     Some(ns) => {
                         for (k, v) in object["metadata"]["labels"]
