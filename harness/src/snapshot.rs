@@ -22,6 +22,7 @@ const CONTAINER_FIELDS: &[&str] = &[
     "env",
     "ports",
     "readinessProbe",
+    "livenessProbe",
     "startupProbe",
     "restartPolicy",
     "volumeMounts",
