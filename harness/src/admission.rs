@@ -11,7 +11,9 @@ use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, RuleWithOperations, WebhookClientConfig,
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::ByteString;
+use kube::core::{Selector, SelectorExt};
 use serde_json::{json, Value};
 use sidecar_injector::certs;
 use sidecar_injector::server::{self, ConfigSource, RunningServer, ServerOptions};
@@ -214,19 +216,25 @@ fn rule_matches(rule: &RuleWithOperations, attrs: &Attributes<'_>) -> bool {
         && scope_ok
 }
 
+/// Whether a webhook's label selector holds for `labels` (absent matches
+/// everything). Evaluated with kube-core's selector, the ecosystem's, not
+/// the injector's own: the injector's selector code is under test, and a
+/// bug in it must not be mirrored here. A selector kube-core cannot read
+/// (an unknown operator, In without values) matches nothing, as the
+/// apiserver would never have accepted the registration.
+fn selector_holds(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    match selector {
+        None => true,
+        Some(s) => Selector::try_from(s.clone()).is_ok_and(|sel| sel.matches(labels)),
+    }
+}
+
 /// Whether the webhook is called for this request: a rule matches, and the
 /// namespace and object selectors hold (absent means match all).
 pub fn webhook_matches(w: &MutatingWebhook, attrs: &Attributes<'_>, object: &Value) -> bool {
     let rules_ok = w.rules.iter().flatten().any(|r| rule_matches(r, attrs));
-    let ns_ok = w
-        .namespace_selector
-        .as_ref()
-        .is_none_or(|s| sidecar_injector::selector::matches(s, attrs.namespace_labels));
-    let labels = crate::object::labels(object);
-    let obj_ok = w
-        .object_selector
-        .as_ref()
-        .is_none_or(|s| sidecar_injector::selector::matches(s, &labels));
+    let ns_ok = selector_holds(w.namespace_selector.as_ref(), attrs.namespace_labels);
+    let obj_ok = selector_holds(w.object_selector.as_ref(), &crate::object::labels(object));
     rules_ok && ns_ok && obj_ok
 }
 
@@ -639,6 +647,46 @@ mod tests {
             "{out:?}"
         );
         inj.stop().await;
+    }
+
+    #[test]
+    fn selectors_use_full_set_semantics() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+        let req = |key: &str, op: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: op.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        };
+        let sel = |reqs: Vec<LabelSelectorRequirement>| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(reqs),
+        };
+        let labels = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let not_in = sel(vec![req("env", "NotIn", &["prod"])]);
+        assert!(selector_holds(Some(&not_in), &labels(&[("env", "dev")])));
+        assert!(!selector_holds(Some(&not_in), &labels(&[("env", "prod")])));
+        assert!(
+            selector_holds(Some(&not_in), &labels(&[])),
+            "NotIn holds when the key is absent"
+        );
+        let exists = sel(vec![req("team", "Exists", &[])]);
+        assert!(selector_holds(Some(&exists), &labels(&[("team", "")])));
+        assert!(!selector_holds(Some(&exists), &labels(&[])));
+        let absent = sel(vec![req("skip", "DoesNotExist", &[])]);
+        assert!(selector_holds(Some(&absent), &labels(&[("team", "a")])));
+        assert!(!selector_holds(Some(&absent), &labels(&[("skip", "yes")])));
+        assert!(selector_holds(None, &labels(&[])));
+        assert!(selector_holds(
+            Some(&LabelSelector::default()),
+            &labels(&[])
+        ));
+        let unknown = sel(vec![req("a", "Near", &["b"])]);
+        assert!(!selector_holds(Some(&unknown), &labels(&[("a", "b")])));
     }
 
     #[test]

@@ -166,7 +166,9 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
         let w = observed.workloads.iter().find(|w| {
             w["kind"] == e.kind.as_str()
                 && w["metadata"]["namespace"] == e.namespace.as_str()
-                && w["metadata"]["name"] == e.name.as_str()
+                // A workload created from a generateName is named by it.
+                && (w["metadata"]["name"] == e.name.as_str()
+                    || w["metadata"]["generateName"] == e.name.as_str())
         });
         match w {
             None => failures.push(format!(

@@ -26,6 +26,15 @@ pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {
     object["metadata"][field].as_str().unwrap_or("")
 }
 
+/// The name a scenario gave an object: its name, or for one created with
+/// `generateName`, that prefix (refusals are reported under it).
+pub fn written_name(object: &Value) -> &str {
+    match meta_str(object, "name") {
+        "" => meta_str(object, "generateName"),
+        name => name,
+    }
+}
+
 /// `metadata.namespace`, "default" when absent (as kubectl applies it).
 pub fn namespace(object: &Value) -> &str {
     object["metadata"]["namespace"]

@@ -417,9 +417,7 @@ pub async fn run_all_with(
 }
 
 async fn start_fake_kubelet() -> Result<crate::fake_kubelet::FakeKubelet> {
-    let client = kube::Client::try_default().await.context(
-        "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
-    )?;
+    let client = crate::cluster::kubeconfig::connect_client().await?;
     crate::fake_kubelet::start(client).await
 }
 

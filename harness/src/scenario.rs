@@ -88,8 +88,9 @@ impl Manifest {
     pub fn kind(&self) -> &str {
         self.object["kind"].as_str().unwrap_or("")
     }
+    /// The name, or the `generateName` prefix of an object that has none.
     pub fn name(&self) -> &str {
-        self.object["metadata"]["name"].as_str().unwrap_or("")
+        crate::object::written_name(&self.object)
     }
     /// The namespace, "default" when a namespaced object names none.
     pub fn namespace(&self) -> &str {
@@ -597,13 +598,14 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
                 ),
             ));
         }
-        let name = object["metadata"]["name"].as_str().unwrap_or("");
-        if let Err(m) =
-            sidecar_injector::config::check_dns1123_label(name).or_else(|_| check_subdomain(name))
-        {
+        if let Err(m) = check_manifest_name(kind, &object) {
             return Err(ScenarioError::new(
                 path,
-                at("name"),
+                ["name", "generateName", "metadata"]
+                    .iter()
+                    .find_map(|f| find_line(doc, f))
+                    .map(|l| line + l - 1)
+                    .or(Some(*line)),
                 "metadata.name",
                 format!("{kind}: {m}"),
             ));
@@ -621,20 +623,30 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
     })
 }
 
-/// Object names may be DNS subdomains (dots allowed).
-fn check_subdomain(name: &str) -> Result<(), String> {
-    if !name.is_empty()
-        && name.len() <= 253
-        && name
-            .split('.')
-            .all(|l| sidecar_injector::config::check_dns1123_label(l).is_ok())
-    {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a valid object name (lowercase DNS subdomain)"
-        ))
+/// What the harness itself needs of a manifest's name: one it can send. A
+/// name or a `generateName` (created as `kubectl create` does); a
+/// Namespace needs its name, since other documents refer to it; a name must
+/// be usable as a URL path segment, because it is applied by name. Whether
+/// the name is valid for its kind is the cluster's call: the sim checks it
+/// as the apiserver does, so a scenario can show the refusal.
+fn check_manifest_name(kind: &str, object: &Value) -> Result<(), String> {
+    let name = object["metadata"]["name"].as_str().unwrap_or("");
+    let generate_name = object["metadata"]["generateName"].as_str().unwrap_or("");
+    if name.is_empty() {
+        if kind == "Namespace" {
+            return Err("a Namespace needs a name (other documents refer to it by name)".into());
+        }
+        if generate_name.is_empty() {
+            return Err("name or generateName is required".into());
+        }
+        return Ok(());
     }
+    if name == "." || name == ".." || name.contains('/') || name.contains('%') {
+        return Err(format!(
+            "{name:?} cannot be sent to a cluster: a name may not be '.' or '..' or contain '/' or '%'"
+        ));
+    }
+    Ok(())
 }
 
 /// The first line (1-based, within `doc`) whose key is `field`.
@@ -793,11 +805,18 @@ mod tests {
 
     #[test]
     fn manifest_errors_name_the_line() {
-        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\n";
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: a/b\n";
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(
             (e.line, e.field.as_str()),
             (Some(8), "metadata.name"),
+            "{e}"
+        );
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  labels: {a: b}\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.field, "metadata.name", "{e}");
+        assert!(
+            e.message.contains("name or generateName is required"),
             "{e}"
         );
         let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Ingress\nmetadata: {name: a}\n";
@@ -807,6 +826,27 @@ mod tests {
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(e.field, "(manifest)", "{e}");
         assert!(e.line.unwrap() >= 5, "{e}");
+    }
+
+    #[test]
+    fn generate_name_stands_in_for_a_name_except_on_namespaces() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\n";
+        let s = parse_text("x", text).unwrap();
+        assert_eq!(s.manifests[0].name(), "migrate-");
+        // A name the apiserver refuses is the cluster's to refuse (and the
+        // scenario's to expect), not the parser's.
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: Bad_Name\n";
+        assert_eq!(
+            parse_text("x", text).unwrap().manifests[0].name(),
+            "Bad_Name"
+        );
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  generateName: ns-\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (Some(8), "metadata.name"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,6 +22,7 @@ const CONTAINER_FIELDS: &[&str] = &[
     "env",
     "ports",
     "readinessProbe",
+    "livenessProbe",
     "startupProbe",
     "restartPolicy",
     "volumeMounts",
@@ -70,6 +71,14 @@ impl Redactor {
                         }
                     }
                 }
+            }
+        }
+        // Workloads created from a generateName (a Job `migrate-`): their
+        // generated name shows in their pods' names, labels and owners.
+        for w in &observed.workloads {
+            if let Some(prefix) = name_pattern(w) {
+                let name = crate::object::meta_str(w, "name");
+                pairs.push((name.to_string(), format!("{prefix}<id>")));
             }
         }
         // Longest first, so a revision `web-<hash>` wins over a bare hash.
@@ -273,20 +282,44 @@ fn pod_view(pod: &Value) -> Value {
     Value::Object(view)
 }
 
-/// Generated name suffixes (`-x7k2p`) become `<id>`, numbered when several
+/// The characters the apiserver draws generated name suffixes from.
+const SUFFIX_ALPHABET: &str = "bcdfghjklmnpqrstvwxz2456789";
+
+/// The generateName prefix of an object whose name the apiserver generated
+/// from it; its suffix (`-x7k2p`) becomes `<id>`, numbered when several
 /// pods share a prefix, in content order so the numbering is stable.
-fn name_pattern(pod: &Value) -> Option<String> {
-    let prefix = pod["metadata"]["generateName"].as_str()?;
-    let name = pod["metadata"]["name"].as_str()?;
+fn name_pattern(object: &Value) -> Option<String> {
+    let prefix = object["metadata"]["generateName"].as_str()?;
+    let name = object["metadata"]["name"].as_str()?;
     // Only a generated suffix: five characters of the apiserver's alphabet.
     // StatefulSet pods carry a generateName too, but their `-0`, `-1`
-    // ordinals are chosen, stable names.
-    let suffix = name.strip_prefix(prefix)?;
-    let generated = suffix.len() == 5
-        && suffix
-            .bytes()
-            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b));
-    generated.then(|| prefix.to_string())
+    // ordinals are chosen, stable names. A prefix over 58 characters is cut.
+    let mut cut = prefix.len().min(58);
+    while !prefix.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let kept = &prefix[..cut];
+    let suffix = name.strip_prefix(kept)?;
+    let generated = suffix.len() == 5 && suffix.chars().all(|c| SUFFIX_ALPHABET.contains(c));
+    generated.then(|| kept.to_string())
+}
+
+/// A refusal of an object created from a generateName is reported under
+/// the prefix, and its message names the generated name (`Pod "bad-x7k2p"
+/// is invalid`): that name becomes `bad-<id>`.
+fn redact_generated(message: &str, prefix: &str) -> String {
+    let pattern = format!(
+        "{}[{SUFFIX_ALPHABET}]{{5}}([^a-z0-9]|$)",
+        regex::escape(prefix)
+    );
+    match Regex::new(&pattern) {
+        Ok(re) => re
+            .replace_all(message, |c: &regex::Captures<'_>| {
+                format!("{prefix}<id>{}", &c[1])
+            })
+            .into_owned(),
+        Err(_) => message.to_string(),
+    }
 }
 
 /// Builds the snapshot document for one scenario.
@@ -324,10 +357,12 @@ pub fn build(observed: &Observed) -> Value {
         if counts[&key] > 1 {
             let n = seen.entry(key).or_default();
             *n += 1;
-            let name = v["name"]
-                .as_str()
-                .unwrap_or("")
-                .replace("<id>", &format!("<id{n}>"));
+            // Only the pod's own suffix, the last one (a Job's generated
+            // name before it stays as it is).
+            let mut name = v["name"].as_str().unwrap_or("").to_string();
+            if let Some(i) = name.rfind("<id>") {
+                name.replace_range(i..i + 4, &format!("<id{n}>"));
+            }
             v["name"] = json!(name);
         }
     }
@@ -343,8 +378,8 @@ pub fn build(observed: &Observed) -> Value {
                 "{} {}/{}: {}",
                 x.kind,
                 x.namespace,
-                x.name,
-                r.text(&x.message)
+                r.text(&x.name),
+                r.text(&redact_generated(&x.message, &x.name))
             )
         })
         .collect();
@@ -368,7 +403,7 @@ pub fn build(observed: &Observed) -> Value {
                 "{} {}/{}: template containers [{}]",
                 w["kind"].as_str().unwrap_or(""),
                 w["metadata"]["namespace"].as_str().unwrap_or(""),
-                w["metadata"]["name"].as_str().unwrap_or(""),
+                r.text(w["metadata"]["name"].as_str().unwrap_or("")),
                 names.join(", ")
             )
         })
@@ -460,6 +495,48 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(one, two);
+    }
+
+    #[test]
+    fn generated_workload_and_pod_names_are_normalized() {
+        let job = json!({"kind": "Job", "metadata": {"name": "migrate-q9zzr", "generateName": "migrate-", "namespace": "demo"},
+                         "spec": {"template": {"spec": {"containers": [{"name": "m"}]}}}});
+        let mut p = pod("migrate-q9zzr-x7k2p", "h1", true);
+        p["metadata"]["generateName"] = json!("migrate-q9zzr-");
+        p["metadata"]["labels"] = json!({"job-name": "migrate-q9zzr"});
+        p["metadata"]["ownerReferences"] = json!([{"kind": "Job", "name": "migrate-q9zzr"}]);
+        let mut bare = pod("debug-bcdfg", "h1", true);
+        bare["metadata"]["generateName"] = json!("debug-");
+        bare["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        let doc = build(&Observed {
+            pods: vec![p, bare],
+            workloads: vec![job],
+            rejections: vec![Rejection {
+                namespace: "demo".into(),
+                kind: "Pod".into(),
+                name: "bad-".into(),
+                message: "Pod \"bad-x2k4z\" is invalid: metadata.name: Invalid value: \"bad-x2k4z\": nope; not bad-abc".into(),
+            }],
+        });
+        let text = serde_yaml::to_string(&doc).unwrap();
+        for generated in ["q9zzr", "x7k2p", "bcdfg", "x2k4z"] {
+            assert!(!text.contains(generated), "{generated}: {text}");
+        }
+        assert_eq!(doc["ready"][0], "demo/debug-<id> 1/1 Running");
+        assert_eq!(doc["ready"][1], "demo/migrate-<id>-<id> 1/1 Running");
+        assert_eq!(doc["pods"][1]["owner"], "Job/migrate-<id>");
+        assert_eq!(doc["pods"][1]["labels"]["job-name"], "migrate-<id>");
+        assert_eq!(
+            doc["workloads"][0],
+            "Job demo/migrate-<id>: template containers [m]"
+        );
+        assert_eq!(
+            doc["rejected"][0],
+            "Pod demo/bad-: Pod \"bad-<id>\" is invalid: metadata.name: Invalid value: \"bad-<id>\": nope; not bad-abc"
+        );
     }
 
     #[test]

@@ -5,6 +5,22 @@ use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_injector-harness");
 
+/// The binary with the environment these tests assume pinned: no backend or
+/// fake-kubelet choice leaks in from the caller's shell (the README has
+/// users export HARNESS_BACKEND=kubeconfig), and tests that want another
+/// backend or cluster say so on the command.
+fn harness() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("HARNESS_BACKEND")
+        .env_remove("HARNESS_FAKE_KUBELET")
+        .env_remove("RUST_LOG")
+        .env_remove("HARNESS_KIND_CLUSTER")
+        .env_remove("HARNESS_KEEP_CLUSTER")
+        .env_remove("KIND_NODE_IMAGE")
+        .env_remove("KIND");
+    c
+}
+
 fn scenarios_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/base/injector.yaml");
@@ -16,7 +32,7 @@ fn scenarios_dir() -> tempfile::TempDir {
 #[test]
 fn new_writes_a_skeleton_that_runs_and_passes() {
     let dir = scenarios_dir();
-    let out = Command::new(BIN)
+    let out = harness()
         .args(["new", "demo", "--dir"])
         .arg(dir.path())
         .output()
@@ -28,7 +44,7 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
     );
     let file = dir.path().join("demo.yaml");
     assert!(file.exists());
-    let again = Command::new(BIN)
+    let again = harness()
         .args(["new", "demo", "--dir"])
         .arg(dir.path())
         .output()
@@ -36,7 +52,7 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
     assert!(!again.status.success(), "refuses to overwrite");
 
     let junit = dir.path().join("report.xml");
-    let out = Command::new(BIN)
+    let out = harness()
         .arg("run")
         .arg(&file)
         .arg("--junit")
@@ -67,7 +83,7 @@ fn a_failed_expectation_exits_non_zero_and_explains() {
     let text = injector_harness::scenario::skeleton("wrong").replace("ready: 2/2", "ready: 3/3");
     let file = dir.path().join("wrong.yaml");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new(BIN).arg("run").arg(&file).output().unwrap();
+    let out = harness().arg("run").arg(&file).output().unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAIL"), "{stdout}");
@@ -86,7 +102,7 @@ fn a_malformed_scenario_names_file_line_and_field() {
     let dir = scenarios_dir();
     let file = dir.path().join("broken.yaml");
     std::fs::write(&file, "apiVersion: injector-harness/v1\nkind: Scenario\nname: broken\nexpect:\n  pods:\n  - ready: lots\n    count: -1\n").unwrap();
-    let out = Command::new(BIN).arg("run").arg(&file).output().unwrap();
+    let out = harness().arg("run").arg(&file).output().unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -108,7 +124,7 @@ fn the_kind_backend_names_a_missing_cluster_it_was_told_to_reuse() {
     )
     .unwrap();
     std::fs::set_permissions(&kind, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = Command::new(BIN)
+    let out = harness()
         .arg("run")
         .arg(&file)
         .args(["--backend", "kind", "--kind-cluster", "nope"])
@@ -123,23 +139,85 @@ fn the_kind_backend_names_a_missing_cluster_it_was_told_to_reuse() {
     );
 }
 
+/// The lines of a run's output that report why a scenario could not run.
+fn error_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.contains("demo.yaml:"))
+        .collect()
+}
+
 #[test]
 fn the_kubeconfig_backend_without_a_cluster_says_what_is_missing() {
     let dir = scenarios_dir();
     let file = dir.path().join("demo.yaml");
     std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
-    let out = Command::new(BIN)
+    let missing = dir.path().join("no-such-kubeconfig");
+    let out = harness()
         .arg("run")
         .arg(&file)
         .args(["--backend", "kubeconfig"])
-        .env("KUBECONFIG", dir.path().join("no-such-kubeconfig"))
+        .env("KUBECONFIG", &missing)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = error_lines(&stdout);
+    assert_eq!(lines.len(), 1, "one line says why: {stdout}");
+    let line = lines[0];
     assert!(
-        stdout.contains("KUBECONFIG") && stdout.contains("local-cluster.sh up"),
-        "{stdout}"
+        line.contains(&format!("KUBECONFIG={}", missing.display()))
+            && line.contains("No such file or directory")
+            && line.contains("kind/local-cluster.sh up")
+            && line.contains("eval \"$(kind/local-cluster.sh env)\""),
+        "{line}"
     );
+    assert_eq!(
+        line.matches("No such file").count(),
+        1,
+        "the cause once, not nested: {line}"
+    );
+}
+
+#[test]
+fn the_kubeconfig_backend_with_a_dead_server_names_it_once() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("demo.yaml");
+    std::fs::write(&file, injector_harness::scenario::skeleton("demo")).unwrap();
+    // A port nothing listens on: bound once, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster: {{server: \"https://127.0.0.1:{port}\"}}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: u}}\ncurrent-context: dead\nusers:\n- name: u\n  user: {{token: t}}\n"
+        ),
+    )
+    .unwrap();
+    let out = harness()
+        .arg("run")
+        .arg(&file)
+        .args(["--backend", "kubeconfig"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines = error_lines(&stdout);
+    assert_eq!(lines.len(), 1, "one line says why: {stdout}");
+    let line = lines[0];
+    assert!(
+        line.contains(&format!("https://127.0.0.1:{port}/"))
+            && line.contains(&format!("KUBECONFIG={}", kubeconfig.display()))
+            && line.contains("Connection refused")
+            && line.contains("kind/local-cluster.sh up"),
+        "{line}"
+    );
+    assert_eq!(line.matches("Connection refused").count(), 1, "{line}");
 }

@@ -15,9 +15,9 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 use testcontainers::core::wait::ExitWaitStrategy;
-use testcontainers::core::{CopyDataSource, CopyTargetOptions, IntoContainerPort, WaitFor};
+use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use testcontainers::{CopyDataSource, CopyTargetOptions, GenericImage, ImageExt};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -60,7 +60,9 @@ async fn the_injector_image_serves_health_and_admission_over_tls() {
     // copied readable by it as the kubelet's Secret volume would make it.
     let container = GenericImage::new("sidecar-injector", "dev")
         .with_exposed_port(8443.tcp())
-        .with_wait_for(WaitFor::message_on_stderr("serving admission webhook over TLS"))
+        .with_wait_for(WaitFor::message_on_stderr(
+            "serving admission webhook over TLS",
+        ))
         .with_copy_to(
             CopyTargetOptions::new("/etc/sidecar-injector/certs/tls.crt").with_mode(0o444),
             data(&bundle.cert_pem),
@@ -120,7 +122,9 @@ async fn the_injector_image_serves_health_and_admission_over_tls() {
 async fn the_probe_image_reports_a_port_clash_in_a_shared_network_namespace() {
     images();
     let app = GenericImage::new("injector-harness/probe", "v1")
-        .with_wait_for(WaitFor::message_on_either_std("probe app: listening on 10000"))
+        .with_wait_for(WaitFor::message_on_either_std(
+            "probe app: listening on 10000",
+        ))
         .with_cmd(["--name", "app", "--listen", "10000"])
         .start()
         .await

@@ -55,33 +55,45 @@ fn run_everything() -> BTreeMap<PathBuf, anyhow::Result<ScenarioRun>> {
 fn scenarios() {
     let results = run_everything();
     let mut failed = Vec::new();
-    insta::glob!("../../scenarios", "*.yaml", |path| {
-        let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let run = match results.get(&path.canonicalize().unwrap()) {
-            Some(Ok(run)) => run,
-            Some(Err(e)) => {
-                failed.push(format!("{name}: {e:#}"));
-                return;
+    // insta's glob panics at its end when any snapshot differs; catch that,
+    // so unmet expectations are reported alongside a snapshot diff rather
+    // than hidden behind it.
+    let snapshots = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        insta::glob!("../../scenarios", "*.yaml", |path| {
+            let name = path.file_stem().unwrap().to_str().unwrap().to_string();
+            let run = match results.get(&path.canonicalize().unwrap()) {
+                Some(Ok(run)) => run,
+                Some(Err(e)) => {
+                    failed.push(format!("{name}: {e:#}"));
+                    return;
+                }
+                None => panic!("{name} was not run"),
+            };
+            if !run.passed() {
+                failed.push(format!("{name}:\n{}", run.report()));
             }
-            None => panic!("{name} was not run"),
-        };
-        if !run.passed() {
-            failed.push(format!("{name}:\n{}", run.report()));
-        }
-        insta::with_settings!({
-            snapshot_path => workspace().join("snapshots"),
-            prepend_module_to_snapshot => false,
-            snapshot_suffix => "",
-            input_file => path,
-            description => format!("scenario {name}: pods, READY and refusals after settling"),
-            omit_expression => true,
-        }, {
-            insta::assert_yaml_snapshot!(name.as_str(), run.snapshot);
+            insta::with_settings!({
+                snapshot_path => workspace().join("snapshots"),
+                prepend_module_to_snapshot => false,
+                snapshot_suffix => "",
+                input_file => path,
+                description => format!("scenario {name}: pods, READY and refusals after settling"),
+                omit_expression => true,
+            }, {
+                insta::assert_yaml_snapshot!(name.as_str(), run.snapshot);
+            });
         });
-    });
+    }));
+    let snapshot_note = match &snapshots {
+        Ok(()) => "",
+        Err(_) => " (and snapshots differ: see the diffs above)",
+    };
     assert!(
         failed.is_empty(),
-        "scenario expectations failed:\n{}",
+        "scenario expectations failed{snapshot_note}:\n{}",
         failed.join("\n")
     );
+    if let Err(panic) = snapshots {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -78,6 +78,53 @@ pub enum Kubelet {
     Real,
 }
 
+/// No cluster answered: what was tried, why it failed, and what to do, in
+/// one line. kube-rs nests the same cause several times over; only the
+/// innermost one is kept.
+#[derive(Debug, thiserror::Error)]
+#[error("no cluster reachable at {tried}: {cause}; start the local control plane with `kind/local-cluster.sh up`, then `eval \"$(kind/local-cluster.sh env)\"`")]
+pub struct Unreachable {
+    /// The KUBECONFIG path, and the server URL once the file was read.
+    pub tried: String,
+    /// The innermost error.
+    pub cause: String,
+}
+
+/// The innermost error of a chain: the one that says what actually failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A client for the cluster in KUBECONFIG (or ~/.kube/config), checked to
+/// answer: a dead cluster fails here, once, rather than mid-scenario.
+pub async fn connect_client() -> std::result::Result<Client, Unreachable> {
+    let file = match std::env::var_os("KUBECONFIG") {
+        Some(p) if !p.is_empty() => format!("KUBECONFIG={}", p.to_string_lossy()),
+        _ => "~/.kube/config (KUBECONFIG is not set)".to_string(),
+    };
+    let config = kube::Config::infer().await.map_err(|e| Unreachable {
+        tried: file.clone(),
+        cause: root_cause(&e),
+    })?;
+    let tried = format!("{} ({file})", config.cluster_url);
+    let client = Client::try_from(config).map_err(|e| Unreachable {
+        tried: tried.clone(),
+        cause: root_cause(&e),
+    })?;
+    client.apiserver_version().await.map_err(|e| Unreachable {
+        tried,
+        cause: match &e {
+            kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+            other => root_cause(other),
+        },
+    })?;
+    Ok(client)
+}
+
 pub fn api_error_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
@@ -92,9 +139,7 @@ impl KubeconfigCluster {
         scenario: &str,
         namespaces: BTreeSet<String>,
     ) -> Result<KubeconfigCluster> {
-        let client = Client::try_default().await.context(
-            "connecting with KUBECONFIG (is the local control plane up? kind/local-cluster.sh up)",
-        )?;
+        let client = connect_client().await?;
         Ok(Self::with_client(
             client,
             scenario,
@@ -522,29 +567,49 @@ impl Cluster for KubeconfigCluster {
         if kind != "Namespace" {
             obj["metadata"]["namespace"] = json!(ns);
         }
-        if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
-            self.foreign.push((kind.clone(), ns.clone(), name.clone()));
-        }
-        match api
-            .patch(
+        // Server-side apply needs a name; an object with only generateName
+        // is created as `kubectl create` does, by POST, and the apiserver
+        // picks its name. Its refusals are reported under the prefix.
+        let result = if name.is_empty() {
+            let generate_name = crate::object::meta_str(object, "generateName").to_string();
+            let dynamic: DynamicObject = serde_json::from_value(obj)
+                .with_context(|| format!("{kind} {generate_name}: not an object"))?;
+            let pp = PostParams {
+                dry_run: false,
+                field_manager: Some(FIELD_MANAGER.into()),
+            };
+            api.create(&pp, &dynamic)
+                .await
+                .map(|created| (created.metadata.name.unwrap_or_default(), generate_name))
+        } else {
+            api.patch(
                 &name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&obj),
             )
             .await
-        {
-            Ok(_) => Ok(()),
+            .map(|_| (name.clone(), name.clone()))
+        };
+        match result {
+            Ok((created, _)) => {
+                if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
+                    self.foreign.push((kind.clone(), ns.clone(), created));
+                }
+                Ok(())
+            }
             // The apiserver's refusal (admission, validation) is a result.
             Err(kube::Error::Api(status)) => {
                 self.rejections.push(Rejection {
                     namespace: ns,
                     kind,
-                    name,
+                    name: crate::object::written_name(object).to_string(),
                     message: status.message.clone(),
                 });
                 Ok(())
             }
-            Err(e) => Err(e).with_context(|| format!("applying {kind} {name}")),
+            Err(e) => Err(e).with_context(|| {
+                format!("applying {kind} {}", crate::object::written_name(object))
+            }),
         }
     }
 
@@ -664,7 +729,7 @@ impl Cluster for KubeconfigCluster {
 /// the objects they put into system namespaces. The Ctrl-C path, when
 /// scenario tasks are abandoned mid-way.
 pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
-    sweep_with(Client::try_default().await?, scenarios).await
+    sweep_with(connect_client().await?, scenarios).await
 }
 
 /// [`sweep`] on the cluster `client` talks to; also deletes the namespaces

@@ -18,6 +18,7 @@ use crate::kubelet::{self, Node};
 
 mod controllers;
 pub mod defaults;
+pub mod metadata;
 pub mod validation;
 
 /// The node name kind gives a single-node cluster named `injector-harness`.
@@ -211,17 +212,11 @@ impl SimCluster {
         // The patched object is decoded anew, which applies defaults again.
         defaults::pod(&mut pod);
 
-        if pod["metadata"]["name"].as_str().unwrap_or("").is_empty() {
-            let prefix = pod["metadata"]["generateName"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            if prefix.is_empty() {
-                return Err("Pod \"\" is invalid: metadata.name: Required value: name or generateName is required".into());
-            }
-            pod["metadata"]["name"] = json!(format!("{prefix}{}", self.names.suffix()));
-        }
+        self.generate_name(&mut pod);
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
+        // Validation comes before storage, so an invalid pod is refused as
+        // invalid even when its name is taken.
+        validation::pod(&pod)?;
         if self
             .pods
             .iter()
@@ -229,7 +224,6 @@ impl SimCluster {
         {
             return Err(format!("pods {name:?} already exists"));
         }
-        validation::pod(&pod)?;
         for w in warnings {
             self.warnings.push((format!("{ns}/{name}"), w));
         }
@@ -239,6 +233,24 @@ impl SimCluster {
         pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         self.pods.push(pod);
         Ok(name)
+    }
+
+    /// Fills `metadata.name` from `generateName` as the apiserver does on
+    /// create: the prefix (cut to 58 characters) and five random characters.
+    fn generate_name(&mut self, object: &mut Value) {
+        let meta = &object["metadata"];
+        if !meta["name"].as_str().unwrap_or("").is_empty() {
+            return;
+        }
+        let Some(prefix) = meta["generateName"].as_str().filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let mut cut = prefix.len().min(58);
+        while !prefix.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let name = format!("{}{}", &prefix[..cut], self.names.suffix());
+        object["metadata"]["name"] = json!(name);
     }
 
     /// Runs the kubelet on pods it has not started yet, in creation order.
@@ -322,12 +334,28 @@ impl SimCluster {
     fn store(&mut self, mut object: Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
         let ns = crate::object::namespace(&object).to_string();
-        let name = crate::object::meta_str(&object, "name").to_string();
+        // A refusal names the object as the scenario wrote it.
+        let written = crate::object::written_name(&object).to_string();
         if !self.namespaces.contains_key(&ns) {
-            self.record_rejection(&ns, &kind, &name, format!("namespaces {ns:?} not found"));
+            self.record_rejection(&ns, &kind, &written, format!("namespaces {ns:?} not found"));
             return Ok(());
         }
         object["metadata"]["namespace"] = json!(ns);
+        self.generate_name(&mut object);
+        let name = crate::object::meta_str(&object, "name").to_string();
+        let exists = self
+            .objects
+            .contains_key(&(kind.clone(), ns.clone(), name.clone()));
+        let errs = if exists {
+            metadata::on_update(&object["metadata"])
+        } else {
+            metadata::on_create(&kind, &object["metadata"])
+        };
+        if !errs.is_empty() {
+            let message = metadata::invalid_message(&kind, &name, &errs);
+            self.record_rejection(&ns, &kind, &written, message);
+            return Ok(());
+        }
         match kind.as_str() {
             "Deployment" => defaults::deployment(&mut object),
             "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
@@ -413,6 +441,15 @@ impl Cluster for SimCluster {
                     .as_str()
                     .unwrap_or("")
                     .to_string();
+                let errs = match self.namespaces.contains_key(&name) {
+                    true => metadata::on_update(&object["metadata"]),
+                    false => metadata::on_create("Namespace", &object["metadata"]),
+                };
+                if !errs.is_empty() {
+                    let message = metadata::invalid_message("Namespace", &name, &errs);
+                    self.record_rejection("", "Namespace", &name, message);
+                    return Ok(());
+                }
                 match self.namespaces.get_mut(&name) {
                     Some(ns) => {
                         for (k, v) in object["metadata"]["labels"]
@@ -428,7 +465,7 @@ impl Cluster for SimCluster {
             }
             "Pod" => {
                 let ns = crate::object::namespace(object).to_string();
-                let name = crate::object::meta_str(object, "name").to_string();
+                let name = crate::object::written_name(object).to_string();
                 if let Err(message) = self.create_pod(object.clone()).await {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
