@@ -21,7 +21,7 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
-use super::{Cluster, Observed, Rejection};
+use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
 
 const FIELD_MANAGER: &str = "injector-harness";
 /// Namespaces a scenario may use but never deletes.
@@ -315,6 +315,32 @@ impl KubeconfigCluster {
             || self.foreign.iter().any(|(k, n, name)| {
                 k == "Pod" && n == ns && name == crate::object::meta_str(pod, "name")
             })
+    }
+
+    /// The scheduler's FailedScheduling events in `ns`, with the uid of the
+    /// pod each is about.
+    async fn scheduling_events(&self, ns: &str) -> Result<Vec<(String, ObjectEvent)>> {
+        let events = self
+            .api("Event", Some(ns))?
+            .list(&ListParams::default().fields(&format!("reason={FAILED_SCHEDULING}")))
+            .await?;
+        let mut out = Vec::new();
+        for e in events.items {
+            let v = serde_json::to_value(&e)?;
+            let involved = &v["involvedObject"];
+            let text = |x: &Value| x.as_str().unwrap_or("").to_string();
+            out.push((
+                text(&involved["uid"]),
+                ObjectEvent {
+                    namespace: ns.to_string(),
+                    kind: text(&involved["kind"]),
+                    name: text(&involved["name"]),
+                    reason: text(&v["reason"]),
+                    message: text(&v["message"]),
+                },
+            ));
+        }
+        Ok(out)
     }
 
     async fn failed_creates(&self) -> Result<Vec<Rejection>> {
@@ -617,10 +643,25 @@ impl Cluster for KubeconfigCluster {
                 rejections.push(r);
             }
         }
+        let mut events = Vec::new();
+        for ns in &self.namespaces {
+            for (_, e) in self.scheduling_events(ns).await? {
+                // In a shared namespace, only the scenario's own pods count.
+                let foreign = SYSTEM_NAMESPACES.contains(&ns.as_str())
+                    && !self
+                        .foreign
+                        .iter()
+                        .any(|(k, n, name)| k == "Pod" && n == ns && *name == e.name);
+                if !foreign && !events.contains(&e) {
+                    events.push(e);
+                }
+            }
+        }
         Ok(Observed {
             pods,
             workloads,
             rejections,
+            events,
         })
     }
 }

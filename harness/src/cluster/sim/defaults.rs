@@ -19,7 +19,39 @@ fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
 /// API defaulting for a pod (what decoding into the internal type adds).
 pub fn pod(pod: &mut Value) {
     if let Some(spec) = pod.get_mut("spec") {
+        requests_from_limits(spec);
         pod_spec(spec);
+    }
+}
+
+/// A container's limit stands in for a request it leaves out. Pods only:
+/// the apiserver does not do this for workload templates. (Pod-level
+/// `spec.resources` defaulting is not modelled.)
+fn requests_from_limits(spec: &mut Value) {
+    for key in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(resources) = c.get_mut("resources").and_then(obj) else {
+                continue;
+            };
+            let requests = resources.entry("requests").or_insert_with(|| json!({}));
+            if let Some(requests) = obj(requests) {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
     }
 }
 
