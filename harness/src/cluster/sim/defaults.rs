@@ -200,7 +200,7 @@ pub fn service_account(pod: &mut Value, token_volume: &str) {
     }
 }
 
-/// DefaultTolerationSeconds and Priority admission plugins.
+/// The DefaultTolerationSeconds admission plugin.
 pub fn tolerations_and_priority(pod: &mut Value) {
     let Some(spec) = pod.get_mut("spec").and_then(obj) else {
         return;
@@ -216,8 +216,42 @@ pub fn tolerations_and_priority(pod: &mut Value) {
             }
         }
     }
-    set_default(spec, "priority", json!(0));
-    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+}
+
+/// The Priority admission plugin on CREATE: the priority and preemption
+/// policy come from the pod's PriorityClass (with no default class, none
+/// named means 0 and PreemptLowerPriority); a pod may not state other
+/// values itself. Only the built-in system classes exist here, since
+/// scenarios cannot create PriorityClasses. `Err` is the refusal's reason,
+/// to follow `pods "<name>" is forbidden: `.
+pub fn priority(pod: &mut Value) -> Result<(), String> {
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else {
+        return Ok(());
+    };
+    let class = spec
+        .get("priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let value: i64 = match class {
+        "" => 0,
+        "system-cluster-critical" => 2_000_000_000,
+        "system-node-critical" => 2_000_001_000,
+        other => return Err(format!("no PriorityClass with name {other} was found")),
+    };
+    let policy = "PreemptLowerPriority";
+    if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
+        if given != value {
+            return Err(format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"));
+        }
+    }
+    if let Some(given) = spec.get("preemptionPolicy").and_then(Value::as_str) {
+        if given != policy {
+            return Err(format!("the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"));
+        }
+    }
+    spec.insert("priority".into(), json!(value));
+    spec.insert("preemptionPolicy".into(), json!(policy));
+    Ok(())
 }
 
 /// Defaults of a Deployment (apps/v1) and its template.

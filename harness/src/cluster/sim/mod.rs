@@ -199,6 +199,13 @@ impl SimCluster {
         let token_volume = format!("kube-api-access-{}", self.names.suffix());
         defaults::service_account(&mut pod, &token_volume);
         defaults::tolerations_and_priority(&mut pod);
+        if let Err(reason) = defaults::priority(&mut pod) {
+            let name = pod["metadata"]["name"]
+                .as_str()
+                .or(pod["metadata"]["generateName"].as_str())
+                .unwrap_or("");
+            return Err(format!("pods {name:?} is forbidden: {reason}"));
+        }
 
         let labels = self.namespace_labels(&ns);
         let attrs = Attributes {
@@ -276,7 +283,7 @@ impl SimCluster {
                     changed = true;
                 }
                 scheduler::Outcome::Unschedulable(message) => {
-                    let condition = json!([{
+                    let mut condition = json!([{
                         "type": "PodScheduled",
                         "status": "False",
                         "lastProbeTime": null,
@@ -284,6 +291,10 @@ impl SimCluster {
                         "reason": "Unschedulable",
                         "message": message,
                     }]);
+                    // The scheduler reports which generation it looked at.
+                    if let Some(g) = pod["metadata"]["generation"].as_i64() {
+                        condition[0]["observedGeneration"] = json!(g);
+                    }
                     if pod["status"]["conditions"] == condition {
                         continue;
                     }

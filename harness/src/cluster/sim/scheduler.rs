@@ -14,11 +14,20 @@
 //! 6. NodeResourcesFit: pod count, cpu, memory, ephemeral-storage and
 //!    extended resources against allocatable minus what bound pods request.
 //!
-//! Then DefaultPreemption's PostFilter: a node rejected by an unresolvable
-//! filter is "not helpful"; otherwise victims are the node's pods of lower
-//! priority, and without any the answer is "No preemption victims found".
-//! Actually preempting (evicting victims) is not modelled: [`Outcome::Preempts`]
-//! says so, and the cluster refuses to settle rather than guess.
+//! Then the PostFilter plugins, whose reasons are joined with ", ":
+//! DynamicResources (DRA is on by default in v1.34) says "no new claims to
+//! deallocate" for a pod without resource claims, then DefaultPreemption: a
+//! node rejected by an unresolvable filter is "not helpful"; otherwise
+//! victims are the node's pods of lower priority, and without any the answer
+//! is "No preemption victims found". When a PreFilter fails, DynamicResources
+//! never stored its state and its PostFilter errors with "not found", which
+//! is all the message gets. Actually preempting (evicting victims) is not
+//! modelled: [`Outcome::Preempts`] says so, and the cluster refuses to settle
+//! rather than guess.
+//!
+//! The real scheduler corrected two guesses: the DynamicResources reason
+//! (absent from the first version) and the PreFilter-failure message (both
+//! seen on kube-scheduler v1.34.4 against the fake kubelet's node).
 //!
 //! Written from the scheduler's documented behaviour and messages; it shares
 //! no code with the injector.
@@ -33,6 +42,8 @@ use crate::kubelet::parse_quantity;
 const NO_NODE: &str = "0/1 nodes are available:";
 const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
+/// DynamicResources' PostFilter reason for a pod without resource claims.
+const NO_CLAIMS: &str = "no new claims to deallocate";
 
 /// What the scheduler does with a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,10 +81,10 @@ pub fn schedule(pod: &Value, node: &Value, bound: &[&Value]) -> Outcome {
     let status = match pre_filter(pod, node) {
         Err(message) => {
             // A PreFilter failure names itself once, without a per-node
-            // histogram; preemption cannot help it.
-            return Outcome::Unschedulable(format!(
-                "{NO_NODE} {message}. preemption: {NO_NODE} 1 {NOT_HELPFUL}."
-            ));
+            // histogram. The PreFilters after the failing one never ran, so
+            // DynamicResources' PostFilter finds no state of its own and
+            // fails with the store's "not found", ending the PostFilters.
+            return Outcome::Unschedulable(format!("{NO_NODE} {message}. not found"));
         }
         Ok(Some(status)) => status,
         Ok(None) => match filter(pod, node, bound) {
@@ -89,7 +100,9 @@ pub fn schedule(pod: &Value, node: &Value, bound: &[&Value]) -> Outcome {
         Ok(message) => message,
         Err(victims) => return Outcome::Preempts(victims),
     };
-    Outcome::Unschedulable(format!("{fit_error} preemption: {post_filter}"))
+    Outcome::Unschedulable(format!(
+        "{fit_error} {NO_CLAIMS}, preemption: {post_filter}"
+    ))
 }
 
 /// DefaultPreemption's PostFilter message, or the victims it would evict.
@@ -524,7 +537,7 @@ mod tests {
         assert_eq!(
             unschedulable(schedule(&pod("second", spec), &node, &[&first])),
             "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. \
-             preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+             no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
         // Another protocol or another host IP on the same port is free.
         let udp = pod(
@@ -569,7 +582,7 @@ mod tests {
     fn node_selector_and_affinity() {
         let node = node_object(NODE);
         let not_helpful =
-            "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+            "no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
         let affinity = |m: &str| {
             format!(
                 "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. {m}"
@@ -657,7 +670,7 @@ mod tests {
         );
         assert_eq!(
             unschedulable(schedule(&conflict, &node, &[])),
-            format!("0/1 nodes are available: pod affinity terms conflict. {not_helpful}")
+            "0/1 nodes are available: pod affinity terms conflict. not found"
         );
     }
 
@@ -671,7 +684,7 @@ mod tests {
         assert_eq!(
             unschedulable(schedule(&plain, &node, &[])),
             "0/1 nodes are available: 1 node(s) had untolerated taint(s). \
-             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+             no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
         for (toleration, ok) in [
             (
@@ -723,7 +736,7 @@ mod tests {
                 &[]
             )),
             "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. \
-             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+             no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
         assert_eq!(
             unschedulable(schedule(
@@ -732,7 +745,7 @@ mod tests {
                 &[]
             )),
             "0/1 nodes are available: 1 Insufficient example.com/gpu. \
-             preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+             no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
         // Within the node but taken by a bound pod: resolvable, no victims.
         let first = asking("first", json!({"cpu": "1200m"}));
@@ -744,7 +757,7 @@ mod tests {
                 &[&first]
             )),
             "0/1 nodes are available: 1 Insufficient cpu. \
-             preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+             no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
         assert_eq!(
             schedule(&asking("third", json!({"cpu": "800m"})), &node, &[&first]),
@@ -759,7 +772,7 @@ mod tests {
         );
         urgent["spec"]["preemptionPolicy"] = json!("Never");
         assert!(unschedulable(schedule(&urgent, &node, &[&first]))
-            .ends_with("preemption: not eligible due to preemptionPolicy=Never."));
+            .ends_with("no new claims to deallocate, preemption: not eligible due to preemptionPolicy=Never."));
     }
 
     #[test]
