@@ -78,8 +78,9 @@ fn node_status() -> Value {
             {"type": "InternalIP", "address": NODE_IP},
             {"type": "Hostname", "address": NODE_NAME}
         ],
-        "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-        "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+        // The same node the simulated scheduler filters on.
+        "capacity": kubelet::node::resources(),
+        "allocatable": kubelet::node::resources(),
         "conditions": [
             {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "fake kubelet", "lastHeartbeatTime": t, "lastTransitionTime": t},
             {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "fake kubelet", "lastHeartbeatTime": t, "lastTransitionTime": t},
@@ -98,20 +99,11 @@ fn node_status() -> Value {
 /// Registers the node and starts the heartbeat and pod loops.
 pub async fn start(client: Client) -> Result<FakeKubelet> {
     let nodes: Api<NodeObject> = Api::all(client.clone());
-    let node = json!({
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": NODE_NAME,
-            "labels": {
-                "kubernetes.io/hostname": NODE_NAME,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                "node-role.kubernetes.io/control-plane": ""
-            }
-        },
-        "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]}
-    });
+    // Labels and spec (no taints) as the simulated scheduler sees them.
+    let mut node = kubelet::node::node_object(NODE_NAME);
+    if let Some(o) = node.as_object_mut() {
+        o.remove("status");
+    }
     nodes
         .patch(
             NODE_NAME,

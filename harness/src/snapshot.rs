@@ -21,6 +21,7 @@ const CONTAINER_FIELDS: &[&str] = &[
     "args",
     "env",
     "ports",
+    "resources",
     "readinessProbe",
     "livenessProbe",
     "startupProbe",
@@ -150,6 +151,11 @@ fn container_view(c: &Value) -> Value {
     let mut out = Map::new();
     for f in CONTAINER_FIELDS {
         let Some(v) = c.get(*f) else { continue };
+        // Every container has `resources: {}` after defaulting; only what
+        // a scenario asks for is worth a line.
+        if *f == "resources" && v.as_object().is_some_and(|m| m.is_empty()) {
+            continue;
+        }
         if *f == "volumeMounts" {
             let mounts: Vec<Value> = v
                 .as_array()
@@ -279,6 +285,24 @@ fn pod_view(pod: &Value) -> Value {
     if !states.is_empty() {
         view.insert("states".into(), Value::Object(states));
     }
+    // A pod the scheduler could not place says why (its PodScheduled
+    // condition); a scheduled pod's condition is True and left out.
+    let scheduled = pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "PodScheduled");
+    if let Some(c) = scheduled.filter(|c| c["status"] != "True") {
+        view.insert(
+            "scheduled".into(),
+            json!(format!(
+                "{} {}: {}",
+                c["status"].as_str().unwrap_or(""),
+                c["reason"].as_str().unwrap_or(""),
+                c["message"].as_str().unwrap_or("")
+            )),
+        );
+    }
     Value::Object(view)
 }
 
@@ -325,7 +349,8 @@ fn redact_generated(message: &str, prefix: &str) -> String {
 /// Builds the snapshot document for one scenario.
 pub fn build(observed: &Observed) -> Value {
     let r = Redactor::new(observed);
-    let mut pods: Vec<(String, String, Value, String)> = observed
+    // (namespace, sort key, view, READY line, real name)
+    let mut pods: Vec<(String, String, Value, String, String)> = observed
         .pods
         .iter()
         .map(|p| {
@@ -340,19 +365,26 @@ pub fn build(observed: &Observed) -> Value {
                 .unwrap_or("")
                 .to_string();
             let key = serde_json::to_string(&view).unwrap_or_default();
-            (ns, key, view, format!("{} {}", line.ready, line.status))
+            let real = p["metadata"]["name"].as_str().unwrap_or("").to_string();
+            (
+                ns,
+                key,
+                view,
+                format!("{} {}", line.ready, line.status),
+                real,
+            )
         })
         .collect();
     pods.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     // Number pods that ended up with the same placeholder name.
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, _, v, _) in &pods {
+    for (_, _, v, _, _) in &pods {
         *counts
             .entry(format!("{}/{}", v["namespace"], v["name"]))
             .or_default() += 1;
     }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for (_, _, v, _) in pods.iter_mut() {
+    for (_, _, v, _, _) in pods.iter_mut() {
         let key = format!("{}/{}", v["namespace"], v["name"]);
         if counts[&key] > 1 {
             let n = seen.entry(key).or_default();
@@ -366,9 +398,40 @@ pub fn build(observed: &Observed) -> Value {
             v["name"] = json!(name);
         }
     }
+    // Events name pods by their real names; show them as the pods are shown.
+    let shown: BTreeMap<(String, String), String> = pods
+        .iter()
+        .map(|(ns, _, v, _, real)| {
+            let name = v["name"].as_str().unwrap_or("").to_string();
+            ((ns.clone(), real.clone()), name)
+        })
+        .collect();
+    let mut events: Vec<String> = observed
+        .events
+        .iter()
+        .map(|e| {
+            let key = (e.namespace.clone(), e.name.clone());
+            let name = match (e.kind.as_str(), shown.get(&key)) {
+                ("Pod", Some(n)) => n.clone(),
+                _ => r.text(&e.name),
+            };
+            format!(
+                "{} {}/{} {}: {}",
+                e.kind,
+                e.namespace,
+                name,
+                e.reason,
+                r.text(&e.message)
+            )
+        })
+        .collect();
+    events.sort();
+    events.dedup();
     let ready: Vec<Value> = pods
         .iter()
-        .map(|(ns, _, v, line)| json!(format!("{ns}/{} {line}", v["name"].as_str().unwrap_or(""))))
+        .map(|(ns, _, v, line, _)| {
+            json!(format!("{ns}/{} {line}", v["name"].as_str().unwrap_or("")))
+        })
         .collect();
     let mut rejected: Vec<String> = observed
         .rejections
@@ -418,9 +481,12 @@ pub fn build(observed: &Observed) -> Value {
     if !workloads.is_empty() {
         doc.insert("workloads".into(), json!(workloads));
     }
+    if !events.is_empty() {
+        doc.insert("events".into(), json!(events));
+    }
     doc.insert(
         "pods".into(),
-        Value::Array(pods.into_iter().map(|(_, _, v, _)| v).collect()),
+        Value::Array(pods.into_iter().map(|(_, _, v, _, _)| v).collect()),
     );
     Value::Object(doc)
 }
@@ -454,6 +520,7 @@ mod tests {
                 name: "web".into(),
                 message: "Error creating: Post \"https://127.0.0.1:40123/mutate\": dial tcp 127.0.0.1:40123: connect: connection refused".into(),
             }],
+            ..Default::default()
         };
         let doc = build(&observed);
         let text = serde_yaml::to_string(&doc).unwrap();
@@ -520,6 +587,7 @@ mod tests {
                 name: "bad-".into(),
                 message: "Pod \"bad-x2k4z\" is invalid: metadata.name: Invalid value: \"bad-x2k4z\": nope; not bad-abc".into(),
             }],
+            ..Default::default()
         });
         let text = serde_yaml::to_string(&doc).unwrap();
         for generated in ["q9zzr", "x7k2p", "bcdfg", "x2k4z"] {
@@ -537,6 +605,55 @@ mod tests {
             doc["rejected"][0],
             "Pod demo/bad-: Pod \"bad-<id>\" is invalid: metadata.name: Invalid value: \"bad-<id>\": nope; not bad-abc"
         );
+    }
+
+    #[test]
+    fn unschedulable_pods_show_why_and_their_events_use_shown_names() {
+        let message = "0/1 nodes are available: 1 Insufficient cpu.";
+        let mut pending = pod("web-6bdf5d484b-x7k2p", "6bdf5d484b", false);
+        pending["status"] = json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]});
+        let running = pod("web-6bdf5d484b-q9zzr", "6bdf5d484b", true);
+        let event = |name: &str| crate::cluster::ObjectEvent {
+            namespace: "demo".into(),
+            kind: "Pod".into(),
+            name: name.into(),
+            reason: "FailedScheduling".into(),
+            message: message.into(),
+        };
+        let doc = build(&Observed {
+            pods: vec![running.clone(), pending],
+            // The same event seen twice (a real recorder repeats it) is one line.
+            events: vec![event("web-6bdf5d484b-x7k2p"), event("web-6bdf5d484b-x7k2p")],
+            ..Default::default()
+        });
+        let pending_view = doc["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p.get("scheduled").is_some())
+            .unwrap();
+        assert_eq!(
+            pending_view["scheduled"],
+            format!("False Unschedulable: {message}")
+        );
+        let name = pending_view["name"].as_str().unwrap();
+        assert!(name.starts_with("web-<hash>-<id"), "{name}");
+        assert_eq!(
+            doc["events"],
+            json!([format!("Pod demo/{name} FailedScheduling: {message}")])
+        );
+        assert!(doc["ready"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("demo/{name} 0/1 Pending"))));
+        // A scheduled pod shows neither.
+        let plain = build(&Observed {
+            pods: vec![running],
+            ..Default::default()
+        });
+        assert!(plain.get("events").is_none());
+        assert!(plain["pods"][0].get("scheduled").is_none());
     }
 
     #[test]

@@ -21,7 +21,7 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
-use super::{Cluster, Observed, Rejection};
+use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
 
 const FIELD_MANAGER: &str = "injector-harness";
 /// Namespaces a scenario may use but never deletes.
@@ -358,6 +358,7 @@ impl KubeconfigCluster {
     async fn is_settled(&self) -> Result<bool> {
         let mut done = true;
         for ns in &self.namespaces {
+            let events = self.scheduling_events(ns).await?;
             for kind in [
                 "Pod",
                 "Deployment",
@@ -376,10 +377,13 @@ impl KubeconfigCluster {
                         continue;
                     }
                     done &= match (kind, self.kubelet) {
+                        // A real kubelet's pod must also have settled
+                        // in itself (crash loops backed off, probes run).
                         ("Pod", Kubelet::Real) => {
                             crate::cluster::settled::real_pod(&v, std::time::SystemTime::now())
+                                && settled(kind, &v, &events)
                         }
-                        _ => settled(kind, &v),
+                        _ => settled(kind, &v, &events),
                     };
                 }
             }
@@ -394,6 +398,32 @@ impl KubeconfigCluster {
             || self.foreign.iter().any(|(k, n, name)| {
                 k == "Pod" && n == ns && name == crate::object::meta_str(pod, "name")
             })
+    }
+
+    /// The scheduler's FailedScheduling events in `ns`, with the uid of the
+    /// pod each is about.
+    async fn scheduling_events(&self, ns: &str) -> Result<Vec<(String, ObjectEvent)>> {
+        let events = self
+            .api("Event", Some(ns))?
+            .list(&ListParams::default().fields(&format!("reason={FAILED_SCHEDULING}")))
+            .await?;
+        let mut out = Vec::new();
+        for e in events.items {
+            let v = serde_json::to_value(&e)?;
+            let involved = &v["involvedObject"];
+            let text = |x: &Value| x.as_str().unwrap_or("").to_string();
+            out.push((
+                text(&involved["uid"]),
+                ObjectEvent {
+                    namespace: ns.to_string(),
+                    kind: text(&involved["kind"]),
+                    name: text(&involved["name"]),
+                    reason: text(&v["reason"]),
+                    message: text(&v["message"]),
+                },
+            ));
+        }
+        Ok(out)
     }
 
     async fn failed_creates(&self) -> Result<Vec<Rejection>> {
@@ -534,11 +564,32 @@ impl KubeconfigCluster {
 }
 
 /// Whether an object is in a state that will not change by itself.
-fn settled(kind: &str, v: &Value) -> bool {
+/// `events` are the namespace's FailedScheduling events with their pod's uid.
+fn settled(kind: &str, v: &Value, events: &[(String, ObjectEvent)]) -> bool {
     match kind {
-        // The fake kubelet has run the pod; a terminating one is not done.
+        // The fake kubelet has run the pod, or the scheduler has given up
+        // on it for now: PodScheduled=False (Unschedulable) and the
+        // FailedScheduling event with the same message are both written.
+        // The scheduler retries only when the cluster changes (or after
+        // minutes), as a crash-looping container restarts only after a
+        // back-off. A terminating pod is not done.
         "Pod" => {
-            v["status"]["startTime"].is_string() && v["metadata"]["deletionTimestamp"].is_null()
+            let started = v["status"]["startTime"].is_string();
+            let unschedulable = v["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["type"] == "PodScheduled")
+                .filter(|c| c["status"] == "False" && c["reason"] == "Unschedulable")
+                .and_then(|c| c["message"].as_str())
+                .is_some_and(|message| {
+                    events.iter().any(|(uid, e)| {
+                        uid == crate::object::meta_str(v, "uid")
+                            && e.kind == "Pod"
+                            && e.message == message
+                    })
+                });
+            (started || unschedulable) && v["metadata"]["deletionTimestamp"].is_null()
         }
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
             let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
@@ -716,10 +767,25 @@ impl Cluster for KubeconfigCluster {
                 rejections.push(r);
             }
         }
+        let mut events = Vec::new();
+        for ns in &self.namespaces {
+            for (_, e) in self.scheduling_events(ns).await? {
+                // In a shared namespace, only the scenario's own pods count.
+                let foreign = SYSTEM_NAMESPACES.contains(&ns.as_str())
+                    && !self
+                        .foreign
+                        .iter()
+                        .any(|(k, n, name)| k == "Pod" && n == ns && *name == e.name);
+                if !foreign && !events.contains(&e) {
+                    events.push(e);
+                }
+            }
+        }
         Ok(Observed {
             pods,
             workloads,
             rejections,
+            events,
         })
     }
 }
@@ -783,4 +849,55 @@ pub async fn sweep_with(client: Client, scenarios: &[crate::scenario::Scenario])
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(uid: &str, message: &str) -> Value {
+        json!({"metadata": {"name": "second", "namespace": "demo", "uid": uid},
+               "status": {"phase": "Pending", "conditions": [
+                   {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]}})
+    }
+
+    fn event(uid: &str, message: &str) -> (String, ObjectEvent) {
+        (
+            uid.to_string(),
+            ObjectEvent {
+                namespace: "demo".into(),
+                kind: "Pod".into(),
+                name: "second".into(),
+                reason: FAILED_SCHEDULING.into(),
+                message: message.into(),
+            },
+        )
+    }
+
+    #[test]
+    fn an_unschedulable_pod_with_its_event_is_settled() {
+        let m = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
+        let pod = pending("u1", m);
+        assert!(settled("Pod", &pod, &[event("u1", m)]));
+        // Not yet: the event is missing, is about another pod (a deleted
+        // one of the same name), or carries an older message.
+        assert!(!settled("Pod", &pod, &[]));
+        assert!(!settled("Pod", &pod, &[event("u0", m)]));
+        assert!(!settled(
+            "Pod",
+            &pod,
+            &[event("u1", "0/1 nodes are available: 1 Insufficient cpu.")]
+        ));
+        // A pod the scheduler has not looked at yet is not settled.
+        let fresh = json!({"metadata": {"name": "p", "uid": "u2"}, "status": {"phase": "Pending"}});
+        assert!(!settled("Pod", &fresh, &[]));
+        // A terminating pod is never settled.
+        let mut deleting = pod.clone();
+        deleting["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
+        assert!(!settled("Pod", &deleting, &[event("u1", m)]));
+        // A pod the kubelet ran is settled as before.
+        let ran =
+            json!({"metadata": {"name": "p"}, "status": {"startTime": "2025-01-01T00:00:00Z"}});
+        assert!(settled("Pod", &ran, &[]));
+    }
 }

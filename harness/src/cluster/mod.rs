@@ -98,6 +98,22 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// An event a component recorded about an object. Backends report the
+/// scheduler's FailedScheduling events (the sim models no other component's
+/// events).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectEvent {
+    pub namespace: String,
+    /// The object the event is about (`involvedObject`).
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+    pub message: String,
+}
+
+/// The event reason the scheduler records when a pod does not fit.
+pub const FAILED_SCHEDULING: &str = "FailedScheduling";
+
 /// What a backend shows once a scenario has settled.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -107,6 +123,8 @@ pub struct Observed {
     /// ReplicaSets, Jobs) as stored.
     pub workloads: Vec<Value>,
     pub rejections: Vec<Rejection>,
+    /// FailedScheduling events, one per pod and message.
+    pub events: Vec<ObjectEvent>,
 }
 
 /// A cluster a scenario runs on. Calls come in this order: `register`,

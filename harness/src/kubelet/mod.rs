@@ -22,7 +22,8 @@
 //! `netns` the network namespace; `container` one container's state
 //! (`Ctr`, `State`); `pod` what is read from the pod and how far it got;
 //! `runtime` the pod's run; `phase` phase and conditions; `status` the
-//! PodStatus JSON; `qos` the QoS class; `lookup` lenient JSON reads.
+//! PodStatus JSON; `qos` the QoS class; `lookup` lenient JSON reads; `node`
+//! the Node object the kubelet registers (labels, taints, allocatable).
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,7 @@ mod container;
 mod env;
 mod lookup;
 mod netns;
+pub mod node;
 mod phase;
 mod pod;
 mod program;
@@ -49,7 +51,7 @@ mod status;
 mod testing;
 
 pub use env::{container_env, expand};
-pub use qos::qos_class;
+pub use qos::{parse_quantity, qos_class};
 
 /// Every timestamp the model writes.
 pub const TIMESTAMP: &str = "2025-01-01T00:00:00Z";

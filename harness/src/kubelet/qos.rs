@@ -76,7 +76,7 @@ fn compute<'a>(resources: &'a Value, field: &str) -> BTreeMap<&'a str, i128> {
 
 /// A Kubernetes quantity (`100m`, `1.5`, `128Mi`, `1e3`) in nano-units, or
 /// None when it does not parse (or overflows).
-fn parse_quantity(text: &str) -> Option<i128> {
+pub fn parse_quantity(text: &str) -> Option<i128> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))

@@ -19,7 +19,39 @@ fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
 /// API defaulting for a pod (what decoding into the internal type adds).
 pub fn pod(pod: &mut Value) {
     if let Some(spec) = pod.get_mut("spec") {
+        requests_from_limits(spec);
         pod_spec(spec);
+    }
+}
+
+/// A container's limit stands in for a request it leaves out. Pods only:
+/// the apiserver does not do this for workload templates. (Pod-level
+/// `spec.resources` defaulting is not modelled.)
+fn requests_from_limits(spec: &mut Value) {
+    for key in ["initContainers", "containers"] {
+        for c in spec
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(limits) = c
+                .pointer("/resources/limits")
+                .and_then(Value::as_object)
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(resources) = c.get_mut("resources").and_then(obj) else {
+                continue;
+            };
+            let requests = resources.entry("requests").or_insert_with(|| json!({}));
+            if let Some(requests) = obj(requests) {
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        }
     }
 }
 
@@ -168,7 +200,7 @@ pub fn service_account(pod: &mut Value, token_volume: &str) {
     }
 }
 
-/// DefaultTolerationSeconds and Priority admission plugins.
+/// The DefaultTolerationSeconds admission plugin.
 pub fn tolerations_and_priority(pod: &mut Value) {
     let Some(spec) = pod.get_mut("spec").and_then(obj) else {
         return;
@@ -184,8 +216,42 @@ pub fn tolerations_and_priority(pod: &mut Value) {
             }
         }
     }
-    set_default(spec, "priority", json!(0));
-    set_default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+}
+
+/// The Priority admission plugin on CREATE: the priority and preemption
+/// policy come from the pod's PriorityClass (with no default class, none
+/// named means 0 and PreemptLowerPriority); a pod may not state other
+/// values itself. Only the built-in system classes exist here, since
+/// scenarios cannot create PriorityClasses. `Err` is the refusal's reason,
+/// to follow `pods "<name>" is forbidden: `.
+pub fn priority(pod: &mut Value) -> Result<(), String> {
+    let Some(spec) = pod.get_mut("spec").and_then(obj) else {
+        return Ok(());
+    };
+    let class = spec
+        .get("priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let value: i64 = match class {
+        "" => 0,
+        "system-cluster-critical" => 2_000_000_000,
+        "system-node-critical" => 2_000_001_000,
+        other => return Err(format!("no PriorityClass with name {other} was found")),
+    };
+    let policy = "PreemptLowerPriority";
+    if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
+        if given != value {
+            return Err(format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"));
+        }
+    }
+    if let Some(given) = spec.get("preemptionPolicy").and_then(Value::as_str) {
+        if given != policy {
+            return Err(format!("the string value of PreemptionPolicy ({given}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name"));
+        }
+    }
+    spec.insert("priority".into(), json!(value));
+    spec.insert("preemptionPolicy".into(), json!(policy));
+    Ok(())
 }
 
 /// Defaults of a Deployment (apps/v1) and its template.

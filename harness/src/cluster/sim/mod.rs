@@ -12,13 +12,14 @@ use anyhow::{bail, Result};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use serde_json::{json, Value};
 
-use super::{Cluster, Observed, Rejection};
+use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
 use crate::admission::{Admitted, Attributes, WebhookCaller};
 use crate::kubelet::{self, Node};
 
 mod controllers;
 pub mod defaults;
 pub mod metadata;
+pub mod scheduler;
 pub mod validation;
 
 /// The node name kind gives a single-node cluster named `injector-harness`.
@@ -38,7 +39,11 @@ pub struct SimCluster {
     webhooks: Vec<MutatingWebhook>,
     caller: WebhookCaller,
     node: Node,
+    /// The Node object the scheduler filters on (the kubelet's registration).
+    node_object: Value,
     rejections: Vec<Rejection>,
+    /// The scheduler's FailedScheduling events.
+    events: Vec<ObjectEvent>,
     /// Admission warnings returned by webhooks, per pod (for reports).
     pub warnings: Vec<(String, String)>,
     names: NameGen,
@@ -93,7 +98,9 @@ impl SimCluster {
             webhooks: Vec::new(),
             caller: WebhookCaller::new(),
             node: Node::new(NODE_NAME, NODE_IP),
+            node_object: kubelet::node::node_object(NODE_NAME),
             rejections: Vec::new(),
+            events: Vec::new(),
             warnings: Vec::new(),
             names: NameGen(u64::from(fnv32a(seed.as_bytes())) | 1),
             counter: 0,
@@ -193,6 +200,13 @@ impl SimCluster {
         let token_volume = format!("kube-api-access-{}", self.names.suffix());
         defaults::service_account(&mut pod, &token_volume);
         defaults::tolerations_and_priority(&mut pod);
+        if let Err(reason) = defaults::priority(&mut pod) {
+            let name = pod["metadata"]["name"]
+                .as_str()
+                .or(pod["metadata"]["generateName"].as_str())
+                .unwrap_or("");
+            return Err(format!("pods {name:?} is forbidden: {reason}"));
+        }
 
         let labels = self.namespace_labels(&ns);
         let attrs = Attributes {
@@ -228,9 +242,8 @@ impl SimCluster {
             self.warnings.push((format!("{ns}/{name}"), w));
         }
         self.stamp(&mut pod);
-        // The scheduler binds it to the only node.
-        pod["spec"]["nodeName"] = json!(NODE_NAME);
-        pod["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+        // The apiserver sets the QoS class; the scheduler binds it later.
+        pod["status"] = json!({"phase": "Pending", "qosClass": kubelet::qos_class(&pod)});
         self.pods.push(pod);
         Ok(name)
     }
@@ -253,11 +266,82 @@ impl SimCluster {
         object["metadata"]["name"] = json!(name);
     }
 
-    /// Runs the kubelet on pods it has not started yet, in creation order.
+    /// The scheduler's turn: each pod not yet bound, in creation order
+    /// (the queue's order for pods of equal priority), is bound to the node
+    /// or marked unschedulable with the scheduler's message and event. An
+    /// unschedulable pod is tried again each round, as the scheduler retries
+    /// it when pods go away. `Ok(true)` when anything changed.
+    fn run_scheduler(&mut self) -> Result<bool> {
+        let mut changed = false;
+        for i in 0..self.pods.len() {
+            if self.pods[i]["spec"]["nodeName"].is_string() {
+                continue;
+            }
+            let outcome = {
+                let bound: Vec<&Value> = self
+                    .pods
+                    .iter()
+                    .filter(|p| p["spec"]["nodeName"] == NODE_NAME)
+                    .filter(|p| {
+                        !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+                    })
+                    .collect();
+                scheduler::schedule(&self.pods[i], &self.node_object, &bound)
+            };
+            let pod = &mut self.pods[i];
+            match outcome {
+                scheduler::Outcome::Bind => {
+                    pod["spec"]["nodeName"] = json!(NODE_NAME);
+                    changed = true;
+                }
+                scheduler::Outcome::Unschedulable(message) => {
+                    let mut condition = json!([{
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "lastProbeTime": null,
+                        "lastTransitionTime": kubelet::TIMESTAMP,
+                        "reason": "Unschedulable",
+                        "message": message,
+                    }]);
+                    // The scheduler reports which generation it looked at.
+                    if let Some(g) = pod["metadata"]["generation"].as_i64() {
+                        condition[0]["observedGeneration"] = json!(g);
+                    }
+                    if pod["status"]["conditions"] == condition {
+                        continue;
+                    }
+                    pod["status"]["conditions"] = condition;
+                    let event = ObjectEvent {
+                        namespace: crate::object::namespace(pod).to_string(),
+                        kind: "Pod".into(),
+                        name: crate::object::meta_str(pod, "name").to_string(),
+                        reason: FAILED_SCHEDULING.into(),
+                        message,
+                    };
+                    if !self.events.contains(&event) {
+                        self.events.push(event);
+                    }
+                    changed = true;
+                }
+                scheduler::Outcome::Preempts(victims) => bail!(
+                    "pod {}/{} would preempt {}; the simulated scheduler does not model preemption",
+                    crate::object::namespace(pod),
+                    crate::object::meta_str(pod, "name"),
+                    victims.join(", ")
+                ),
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Runs the kubelet on bound pods it has not started yet, in creation
+    /// order.
     fn run_kubelet(&mut self) -> bool {
         let mut changed = false;
         for i in 0..self.pods.len() {
-            if self.pods[i]["status"]["startTime"].is_string() {
+            if self.pods[i]["status"]["startTime"].is_string()
+                || self.pods[i]["spec"]["nodeName"] != NODE_NAME
+            {
                 continue;
             }
             let ns = self.pods[i]["metadata"]["namespace"]
@@ -515,8 +599,9 @@ impl Cluster for SimCluster {
         // bound only guards against a modelling bug looping forever.
         for _ in 0..100 {
             let controllers = controllers::reconcile(self).await;
+            let scheduler = self.run_scheduler()?;
             let kubelet = self.run_kubelet();
-            if !controllers && !kubelet {
+            if !controllers && !scheduler && !kubelet {
                 return Ok(());
             }
         }
@@ -538,6 +623,7 @@ impl Cluster for SimCluster {
             pods: self.pods.clone(),
             workloads,
             rejections: self.rejections.clone(),
+            events: self.events.clone(),
         })
     }
 }

@@ -1,0 +1,87 @@
+//! The Node object the kubelet registers: what the scheduler filters on
+//! (labels, taints, allocatable). One definition serves the simulated
+//! cluster's scheduler and the fake kubelet a real apiserver sees, so both
+//! clusters offer the same node.
+//!
+//! It is the node a one-node kind cluster (v0.32, Kubernetes v1.34) shows on
+//! this project's machine:
+//!
+//! - labels: the kubelet's own (`kubernetes.io/hostname`, `kubernetes.io/os`,
+//!   `kubernetes.io/arch` and the deprecated `beta.kubernetes.io/os` and
+//!   `beta.kubernetes.io/arch` it still sets) plus kubeadm's
+//!   `node-role.kubernetes.io/control-plane`. kubeadm also labels the node
+//!   `node.kubernetes.io/exclude-from-external-load-balancers`, which kind
+//!   removes again on a one-node cluster.
+//! - taints: none. kubeadm taints a control-plane node
+//!   `node-role.kubernetes.io/control-plane:NoSchedule`; kind removes that
+//!   taint when the cluster has one node, so ordinary pods run on it.
+//! - capacity = allocatable: kind's kubelet config reserves nothing for the
+//!   system and sets `evictionHard` to `nodefs.available: 0%`,
+//!   `nodefs.inodesFree: 0%`, `imagefs.available: 0%` only; a kubelet
+//!   config that sets evictionHard replaces the default `memory.available:
+//!   100Mi` instead of merging it, so nothing is subtracted. cpu is the
+//!   host's core count, memory its MemTotal, ephemeral-storage the size of
+//!   the filesystem under the node container (measured on the 2-core VM:
+//!   `nproc` = 2, MemTotal 24684092 kB, `df -k /` 264212084 blocks).
+
+use serde_json::{json, Value};
+
+/// What the node offers, in the kubelet's units. A kind node reports the
+/// same list as capacity and allocatable (see the module doc).
+pub const ALLOCATABLE: &[(&str, &str)] = &[
+    ("cpu", "2"),
+    ("ephemeral-storage", "264212084Ki"),
+    ("hugepages-1Gi", "0"),
+    ("hugepages-2Mi", "0"),
+    ("memory", "24684092Ki"),
+    ("pods", "110"),
+];
+
+/// The node's labels, as the kubelet and kubeadm (after kind) leave them.
+pub fn labels(name: &str) -> Value {
+    json!({
+        "beta.kubernetes.io/arch": "amd64",
+        "beta.kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "node-role.kubernetes.io/control-plane": "",
+    })
+}
+
+/// The resource list the node reports as capacity and as allocatable.
+pub fn resources() -> Value {
+    Value::Object(
+        ALLOCATABLE
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), json!(v)))
+            .collect(),
+    )
+}
+
+/// The Node object as the scheduler reads it: metadata, spec (no taints)
+/// and the resource part of its status.
+pub fn node_object(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels(name)},
+        "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]},
+        "status": {"capacity": resources(), "allocatable": resources()},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_equals_allocatable_and_no_taints() {
+        let node = node_object("n");
+        assert_eq!(node["status"]["capacity"], node["status"]["allocatable"]);
+        assert_eq!(node["status"]["allocatable"]["cpu"], "2");
+        assert_eq!(node["status"]["allocatable"]["pods"], "110");
+        assert!(node["spec"].get("taints").is_none());
+        assert_eq!(node["metadata"]["labels"]["kubernetes.io/hostname"], "n");
+    }
+}
