@@ -118,14 +118,37 @@ pub fn load_scenario(path: &Path) -> Result<Scenario> {
     Ok(scenario::load(path, &base)?)
 }
 
+/// What an `expect` step saw.
+struct Checkpoint {
+    /// The step it looks after, e.g. `steps[2] scale`.
+    label: String,
+    observed: Observed,
+    failures: Vec<String>,
+}
+
+/// Whether the injector answers webhook calls within every webhook's
+/// timeout, given what the fault steps did to it.
+fn answering(scenario: &Scenario, injector: &InjectorServer) -> bool {
+    let shortest = scenario
+        .header
+        .webhooks
+        .iter()
+        .map(|w| Duration::from_secs(w.timeout_seconds.max(0) as u64))
+        .min()
+        .unwrap_or(Duration::from_secs(10));
+    injector.serving() && injector.delay() < shortest
+}
+
 async fn drive<C: Cluster>(
     cluster: &mut C,
     scenario: &Scenario,
-    injector: &InjectorServer,
+    injector: &mut InjectorServer,
+    checkpoints: &mut Vec<Checkpoint>,
 ) -> Result<()> {
     cluster
         .register(injector.webhooks(&scenario.header.webhooks))
         .await?;
+    cluster.injector_answering(answering(scenario, injector));
     for m in &scenario.manifests {
         cluster.apply(&m.object).await.with_context(|| {
             format!(
@@ -139,7 +162,7 @@ async fn drive<C: Cluster>(
     }
     cluster.settle().await?;
     for (i, step) in scenario.header.steps.iter().enumerate() {
-        let ctx = || format!("{}: steps[{i}]", scenario.path.display());
+        let ctx = || format!("{}: steps[{i}] {}", scenario.path.display(), step.name());
         match step {
             Step::LabelNamespace { name, labels } => cluster
                 .label_namespace(name, labels)
@@ -158,7 +181,41 @@ async fn drive<C: Cluster>(
                     cluster.apply(m).await.with_context(ctx)?;
                 }
             }
+            Step::Scale {
+                namespace,
+                kind,
+                name,
+                replicas,
+            } => cluster
+                .scale(namespace, kind, name, *replicas)
+                .await
+                .with_context(ctx)?,
+            Step::StopInjector => injector.halt().await,
+            Step::StartInjector => injector.serve().await.with_context(ctx)?,
+            Step::SlowInjector { delay_seconds } => {
+                injector.set_delay(Duration::from_secs(u64::from(*delay_seconds)))
+            }
+            Step::RotateCert => injector.rotate_cert().await.with_context(ctx)?,
+            Step::Expect(expect) => {
+                // The previous step has settled; look, do not change.
+                let observed = cluster.observe().await.with_context(ctx)?;
+                let label = match i.checked_sub(1).map(|p| &scenario.header.steps[p]) {
+                    Some(prev) => format!("steps[{}] {}", i - 1, prev.name()),
+                    None => "the manifests".to_string(),
+                };
+                let failures = expect::check_listed(scenario, expect, &observed)
+                    .into_iter()
+                    .map(|f| format!("steps[{i}] expect (after {label}): {f}"))
+                    .collect();
+                checkpoints.push(Checkpoint {
+                    label,
+                    observed,
+                    failures,
+                });
+                continue;
+            }
         }
+        cluster.injector_answering(answering(scenario, injector));
         cluster.settle().await?;
     }
     Ok(())
@@ -167,16 +224,17 @@ async fn drive<C: Cluster>(
 /// Runs one scenario on `backend`.
 pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
     let started = Instant::now();
-    let injector = InjectorServer::start(
+    let mut injector = InjectorServer::start(
         scenario.injector_config.clone(),
         scenario.header.injector.available,
     )
     .await?;
     let decisions;
+    let mut checkpoints = Vec::new();
     let (observed, admission_log) = match backend {
         Backend::Sim => {
             let mut cluster = SimCluster::new(scenario.name());
-            let result = drive(&mut cluster, scenario, &injector).await;
+            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = cluster.observe().await;
             decisions = injector.decisions();
             injector.stop().await;
@@ -187,7 +245,7 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         Backend::Kubeconfig => {
             let mut cluster =
                 KubeconfigCluster::connect(scenario.name(), scenario.namespaces()).await?;
-            let result = drive(&mut cluster, scenario, &injector).await;
+            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = match &result {
                 Ok(()) => cluster.observe().await,
                 Err(_) => Ok(Observed::default()),
@@ -202,11 +260,22 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
             (observed, Vec::new())
         }
     };
-    let failures = expect::check(scenario, &observed);
+    let mut failures: Vec<String> = checkpoints
+        .iter()
+        .flat_map(|c| c.failures.iter().cloned())
+        .collect();
+    failures.extend(expect::check(scenario, &observed));
+    let snapshot = snapshot::with_checkpoints(
+        snapshot::build(&observed),
+        checkpoints
+            .iter()
+            .map(|c| snapshot::checkpoint(&c.label, &c.observed))
+            .collect(),
+    );
     Ok(ScenarioRun {
         name: scenario.name().to_string(),
         path: scenario.path.clone(),
-        snapshot: snapshot::build(&observed),
+        snapshot,
         observed,
         failures,
         admission_log,

@@ -66,6 +66,8 @@ pub struct KubeconfigCluster {
     foreign: Vec<(String, String, String)>,
     rejections: Vec<Rejection>,
     registered: bool,
+    /// Whether the injector answers webhook calls in time (fault steps).
+    injector_answering: bool,
 }
 
 fn api_error_message(e: &kube::Error) -> String {
@@ -92,6 +94,7 @@ impl KubeconfigCluster {
             foreign: Vec::new(),
             rejections: Vec::new(),
             registered: false,
+            injector_answering: true,
         })
     }
 
@@ -301,7 +304,7 @@ impl KubeconfigCluster {
                     if kind == "Pod" && !self.owned_by_scenario(ns, &v) {
                         continue;
                     }
-                    done &= settled(kind, &v);
+                    done &= settled(kind, &v, self.injector_answering);
                 }
             }
         }
@@ -454,8 +457,19 @@ impl KubeconfigCluster {
     }
 }
 
+/// Whether an apiserver message says a webhook could not be reached or did
+/// not answer in time: the failures a retry cures once the injector is back.
+pub fn is_unreachable_webhook(message: &str) -> bool {
+    message.contains("failed calling webhook")
+        && (message.contains("connect: connection refused")
+            || message.contains("context deadline exceeded"))
+}
+
 /// Whether an object is in a state that will not change by itself.
-fn settled(kind: &str, v: &Value) -> bool {
+/// `injector_answering`: whether webhook calls succeed now; a ReplicaSet
+/// whose last pod creation failed because the injector was unreachable
+/// is then still to recover (the controller retries with back-off).
+fn settled(kind: &str, v: &Value, injector_answering: bool) -> bool {
     match kind {
         // The fake kubelet has run the pod; a terminating one is not done.
         "Pod" => {
@@ -463,7 +477,21 @@ fn settled(kind: &str, v: &Value) -> bool {
         }
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
             let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
-            v["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation || kind == "Job"
+            let observed = v["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation
+                || kind == "Job";
+            // The controller sets ReplicaFailure when a sync fails to create
+            // pods and clears it on the next successful sync.
+            let waiting_for_retry = injector_answering
+                && v["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        c["type"] == "ReplicaFailure"
+                            && c["status"] == "True"
+                            && is_unreachable_webhook(c["message"].as_str().unwrap_or(""))
+                    });
+            observed && !waiting_for_retry
         }
         _ => true,
     }
@@ -532,6 +560,18 @@ impl Cluster for KubeconfigCluster {
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
+    }
+
+    async fn scale(&mut self, namespace: &str, kind: &str, name: &str, replicas: u32) -> Result<()> {
+        let api = self.api(kind, Some(namespace))?;
+        let patch = json!({"spec": {"replicas": replicas}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    fn injector_answering(&mut self, answering: bool) {
+        self.injector_answering = answering;
     }
 
     async fn settle(&mut self) -> Result<()> {

@@ -98,6 +98,23 @@ fn deployments(c: &mut SimCluster) -> bool {
             changed = true;
             continue;
         }
+        // Not rolling (no old ReplicaSet still has pods): a scale sets the
+        // ReplicaSet's replicas at once, as the deployment controller does.
+        let rolling = c.objects_of("ReplicaSet").iter().any(|rs| {
+            meta_str(rs, "namespace") == ns
+                && is_owned_by(rs, &d)
+                && meta_str(rs, "name") != rs_name
+                && rs["spec"]["replicas"].as_i64().unwrap_or(0) > 0
+        });
+        if !rolling {
+            if let Some(rs) = c.object_mut("ReplicaSet", &ns, &rs_name) {
+                if rs["spec"]["replicas"].as_i64() != Some(replicas) {
+                    rs["spec"]["replicas"] = json!(replicas);
+                    changed = true;
+                }
+            }
+            continue;
+        }
         // Roll forward once the new ReplicaSet's pods are all ready.
         let new_pods: Vec<bool> = c
             .pods_owned_by("ReplicaSet", &ns, &rs_name)

@@ -473,6 +473,18 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
+    async fn scale(&mut self, namespace: &str, kind: &str, name: &str, replicas: u32) -> Result<()> {
+        let Some(w) = self.object_mut(kind, namespace, name) else {
+            bail!("{kind} {namespace}/{name} not found");
+        };
+        if w["spec"]["replicas"].as_i64() != Some(i64::from(replicas)) {
+            w["spec"]["replicas"] = json!(replicas);
+            let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            w["metadata"]["generation"] = json!(generation);
+        }
+        Ok(())
+    }
+
     async fn settle(&mut self) -> Result<()> {
         // Controllers and the kubelet take turns until nothing changes. The
         // bound only guards against a modelling bug looping forever.
