@@ -187,6 +187,9 @@ async fn replicasets(c: &mut SimCluster) -> bool {
     for rs in c.objects_of("ReplicaSet") {
         let ns = meta_str(&rs, "namespace").to_string();
         let name = meta_str(&rs, "name").to_string();
+        if c.backing_off.contains(&(ns.clone(), name.clone())) {
+            continue;
+        }
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let have: Vec<String> = c
             .pods_owned_by("ReplicaSet", &ns, &name)
@@ -209,7 +212,8 @@ async fn replicasets(c: &mut SimCluster) -> bool {
                     let (kind, owner) = top_owner(c, &rs);
                     c.record_rejection(&ns, &kind, &owner, format!("Error creating: {message}"));
                     // The real controller retries with back-off; the answer
-                    // will not change, so stop here.
+                    // will not change before the next step, so stop here.
+                    c.backing_off.insert((ns.clone(), name.clone()));
                     break;
                 }
             }

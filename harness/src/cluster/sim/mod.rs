@@ -42,6 +42,10 @@ pub struct SimCluster {
     pub warnings: Vec<(String, String)>,
     names: NameGen,
     counter: u64,
+    /// ReplicaSets whose pod creation failed during this settle: the real
+    /// controller retries them with back-off, and nothing that could change
+    /// the answer happens before the next step, so they wait until then.
+    pub(crate) backing_off: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Deterministic stand-in for the apiserver's random name suffixes.
@@ -96,6 +100,7 @@ impl SimCluster {
             warnings: Vec::new(),
             names: NameGen(u64::from(fnv32a(seed.as_bytes())) | 1),
             counter: 0,
+            backing_off: Default::default(),
         };
         for ns in SYSTEM_NAMESPACES {
             c.create_namespace(
@@ -488,6 +493,7 @@ impl Cluster for SimCluster {
     async fn settle(&mut self) -> Result<()> {
         // Controllers and the kubelet take turns until nothing changes. The
         // bound only guards against a modelling bug looping forever.
+        self.backing_off.clear();
         for _ in 0..100 {
             let controllers = controllers::reconcile(self).await;
             let kubelet = self.run_kubelet();
