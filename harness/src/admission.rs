@@ -799,10 +799,10 @@ mod tests {
         let hooks = inj.webhooks(&[WebhookSpec::default()]);
         let labels = enabled();
         let mut caller = WebhookCaller::new();
-        let injected = |out: &Admitted| {
-            matches!(out, Admitted::Allowed { object, .. } if object["spec"]["containers"][1]["name"] == "envoy")
-        };
-        assert!(injected(&caller.admit(&hooks, &attrs(&labels), pod(80)).await));
+        let injected = |out: &Admitted| matches!(out, Admitted::Allowed { object, .. } if object["spec"]["containers"][1]["name"] == "envoy");
+        assert!(injected(
+            &caller.admit(&hooks, &attrs(&labels), pod(80)).await
+        ));
         let addr = inj.addr();
         inj.halt().await;
         assert!(!inj.serving());
@@ -814,7 +814,9 @@ mod tests {
         inj.serve().await.unwrap();
         assert_eq!(inj.addr(), addr, "the registered URL stays valid");
         // The same caller (and its pooled client) reconnects.
-        assert!(injected(&caller.admit(&hooks, &attrs(&labels), pod(80)).await));
+        assert!(injected(
+            &caller.admit(&hooks, &attrs(&labels), pod(80)).await
+        ));
         assert!(
             inj.decisions().contains(&"injections_total 2".to_string()),
             "counters survive a restart: {:?}",

@@ -66,7 +66,11 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
 
 /// The unmet expectations among those `expect` lists (an `expect` step's
 /// checkpoint, or the scenario's own), without the unexpected-refusal rule.
-pub fn check_listed(scenario: &Scenario, expect: &Expectations, observed: &Observed) -> Vec<String> {
+pub fn check_listed(
+    scenario: &Scenario,
+    expect: &Expectations,
+    observed: &Observed,
+) -> Vec<String> {
     let mut failures = Vec::new();
     let status_key = &scenario.injector_config.policy.status_annotation;
     for e in &expect.pods {

@@ -964,8 +964,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field, "steps[0].scale", "{e}");
-        let e = parse_text("x", &format!("{head}steps:\n- stopInjector: {{now: true}}\n"))
-            .unwrap_err();
+        let e = parse_text(
+            "x",
+            &format!("{head}steps:\n- stopInjector: {{now: true}}\n"),
+        )
+        .unwrap_err();
         assert!(e.field.starts_with("steps"), "{e}");
     }
 

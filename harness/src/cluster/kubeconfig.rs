@@ -562,7 +562,13 @@ impl Cluster for KubeconfigCluster {
         Ok(())
     }
 
-    async fn scale(&mut self, namespace: &str, kind: &str, name: &str, replicas: u32) -> Result<()> {
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
         let api = self.api(kind, Some(namespace))?;
         let patch = json!({"spec": {"replicas": replicas}});
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))

@@ -478,7 +478,13 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
-    async fn scale(&mut self, namespace: &str, kind: &str, name: &str, replicas: u32) -> Result<()> {
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
         let Some(w) = self.object_mut(kind, namespace, name) else {
             bail!("{kind} {namespace}/{name} not found");
         };
