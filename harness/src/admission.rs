@@ -55,6 +55,7 @@ pub struct InjectorServer {
     delay_ms: Arc<AtomicU64>,
     /// Counters of instances already stopped, so a restart loses nothing.
     past_counters: BTreeMap<String, f64>,
+    ever_served: bool,
     dir: tempfile::TempDir,
 }
 
@@ -76,6 +77,7 @@ impl InjectorServer {
             server: None,
             delay_ms: Arc::new(AtomicU64::new(0)),
             past_counters: BTreeMap::new(),
+            ever_served: false,
             dir,
         };
         injector.write_new_cert()?;
@@ -131,8 +133,6 @@ impl InjectorServer {
         opts.config = ConfigSource::Inline(Box::new(self.config.clone()));
         opts.shutdown_grace = Duration::from_secs(1);
         opts.reload_interval = RELOAD_INTERVAL;
-        // The address was released when the injector stopped; something
-        // else could take it in between, so say so rather than retry blindly.
         let delay = self.delay_ms.clone();
         let server = server::start_with(opts, move |routes| {
             routes.layer(axum::middleware::from_fn(
@@ -150,8 +150,11 @@ impl InjectorServer {
             ))
         })
         .await
-        .with_context(|| format!("starting the injector again at {}", self.addr))?;
+        // The port was free while the injector was down; something else
+        // may have taken it, and the registered URL names it, so say so.
+        .with_context(|| format!("starting the injector at {}", self.addr))?;
         self.server = Some(server);
+        self.ever_served = true;
         Ok(())
     }
 
@@ -260,7 +263,7 @@ impl InjectorServer {
         for (k, v) in self.metrics().map(|t| counters(&t)).unwrap_or_default() {
             *all.entry(k).or_default() += v;
         }
-        if all.is_empty() && !self.serving() && self.past_counters.is_empty() {
+        if !self.ever_served {
             return vec!["injector never ran (scenario has injector.available: false)".into()];
         }
         all.into_iter()
