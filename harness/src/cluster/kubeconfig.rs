@@ -717,3 +717,42 @@ pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica_set(condition: Option<&str>) -> Value {
+        let mut rs = json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2}});
+        if let Some(message) = condition {
+            rs["status"]["conditions"] = json!([{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}]);
+        }
+        rs
+    }
+
+    #[test]
+    fn a_replicaset_failed_on_an_unreachable_injector_waits_for_its_retry_once_it_answers() {
+        let refused = "Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://127.0.0.1:1/mutate?timeout=10s\": dial tcp 127.0.0.1:1: connect: connection refused";
+        let timed_out = "Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://127.0.0.1:1/mutate?timeout=1s\": context deadline exceeded";
+        for message in [refused, timed_out] {
+            let rs = replica_set(Some(message));
+            assert!(
+                settled("ReplicaSet", &rs, false),
+                "final while the injector is down"
+            );
+            assert!(
+                !settled("ReplicaSet", &rs, true),
+                "a retry will succeed: {message}"
+            );
+        }
+        // A denial does not change by retrying, whatever the injector does.
+        let denied = replica_set(Some(
+            "admission webhook \"w\" denied the request: port clash",
+        ));
+        assert!(settled("ReplicaSet", &denied, true));
+        assert!(settled("ReplicaSet", &replica_set(None), true));
+        let mut behind = replica_set(None);
+        behind["status"]["observedGeneration"] = json!(1);
+        assert!(!settled("ReplicaSet", &behind, true));
+    }
+}
