@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::cluster::Observed;
-use crate::scenario::{PodExpectation, Scenario};
+use crate::scenario::{Expectations, PodExpectation, Scenario};
 use crate::snapshot::container_state;
 use crate::status;
 
@@ -43,10 +43,37 @@ fn describe(e: &PodExpectation) -> String {
 }
 
 /// Every unmet expectation, as a sentence naming what was expected and seen.
+/// At the end of a scenario a refusal nobody listed is a failure too.
 pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
+    let mut failures = check_listed(scenario, &scenario.header.expect, observed);
+    // Unexpected refusals are failures too: a scenario lists the ones it wants.
+    for r in &observed.rejections {
+        let expected = scenario
+            .header
+            .expect
+            .rejected
+            .iter()
+            .any(|e| e.namespace == r.namespace && e.kind == r.kind && e.name == r.name);
+        if !expected {
+            failures.push(format!(
+                "{} {}/{} was unexpectedly rejected: {}",
+                r.kind, r.namespace, r.name, r.message
+            ));
+        }
+    }
+    failures
+}
+
+/// The unmet expectations among those `expect` lists (an `expect` step's
+/// checkpoint, or the scenario's own), without the unexpected-refusal rule.
+pub fn check_listed(
+    scenario: &Scenario,
+    expect: &Expectations,
+    observed: &Observed,
+) -> Vec<String> {
     let mut failures = Vec::new();
     let status_key = &scenario.injector_config.policy.status_annotation;
-    for e in &scenario.header.expect.pods {
+    for e in &expect.pods {
         let what = describe(e);
         let pods: Vec<&Value> = observed
             .pods
@@ -145,7 +172,7 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             }
         }
     }
-    for e in &scenario.header.expect.rejected {
+    for e in &expect.rejected {
         let hit = observed
             .rejections
             .iter()
@@ -162,7 +189,7 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
             Some(_) => {}
         }
     }
-    for e in &scenario.header.expect.workloads {
+    for e in &expect.workloads {
         let w = observed.workloads.iter().find(|w| {
             w["kind"] == e.kind.as_str()
                 && w["metadata"]["namespace"] == e.namespace.as_str()
@@ -189,21 +216,6 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
                     ));
                 }
             }
-        }
-    }
-    // Unexpected refusals are failures too: a scenario lists the ones it wants.
-    for r in &observed.rejections {
-        let expected = scenario
-            .header
-            .expect
-            .rejected
-            .iter()
-            .any(|e| e.namespace == r.namespace && e.kind == r.kind && e.name == r.name);
-        if !expected {
-            failures.push(format!(
-                "{} {}/{} was unexpectedly rejected: {}",
-                r.kind, r.namespace, r.name, r.message
-            ));
         }
     }
     failures

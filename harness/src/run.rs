@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::admission::InjectorServer;
+use crate::admission::{Injector, InjectorServer};
 use crate::cluster::kind::{InClusterInjector, KindEnvironment, KindOptions};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
@@ -128,12 +128,37 @@ pub fn load_scenario(path: &Path) -> Result<Scenario> {
     Ok(scenario::load(path, &base)?)
 }
 
-async fn drive<C: Cluster>(
+/// What an `expect` step saw.
+struct Checkpoint {
+    /// The step it looks after, e.g. `steps[2] scale`.
+    label: String,
+    observed: Observed,
+    failures: Vec<String>,
+}
+
+/// Whether the injector answers webhook calls within every webhook's
+/// timeout, given what the fault steps did to it.
+fn answering(scenario: &Scenario, injector: &impl Injector) -> bool {
+    let shortest = scenario
+        .header
+        .webhooks
+        .iter()
+        .map(|w| Duration::from_secs(w.timeout_seconds.max(0) as u64))
+        .min()
+        .unwrap_or(Duration::from_secs(10));
+    injector.serving() && injector.delay() < shortest
+}
+
+async fn drive<C: Cluster, I: Injector>(
     cluster: &mut C,
     scenario: &Scenario,
-    webhooks: Vec<k8s_openapi::api::admissionregistration::v1::MutatingWebhook>,
+    injector: &mut I,
+    checkpoints: &mut Vec<Checkpoint>,
 ) -> Result<()> {
-    cluster.register(webhooks).await?;
+    cluster
+        .register(injector.webhooks(&scenario.header.webhooks))
+        .await?;
+    cluster.injector_answering(answering(scenario, injector));
     for m in &scenario.manifests {
         cluster.apply(&m.object).await.with_context(|| {
             format!(
@@ -147,7 +172,7 @@ async fn drive<C: Cluster>(
     }
     cluster.settle().await?;
     for (i, step) in scenario.header.steps.iter().enumerate() {
-        let ctx = || format!("{}: steps[{i}]", scenario.path.display());
+        let ctx = || format!("{}: steps[{i}] {}", scenario.path.display(), step.name());
         match step {
             Step::LabelNamespace { name, labels } => cluster
                 .label_namespace(name, labels)
@@ -166,7 +191,42 @@ async fn drive<C: Cluster>(
                     cluster.apply(m).await.with_context(ctx)?;
                 }
             }
+            Step::Scale {
+                namespace,
+                kind,
+                name,
+                replicas,
+            } => cluster
+                .scale(namespace, kind, name, *replicas)
+                .await
+                .with_context(ctx)?,
+            Step::StopInjector => injector.halt().await.with_context(ctx)?,
+            Step::StartInjector => injector.serve().await.with_context(ctx)?,
+            Step::SlowInjector { delay_seconds } => injector
+                .set_delay(Duration::from_secs(u64::from(*delay_seconds)))
+                .await
+                .with_context(ctx)?,
+            Step::RotateCert => injector.rotate_cert().await.with_context(ctx)?,
+            Step::Expect(expect) => {
+                // The previous step has settled; look, do not change.
+                let observed = cluster.observe().await.with_context(ctx)?;
+                let label = match i.checked_sub(1).map(|p| &scenario.header.steps[p]) {
+                    Some(prev) => format!("steps[{}] {}", i - 1, prev.name()),
+                    None => "the manifests".to_string(),
+                };
+                let failures = expect::check_listed(scenario, expect, &observed)
+                    .into_iter()
+                    .map(|f| format!("steps[{i}] expect (after {label}): {f}"))
+                    .collect();
+                checkpoints.push(Checkpoint {
+                    label,
+                    observed,
+                    failures,
+                });
+                continue;
+            }
         }
+        cluster.injector_answering(answering(scenario, injector));
         cluster.settle().await?;
     }
     Ok(())
@@ -179,17 +239,17 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         bail!("the kind backend runs through run_all, which brings the cluster up");
     }
     let started = Instant::now();
-    let injector = InjectorServer::start(
+    let mut injector = InjectorServer::start(
         scenario.injector_config.clone(),
         scenario.header.injector.available,
     )
     .await?;
     let decisions;
+    let mut checkpoints = Vec::new();
     let (observed, admission_log) = match backend {
         Backend::Sim => {
             let mut cluster = SimCluster::new(scenario.name());
-            let webhooks = injector.webhooks(&scenario.header.webhooks);
-            let result = drive(&mut cluster, scenario, webhooks).await;
+            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = cluster.observe().await;
             decisions = injector.decisions();
             injector.stop().await;
@@ -200,8 +260,7 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         Backend::Kubeconfig => {
             let mut cluster =
                 KubeconfigCluster::connect(scenario.name(), scenario.namespaces()).await?;
-            let webhooks = injector.webhooks(&scenario.header.webhooks);
-            let result = drive(&mut cluster, scenario, webhooks).await;
+            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = match &result {
                 Ok(()) => cluster.observe().await,
                 Err(_) => Ok(Observed::default()),
@@ -216,11 +275,22 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
             (observed, Vec::new())
         }
     };
-    let failures = expect::check(scenario, &observed);
+    let mut failures: Vec<String> = checkpoints
+        .iter()
+        .flat_map(|c| c.failures.iter().cloned())
+        .collect();
+    failures.extend(expect::check(scenario, &observed));
+    let snapshot = snapshot::with_checkpoints(
+        snapshot::build(&observed),
+        checkpoints
+            .iter()
+            .map(|c| snapshot::checkpoint(&c.label, &c.observed))
+            .collect(),
+    );
     Ok(ScenarioRun {
         name: scenario.name().to_string(),
         path: scenario.path.clone(),
-        snapshot: snapshot::build(&observed),
+        snapshot,
         observed,
         failures,
         admission_log,
@@ -239,38 +309,33 @@ pub async fn run_scenario_on_kind(
 ) -> Result<ScenarioRun> {
     let started = Instant::now();
     let client = env.client().clone();
-    let injector = InClusterInjector::deploy(
+    let mut injector = InClusterInjector::deploy(
         client.clone(),
         scenario.name(),
         &scenario.injector_config,
         scenario.header.injector.available,
     )
     .await?;
+    let mut checkpoints = Vec::new();
     let mut cluster = KubeconfigCluster::with_client(
         client.clone(),
         scenario.name(),
         scenario.namespaces(),
         Kubelet::Real,
     );
-    let result = drive(
-        &mut cluster,
-        scenario,
-        injector.webhooks(&scenario.header.webhooks),
-    )
-    .await;
+    let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
     let observed = match &result {
         Ok(()) => cluster.observe().await,
         Err(_) => Ok(Observed::default()),
     };
-    let decisions = if scenario.header.injector.available {
-        injector.decisions().await
-    } else {
-        vec!["injector not running (scenario has injector.available: false)".into()]
-    };
-    let failures = match &observed {
-        Ok(o) if result.is_ok() => expect::check(scenario, o),
-        _ => Vec::new(),
-    };
+    let decisions = injector.decisions().await;
+    let mut failures: Vec<String> = checkpoints
+        .iter()
+        .flat_map(|c: &Checkpoint| c.failures.iter().cloned())
+        .collect();
+    if let (Ok(o), Ok(())) = (&observed, &result) {
+        failures.extend(expect::check(scenario, o));
+    }
     // Gather what only a real cluster can say before anything is deleted.
     let mut diagnostics = Vec::new();
     if result.is_err() || !failures.is_empty() {
@@ -296,10 +361,17 @@ pub async fn run_scenario_on_kind(
     let observed = observed?;
     cleaned?;
     removed?;
+    let snapshot = snapshot::with_checkpoints(
+        snapshot::build(&observed),
+        checkpoints
+            .iter()
+            .map(|c| snapshot::checkpoint(&c.label, &c.observed))
+            .collect(),
+    );
     Ok(ScenarioRun {
         name: scenario.name().to_string(),
         path: scenario.path.clone(),
-        snapshot: snapshot::build(&observed),
+        snapshot,
         observed,
         failures,
         admission_log: Vec::new(),

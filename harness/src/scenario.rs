@@ -57,21 +57,28 @@ impl Scenario {
                 manifests.iter().for_each(&mut add);
             }
         }
+        let mut expectations = vec![&self.header.expect];
         for s in &self.header.steps {
             match s {
                 Step::LabelNamespace { name, .. } => {
                     out.insert(name.clone());
                 }
-                Step::RolloutRestart { namespace, .. } => {
+                Step::RolloutRestart { namespace, .. } | Step::Scale { namespace, .. } => {
                     out.insert(namespace.clone());
                 }
-                Step::Apply { .. } => {}
+                Step::Expect(e) => expectations.push(e),
+                Step::Apply { .. }
+                | Step::StopInjector
+                | Step::StartInjector
+                | Step::SlowInjector { .. }
+                | Step::RotateCert => {}
             }
         }
-        let e = &self.header.expect;
-        out.extend(e.pods.iter().map(|p| p.namespace.clone()));
-        out.extend(e.rejected.iter().map(|p| p.namespace.clone()));
-        out.extend(e.workloads.iter().map(|p| p.namespace.clone()));
+        for e in expectations {
+            out.extend(e.pods.iter().map(|p| p.namespace.clone()));
+            out.extend(e.rejected.iter().map(|p| p.namespace.clone()));
+            out.extend(e.workloads.iter().map(|p| p.namespace.clone()));
+        }
         out
     }
 }
@@ -238,6 +245,50 @@ pub enum Step {
     },
     /// Apply more manifests (the documents are given inline).
     Apply { manifests: Vec<Value> },
+    /// `kubectl scale`: set a workload's replicas.
+    Scale {
+        #[serde(default = "default_namespace")]
+        namespace: String,
+        #[serde(default = "default_deployment")]
+        kind: String,
+        name: String,
+        replicas: u32,
+    },
+    /// Stop the injector: its connections close and nothing listens at its
+    /// address, so webhook calls are refused (`connect: connection refused`).
+    StopInjector,
+    /// Start the injector again at the same address, with the same config.
+    StartInjector,
+    /// Make every admission request wait `delaySeconds` before the injector
+    /// reviews it (0 restores). Longer than a webhook's timeoutSeconds, the
+    /// apiserver gives up on the call.
+    SlowInjector {
+        #[serde(rename = "delaySeconds")]
+        delay_seconds: u32,
+    },
+    /// Give the running injector a new serving key and certificate from the
+    /// same CA (the caBundle stays valid); done once new handshakes see it.
+    RotateCert,
+    /// Check expectations at this point (after the previous step settled);
+    /// the READY lines and refusals seen here go into the snapshot too.
+    Expect(Expectations),
+}
+
+impl Step {
+    /// The step's name as written in a scenario.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::LabelNamespace { .. } => "labelNamespace",
+            Step::RolloutRestart { .. } => "rolloutRestart",
+            Step::Apply { .. } => "apply",
+            Step::Scale { .. } => "scale",
+            Step::StopInjector => "stopInjector",
+            Step::StartInjector => "startInjector",
+            Step::SlowInjector { .. } => "slowInjector",
+            Step::RotateCert => "rotateCert",
+            Step::Expect(_) => "expect",
+        }
+    }
 }
 
 fn default_namespace() -> String {
@@ -519,6 +570,43 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
             "webhook names must be unique",
         ));
     }
+    // Fault steps must make sense in order: stop a running injector, start
+    // a stopped one.
+    let mut serving = header.injector.available;
+    for (i, step) in header.steps.iter().enumerate() {
+        let field = format!("steps[{i}].{}", step.name());
+        let problem = match step {
+            Step::StopInjector if !serving => Some("the injector is not running here".to_string()),
+            Step::StartInjector if serving => Some("the injector is already running here".into()),
+            Step::SlowInjector { delay_seconds } if *delay_seconds > 60 => {
+                Some(format!("delaySeconds {delay_seconds} is over 60"))
+            }
+            Step::Scale { kind, .. }
+                if !matches!(kind.as_str(), "Deployment" | "ReplicaSet" | "StatefulSet") =>
+            {
+                Some(format!(
+                    "cannot scale a {kind}: Deployment, ReplicaSet or StatefulSet"
+                ))
+            }
+            _ => None,
+        };
+        if let Some(message) = problem {
+            // The n-th step of this name is the n-th line naming it.
+            let nth = header.steps[..i]
+                .iter()
+                .filter(|s| s.name() == step.name())
+                .count();
+            let line = find_step_line(header_text, step.name(), nth)
+                .map(|l| header_line + l - 1)
+                .or(Some(header_line));
+            return Err(ScenarioError::new(path, line, field, message));
+        }
+        match step {
+            Step::StopInjector => serving = false,
+            Step::StartInjector => serving = true,
+            _ => {}
+        }
+    }
     for (i, p) in header.expect.pods.iter().enumerate() {
         if let Some(r) = &p.ready {
             let ok = r
@@ -658,6 +746,22 @@ fn find_line(doc: &str, field: &str) -> Option<usize> {
             t.starts_with(&key)
         })
         .map(|i| i + 1)
+}
+
+/// The line (1-based, within `doc`) of the `nth` (0-based) step item named
+/// `name`, written `- name` or `- name: ...`.
+fn find_step_line(doc: &str, name: &str, nth: usize) -> Option<usize> {
+    doc.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            t.strip_prefix("- ").is_some_and(|t| {
+                let t = t.trim_end();
+                t == name || t.starts_with(&format!("{name}:"))
+            })
+        })
+        .nth(nth)
+        .map(|(i, _)| i + 1)
 }
 
 /// Every scenario file in a directory (its `*.yaml`), sorted by name.
@@ -855,6 +959,57 @@ mod tests {
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(e.field, "webhooks[0].failurePolicy");
         assert_eq!(e.line, Some(5));
+    }
+
+    #[test]
+    fn fault_steps_parse_and_are_checked_in_order() {
+        let head = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n";
+        let text = format!(
+            "{head}steps:\n- stopInjector\n- scale: {{namespace: d, name: web, replicas: 3}}\n- expect:\n    pods: [{{namespace: d, count: 1}}]\n- startInjector\n- slowInjector: {{delaySeconds: 3}}\n- rotateCert\n"
+        );
+        let s = parse_text("x", &text).unwrap();
+        assert_eq!(
+            s.header.steps.iter().map(Step::name).collect::<Vec<_>>(),
+            [
+                "stopInjector",
+                "scale",
+                "expect",
+                "startInjector",
+                "slowInjector",
+                "rotateCert"
+            ]
+        );
+        assert!(matches!(
+            &s.header.steps[1],
+            Step::Scale { kind, replicas: 3, .. } if kind == "Deployment"
+        ));
+        assert!(s.namespaces().contains("d"), "checkpoint namespaces count");
+
+        let e = parse_text("x", &format!("{head}steps:\n- startInjector\n")).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (Some(5), "steps[0].startInjector"),
+            "{e}"
+        );
+        assert!(e.message.contains("already running"), "{e}");
+        let e = parse_text(
+            "x",
+            &format!("{head}injector: {{available: false}}\nsteps:\n- stopInjector\n"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("not running"), "{e}");
+        let e = parse_text(
+            "x",
+            &format!("{head}steps:\n- scale: {{name: j, kind: Job, replicas: 1}}\n"),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "steps[0].scale", "{e}");
+        let e = parse_text(
+            "x",
+            &format!("{head}steps:\n- stopInjector: {{now: true}}\n"),
+        )
+        .unwrap_err();
+        assert!(e.field.starts_with("steps"), "{e}");
     }
 
     #[test]

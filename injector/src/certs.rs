@@ -4,8 +4,9 @@
 //! `caBundle` of the webhook configuration, so no public CA is involved: this
 //! module makes a self-signed CA, signs a serving certificate for the
 //! Service's in-cluster DNS names with it, and hands out the CA PEM as the
-//! `caBundle`. The CA key is dropped once the serving cert is signed; rotating
-//! means generating (and deploying) a new pair.
+//! `caBundle`. [`generate`] drops the CA key once the serving cert is signed
+//! (rotating then means a new pair and a new caBundle); a kept [`Ca`] issues
+//! further serving certs that the same caBundle trusts.
 //!
 //! Keys are ECDSA P-256 (small, fast, accepted by every apiserver TLS stack),
 //! and the serving key is written as PKCS#8, which rustls reads directly.
@@ -86,60 +87,97 @@ pub fn generate(
     namespace: &str,
     extra_sans: &[String],
 ) -> Result<CertBundle, CertError> {
-    check_dns1123_label(service).map_err(|m| CertError::Generate(format!("service: {m}")))?;
-    check_dns1123_label(namespace).map_err(|m| CertError::Generate(format!("namespace: {m}")))?;
+    Ca::generate()?.issue(service, namespace, extra_sans)
+}
 
-    let fqdn = format!("{service}.{namespace}.svc");
-    let mut sans: Vec<SanType> = Vec::new();
-    for name in [
-        service.to_string(),
-        format!("{service}.{namespace}"),
-        fqdn.clone(),
-    ] {
-        push_unique(&mut sans, dns_san(&name)?);
+/// A CA that keeps its key, so it can sign more than one serving cert:
+/// renewing the serving cert from the same CA leaves the webhook's caBundle
+/// valid, so a rotation never fails an admission call.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("Ca").finish_non_exhaustive()
     }
-    for entry in extra_sans {
-        push_unique(&mut sans, parse_san(entry)?);
+}
+
+impl Ca {
+    /// A new self-signed CA.
+    pub fn generate() -> Result<Ca, CertError> {
+        let mut ca_params = CertificateParams::default();
+        ca_params.distinguished_name = common_name(CA_COMMON_NAME);
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        set_validity(&mut ca_params, SystemTime::now(), CA_VALIDITY)?;
+        let ca_key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_error("CA key"))?;
+        let issuer = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(rcgen_error("CA"))?;
+        Ok(Ca { issuer })
     }
 
-    let now = SystemTime::now();
+    /// PEM of the CA certificate (the caBundle's content).
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
 
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = common_name(CA_COMMON_NAME);
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    set_validity(&mut ca_params, now, CA_VALIDITY)?;
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_error("CA key"))?;
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(rcgen_error("CA"))?;
+    /// A fresh serving key and certificate signed by this CA, as
+    /// [`generate`] describes; each call makes a new key.
+    pub fn issue(
+        &self,
+        service: &str,
+        namespace: &str,
+        extra_sans: &[String],
+    ) -> Result<CertBundle, CertError> {
+        check_dns1123_label(service).map_err(|m| CertError::Generate(format!("service: {m}")))?;
+        check_dns1123_label(namespace)
+            .map_err(|m| CertError::Generate(format!("namespace: {m}")))?;
 
-    let mut params = CertificateParams::default();
-    // The CN is informational (clients match on SANs); a long service and
-    // namespace can push the FQDN past the X.509 limit, so fall back to the
-    // service name, which is at most 63 characters.
-    params.distinguished_name = common_name(if fqdn.len() <= MAX_COMMON_NAME {
-        &fqdn
-    } else {
-        service
-    });
-    params.subject_alt_names = sans;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    set_validity(&mut params, now, SERVING_VALIDITY)?;
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_error("serving key"))?;
-    let cert = params
-        .signed_by(&key, &ca)
-        .map_err(rcgen_error("serving certificate"))?;
+        let fqdn = format!("{service}.{namespace}.svc");
+        let mut sans: Vec<SanType> = Vec::new();
+        for name in [
+            service.to_string(),
+            format!("{service}.{namespace}"),
+            fqdn.clone(),
+        ] {
+            push_unique(&mut sans, dns_san(&name)?);
+        }
+        for entry in extra_sans {
+            push_unique(&mut sans, parse_san(entry)?);
+        }
 
-    Ok(CertBundle {
-        ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+        let mut params = CertificateParams::default();
+        // The CN is informational (clients match on SANs); a long service and
+        // namespace can push the FQDN past the X.509 limit, so fall back to the
+        // service name, which is at most 63 characters.
+        params.distinguished_name = common_name(if fqdn.len() <= MAX_COMMON_NAME {
+            &fqdn
+        } else {
+            service
+        });
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        set_validity(&mut params, SystemTime::now(), SERVING_VALIDITY)?;
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(rcgen_error("serving key"))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(rcgen_error("serving certificate"))?;
+
+        Ok(CertBundle {
+            ca_pem: self.issuer.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
 }
 
 impl CertBundle {
@@ -414,6 +452,20 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn a_kept_ca_issues_new_keys_the_same_bundle_trusts() {
+        let ca = Ca::generate().unwrap();
+        let first = ca.issue("svc", "ns", &["127.0.0.1".into()]).unwrap();
+        let second = ca.issue("svc", "ns", &["127.0.0.1".into()]).unwrap();
+        assert_eq!(first.ca_pem, second.ca_pem, "one caBundle for both");
+        assert_ne!(first.key_pem, second.key_pem, "a rotation makes a new key");
+        assert_ne!(first.cert_pem, second.cert_pem);
+        for leaf in [&first.cert_pem, &second.cert_pem] {
+            verify_at(&ca.pem(), leaf, "127.0.0.1", UnixTime::now()).unwrap();
+        }
+        assert!(!format!("{ca:?}").contains("PRIVATE"), "{ca:?}");
     }
 
     #[test]

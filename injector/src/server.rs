@@ -323,6 +323,16 @@ async fn wait_for_signal() {
 /// Loads the config and certificate, binds, and serves in the background.
 /// Fails before serving if either cannot be loaded (readiness means both are).
 pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
+    start_with(opts, |routes| routes).await
+}
+
+/// [`start`], with the routes passed through `wrap` before serving, so an
+/// embedder can add middleware around them (the harness adds an injected
+/// delay for its fault scenarios). The binary never uses it.
+pub async fn start_with(
+    opts: ServerOptions,
+    wrap: impl FnOnce(Router) -> Router,
+) -> Result<RunningServer, ServerError> {
     let config = opts.config.load()?;
     let tls_config = tls::load(&opts.tls_cert, &opts.tls_key)?;
     let state = AppState::new(config, opts.own_namespace.clone());
@@ -389,7 +399,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     }
 
     let handle: Handle<SocketAddr> = Handle::new();
-    let app = router(state.clone(), opts.body_limit);
+    let app = wrap(router(state.clone(), opts.body_limit));
     // TCP_NODELAY: a response goes out as several small TLS records (and
     // HTTP/2 frames); without it Nagle's algorithm holds the later ones
     // back until the client acknowledges the first.

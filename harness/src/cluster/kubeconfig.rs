@@ -67,6 +67,8 @@ pub struct KubeconfigCluster {
     rejections: Vec<Rejection>,
     registered: bool,
     kubelet: Kubelet,
+    /// Whether the injector answers webhook calls in time (fault steps).
+    injector_answering: bool,
 }
 
 /// Which kubelet runs the cluster's pods; it decides when a pod is settled.
@@ -163,6 +165,7 @@ impl KubeconfigCluster {
             rejections: Vec::new(),
             registered: false,
             kubelet,
+            injector_answering: true,
         }
     }
 
@@ -381,9 +384,9 @@ impl KubeconfigCluster {
                         // in itself (crash loops backed off, probes run).
                         ("Pod", Kubelet::Real) => {
                             crate::cluster::settled::real_pod(&v, std::time::SystemTime::now())
-                                && settled(kind, &v, &events)
+                                && settled(kind, &v, &events, self.injector_answering)
                         }
-                        _ => settled(kind, &v, &events),
+                        _ => settled(kind, &v, &events, self.injector_answering),
                     };
                 }
             }
@@ -563,9 +566,25 @@ impl KubeconfigCluster {
     }
 }
 
+/// Whether an apiserver message says a webhook could not be reached or did
+/// not answer in time: the failures a retry cures once the injector is back.
+pub fn is_unreachable_webhook(message: &str) -> bool {
+    message.contains("failed calling webhook")
+        && (message.contains("connect: connection refused")
+            || message.contains("context deadline exceeded"))
+}
+
 /// Whether an object is in a state that will not change by itself.
 /// `events` are the namespace's FailedScheduling events with their pod's uid.
-fn settled(kind: &str, v: &Value, events: &[(String, ObjectEvent)]) -> bool {
+/// `injector_answering`: whether webhook calls succeed now; a ReplicaSet
+/// whose last pod creation failed because the injector was unreachable
+/// is then still to recover (the controller retries with back-off).
+fn settled(
+    kind: &str,
+    v: &Value,
+    events: &[(String, ObjectEvent)],
+    injector_answering: bool,
+) -> bool {
     match kind {
         // The fake kubelet has run the pod, or the scheduler has given up
         // on it for now: PodScheduled=False (Unschedulable) and the
@@ -593,7 +612,21 @@ fn settled(kind: &str, v: &Value, events: &[(String, ObjectEvent)]) -> bool {
         }
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => {
             let generation = v["metadata"]["generation"].as_i64().unwrap_or(0);
-            v["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation || kind == "Job"
+            let observed = v["status"]["observedGeneration"].as_i64().unwrap_or(0) >= generation
+                || kind == "Job";
+            // The controller sets ReplicaFailure when a sync fails to create
+            // pods and clears it on the next successful sync.
+            let waiting_for_retry = injector_answering
+                && v["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| {
+                        c["type"] == "ReplicaFailure"
+                            && c["status"] == "True"
+                            && is_unreachable_webhook(c["message"].as_str().unwrap_or(""))
+                    });
+            observed && !waiting_for_retry
         }
         _ => true,
     }
@@ -682,6 +715,24 @@ impl Cluster for KubeconfigCluster {
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         Ok(())
+    }
+
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let api = self.api(kind, Some(namespace))?;
+        let patch = json!({"spec": {"replicas": replicas}});
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        Ok(())
+    }
+
+    fn injector_answering(&mut self, answering: bool) {
+        self.injector_answering = answering;
     }
 
     async fn settle(&mut self) -> Result<()> {
@@ -878,26 +929,61 @@ mod tests {
     fn an_unschedulable_pod_with_its_event_is_settled() {
         let m = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports.";
         let pod = pending("u1", m);
-        assert!(settled("Pod", &pod, &[event("u1", m)]));
+        assert!(settled("Pod", &pod, &[event("u1", m)], true));
         // Not yet: the event is missing, is about another pod (a deleted
         // one of the same name), or carries an older message.
-        assert!(!settled("Pod", &pod, &[]));
-        assert!(!settled("Pod", &pod, &[event("u0", m)]));
+        assert!(!settled("Pod", &pod, &[], true));
+        assert!(!settled("Pod", &pod, &[event("u0", m)], true));
         assert!(!settled(
             "Pod",
             &pod,
-            &[event("u1", "0/1 nodes are available: 1 Insufficient cpu.")]
+            &[event("u1", "0/1 nodes are available: 1 Insufficient cpu.")],
+            true
         ));
         // A pod the scheduler has not looked at yet is not settled.
         let fresh = json!({"metadata": {"name": "p", "uid": "u2"}, "status": {"phase": "Pending"}});
-        assert!(!settled("Pod", &fresh, &[]));
+        assert!(!settled("Pod", &fresh, &[], true));
         // A terminating pod is never settled.
         let mut deleting = pod.clone();
         deleting["metadata"]["deletionTimestamp"] = json!("2025-01-01T00:00:00Z");
-        assert!(!settled("Pod", &deleting, &[event("u1", m)]));
+        assert!(!settled("Pod", &deleting, &[event("u1", m)], true));
         // A pod the kubelet ran is settled as before.
         let ran =
             json!({"metadata": {"name": "p"}, "status": {"startTime": "2025-01-01T00:00:00Z"}});
-        assert!(settled("Pod", &ran, &[]));
+        assert!(settled("Pod", &ran, &[], true));
+    }
+
+    fn replica_set(condition: Option<&str>) -> Value {
+        let mut rs = json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2}});
+        if let Some(message) = condition {
+            rs["status"]["conditions"] = json!([{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": message}]);
+        }
+        rs
+    }
+
+    #[test]
+    fn a_replicaset_failed_on_an_unreachable_injector_waits_for_its_retry_once_it_answers() {
+        let refused = "Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://127.0.0.1:1/mutate?timeout=10s\": dial tcp 127.0.0.1:1: connect: connection refused";
+        let timed_out = "Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://127.0.0.1:1/mutate?timeout=1s\": context deadline exceeded";
+        for message in [refused, timed_out] {
+            let rs = replica_set(Some(message));
+            assert!(
+                settled("ReplicaSet", &rs, &[], false),
+                "final while the injector is down"
+            );
+            assert!(
+                !settled("ReplicaSet", &rs, &[], true),
+                "a retry will succeed: {message}"
+            );
+        }
+        // A denial does not change by retrying, whatever the injector does.
+        let denied = replica_set(Some(
+            "admission webhook \"w\" denied the request: port clash",
+        ));
+        assert!(settled("ReplicaSet", &denied, &[], true));
+        assert!(settled("ReplicaSet", &replica_set(None), &[], true));
+        let mut behind = replica_set(None);
+        behind["status"]["observedGeneration"] = json!(1);
+        assert!(!settled("ReplicaSet", &behind, &[], true));
     }
 }

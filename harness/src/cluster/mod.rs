@@ -149,6 +149,20 @@ pub trait Cluster {
         kind: &str,
         name: &str,
     ) -> anyhow::Result<()>;
+    /// `kubectl scale` of a Deployment, ReplicaSet or StatefulSet.
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> anyhow::Result<()>;
+    /// Tells the backend whether the injector answers webhook calls in time
+    /// from now on (fault steps change it). A controller that failed to
+    /// create pods because a call was refused or timed out retries with
+    /// back-off: while the injector is down that failure is final for
+    /// settling, once it answers again settling waits for the retry.
+    fn injector_answering(&mut self, _answering: bool) {}
     /// Waits until controllers and kubelets have nothing left to do.
     async fn settle(&mut self) -> anyhow::Result<()>;
     async fn observe(&mut self) -> anyhow::Result<Observed>;

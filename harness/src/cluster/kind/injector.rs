@@ -31,12 +31,21 @@ pub const SERVICE: &str = "sidecar-injector";
 pub const SCENARIO_LABEL: &str = "injector-harness/scenario";
 /// How long the injector may take to become an endpoint of its Service.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a rotated Secret may take to reach the pod (the kubelet's sync
+/// period is a minute) and be reloaded.
+const ROTATION_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// One scenario's injector, deployed in the cluster.
 pub struct InClusterInjector {
     client: Client,
     namespace: String,
+    /// The CA the webhooks trust; rotations issue from it.
+    ca: certs::Ca,
     ca_pem: String,
+    serving: bool,
+    ever_served: bool,
+    /// Counters of injector pods that are gone (a stop scales to zero).
+    past_counters: BTreeMap<String, f64>,
 }
 
 /// The injector namespace of a scenario: a DNS label of at most 63 bytes.
@@ -57,7 +66,9 @@ impl InClusterInjector {
         available: bool,
     ) -> Result<InClusterInjector> {
         let namespace = namespace_for(scenario);
-        let bundle = certs::generate(SERVICE, &namespace, &[])
+        let ca = certs::Ca::generate().context("generating the injector's CA")?;
+        let bundle = ca
+            .issue(SERVICE, &namespace, &[])
             .context("generating the injector's serving certificate")?;
         let ca_pem = bundle.ca_pem.clone();
         let opts = ManifestOptions {
@@ -96,7 +107,11 @@ impl InClusterInjector {
         let injector = InClusterInjector {
             client,
             namespace,
+            ca,
             ca_pem,
+            serving: available,
+            ever_served: available,
+            past_counters: BTreeMap::new(),
         };
         if available {
             injector.wait_for_endpoint().await?;
@@ -170,12 +185,75 @@ impl InClusterInjector {
         Ok(self.client.request_text(request).await?)
     }
 
-    /// What the injector decided, from its counters (as on the other backends).
+    /// What the injector decided, from its counters (as on the other
+    /// backends), those of stopped injector pods included.
     pub async fn decisions(&self) -> Vec<String> {
-        match self.metrics().await {
-            Ok(text) => crate::admission::decisions_from_metrics(&text),
-            Err(e) => vec![format!("cannot read the injector's metrics: {e}")],
+        if !self.ever_served {
+            return vec!["injector never ran (scenario has injector.available: false)".into()];
         }
+        let mut all = self.past_counters.clone();
+        if self.serving {
+            match self.metrics().await {
+                Ok(text) => {
+                    for (k, v) in crate::admission::counters(&text) {
+                        *all.entry(k).or_default() += v;
+                    }
+                }
+                Err(e) => return vec![format!("cannot read the injector's metrics: {e}")],
+            }
+        }
+        all.into_iter()
+            .filter(|(_, n)| *n > 0.0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect()
+    }
+
+    /// Scales the injector Deployment; zero leaves the Service without
+    /// endpoints, which is how the apiserver sees an injector that is down.
+    async fn scale(&self, replicas: i32) -> Result<()> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let patch = serde_json::json!({"spec": {"replicas": replicas}});
+        api.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("scaling the injector in {} to {replicas}", self.namespace))?;
+        Ok(())
+    }
+
+    /// Waits until the Service has no endpoint left and no injector pod runs.
+    async fn wait_until_down(&self) -> Result<()> {
+        let endpoints: Api<Endpoints> = Api::namespaced(self.client.clone(), &self.namespace);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let addresses = endpoints.get_opt(SERVICE).await?.map_or(0, |e| {
+                e.subsets
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| s.addresses.as_ref().map_or(0, Vec::len))
+                    .sum::<usize>()
+            });
+            if addresses == 0 && pods.list(&lp).await?.items.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the injector in {} did not stop within {} s",
+                    self.namespace,
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    /// How many times the injector pods have logged a certificate reload.
+    async fn reloads(&self) -> usize {
+        self.logs()
+            .await
+            .iter()
+            .filter(|l| l.contains("serving certificate reloaded"))
+            .count()
     }
 
     /// The injector pods' logs, for failure reports.
@@ -216,6 +294,86 @@ impl InClusterInjector {
             Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
             Err(e) => Err(e).with_context(|| format!("deleting namespace {}", self.namespace)),
         }
+    }
+}
+
+impl crate::admission::Injector for InClusterInjector {
+    fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
+        InClusterInjector::webhooks(self, specs)
+    }
+
+    fn serving(&self) -> bool {
+        self.serving
+    }
+
+    fn delay(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    async fn halt(&mut self) -> Result<()> {
+        if !self.serving {
+            return Ok(());
+        }
+        if let Ok(text) = self.metrics().await {
+            for (k, v) in crate::admission::counters(&text) {
+                *self.past_counters.entry(k).or_default() += v;
+            }
+        }
+        self.scale(0).await?;
+        self.wait_until_down().await?;
+        self.serving = false;
+        Ok(())
+    }
+
+    async fn serve(&mut self) -> Result<()> {
+        self.scale(1).await?;
+        self.wait_for_endpoint().await?;
+        self.serving = true;
+        self.ever_served = true;
+        Ok(())
+    }
+
+    async fn set_delay(&mut self, delay: Duration) -> Result<()> {
+        if delay.is_zero() {
+            return Ok(());
+        }
+        bail!(
+            "slowInjector is not available on kind: the injector image has no delay option \
+             (the sim and kubeconfig backends delay the in-process injector)"
+        )
+    }
+
+    /// Writes a new key pair from the same CA into the TLS Secret and waits
+    /// until the injector has reloaded it (the kubelet updates the mounted
+    /// Secret within its sync period; the server polls the files).
+    async fn rotate_cert(&mut self) -> Result<()> {
+        let bundle = self.ca.issue(SERVICE, &self.namespace, &[])?;
+        let before = self.reloads().await;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let name = format!("{SERVICE}-certs");
+        let patch = serde_json::json!({"stringData": {
+            certs::CERT_FILE: bundle.cert_pem,
+            certs::KEY_FILE: bundle.key_pem,
+        }});
+        secrets
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("updating Secret {}/{name}", self.namespace))?;
+        if !self.serving {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
+        while self.reloads().await <= before {
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the injector in {} did not reload its certificate within {} s",
+                    self.namespace,
+                    ROTATION_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
     }
 }
 

@@ -98,6 +98,23 @@ fn deployments(c: &mut SimCluster) -> bool {
             changed = true;
             continue;
         }
+        // Not rolling (no old ReplicaSet still has pods): a scale sets the
+        // ReplicaSet's replicas at once, as the deployment controller does.
+        let rolling = c.objects_of("ReplicaSet").iter().any(|rs| {
+            meta_str(rs, "namespace") == ns
+                && is_owned_by(rs, &d)
+                && meta_str(rs, "name") != rs_name
+                && rs["spec"]["replicas"].as_i64().unwrap_or(0) > 0
+        });
+        if !rolling {
+            if let Some(rs) = c.object_mut("ReplicaSet", &ns, &rs_name) {
+                if rs["spec"]["replicas"].as_i64() != Some(replicas) {
+                    rs["spec"]["replicas"] = json!(replicas);
+                    changed = true;
+                }
+            }
+            continue;
+        }
         // Roll forward once the new ReplicaSet's pods are all ready.
         let new_pods: Vec<bool> = c
             .pods_owned_by("ReplicaSet", &ns, &rs_name)
@@ -170,6 +187,9 @@ async fn replicasets(c: &mut SimCluster) -> bool {
     for rs in c.objects_of("ReplicaSet") {
         let ns = meta_str(&rs, "namespace").to_string();
         let name = meta_str(&rs, "name").to_string();
+        if c.backing_off.contains(&(ns.clone(), name.clone())) {
+            continue;
+        }
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let have: Vec<String> = c
             .pods_owned_by("ReplicaSet", &ns, &name)
@@ -192,7 +212,8 @@ async fn replicasets(c: &mut SimCluster) -> bool {
                     let (kind, owner) = top_owner(c, &rs);
                     c.record_rejection(&ns, &kind, &owner, format!("Error creating: {message}"));
                     // The real controller retries with back-off; the answer
-                    // will not change, so stop here.
+                    // will not change before the next step, so stop here.
+                    c.backing_off.insert((ns.clone(), name.clone()));
                     break;
                 }
             }

@@ -48,6 +48,10 @@ pub struct SimCluster {
     pub warnings: Vec<(String, String)>,
     names: NameGen,
     counter: u64,
+    /// ReplicaSets whose pod creation failed during this settle: the real
+    /// controller retries them with back-off, and nothing that could change
+    /// the answer happens before the next step, so they wait until then.
+    pub(crate) backing_off: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Deterministic stand-in for the apiserver's random name suffixes.
@@ -104,6 +108,7 @@ impl SimCluster {
             warnings: Vec::new(),
             names: NameGen(u64::from(fnv32a(seed.as_bytes())) | 1),
             counter: 0,
+            backing_off: Default::default(),
         };
         for ns in SYSTEM_NAMESPACES {
             c.create_namespace(
@@ -594,9 +599,28 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let Some(w) = self.object_mut(kind, namespace, name) else {
+            bail!("{kind} {namespace}/{name} not found");
+        };
+        if w["spec"]["replicas"].as_i64() != Some(i64::from(replicas)) {
+            w["spec"]["replicas"] = json!(replicas);
+            let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            w["metadata"]["generation"] = json!(generation);
+        }
+        Ok(())
+    }
+
     async fn settle(&mut self) -> Result<()> {
         // Controllers and the kubelet take turns until nothing changes. The
         // bound only guards against a modelling bug looping forever.
+        self.backing_off.clear();
         for _ in 0..100 {
             let controllers = controllers::reconcile(self).await;
             let scheduler = self.run_scheduler()?;
