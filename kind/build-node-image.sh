@@ -24,6 +24,7 @@
 # Usage:
 #   kind/build-node-image.sh           build what is missing; prints the image tag on stdout
 #   kind/build-node-image.sh --tag     print the tag the current pins give (no build)
+#   kind/build-node-image.sh --bins    only build (or find cached) the Go binaries
 #
 # Environment:
 #   NODE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the host's apt source)
@@ -39,7 +40,8 @@ done
 # Bump when the recipe changes in a way the hashed files do not show.
 RECIPE=1
 
-export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=-mod=mod
+# The host may set GOFLAGS (e.g. -mod=mod); `go install pkg@version` refuses -mod flags.
+export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0 GOFLAGS=
 cache_root=${INJECTOR_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/injector-harness}
 cache=$cache_root/node-image
 node_dir=$here/node-image
@@ -122,13 +124,176 @@ build_rootfs() {
   fi
 }
 
-case "${1:-}" in
-  --rootfs)
-    "$here/docker.sh" ensure
+# ---- static Go binaries of the node -----------------------------------------
+
+tools_key=$(
+  {
+    echo "recipe=$RECIPE"
+    echo "CRI_TOOLS_VERSION=$CRI_TOOLS_VERSION COREDNS_VERSION=$COREDNS_VERSION"
+    echo "NODE_ETCD_VERSION=$NODE_ETCD_VERSION PAUSE_VERSION=$PAUSE_VERSION"
+    go env GOVERSION GOOS GOARCH
+    cat "$here/node-etcd/go.mod" "$here/node-etcd/go.sum" "$node_dir/pause/go.mod" "$node_dir/pause/main.go"
+  } | short_hash
+)
+tools_dir=$cache_root/node-tools/$tools_key/bin
+
+# build_tool NAME COMMAND...: runs COMMAND (which writes $out/NAME) unless
+# NAME is cached; COMMAND sees $out, a fresh temporary directory.
+build_tool() {
+  local name=$1 t
+  shift
+  if [[ -x "$tools_dir/$name" ]]; then
+    log "$name: cached"
+    return
+  fi
+  t=$(now)
+  log "building $name ..."
+  out=$(mktemp -d "$tools_dir/../tmp.XXXXXX")
+  "$@"
+  mv -f "$out/$name" "$tools_dir/$name"
+  rm -rf "$out"
+  log "$name: built in $(secs "$t" "$(now)")"
+}
+
+go_install() { GOBIN=$out go install -trimpath "$@"; }
+
+build_crictl() {
+  go_install -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=${CRI_TOOLS_VERSION#v}" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRI_TOOLS_VERSION"
+}
+build_coredns() {
+  go_install -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+}
+build_etcd() {
+  (cd "$here/node-etcd" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+}
+build_pause() {
+  (cd "$node_dir/pause" && go build -trimpath -ldflags "-s -w -X main.version=$PAUSE_VERSION" -o "$out/pause" .)
+}
+
+build_bins() {
+  mkdir -p "$tools_dir"
+  exec 8>"$tools_dir/../.lock"
+  flock 8
+  build_tool pause build_pause
+  build_tool crictl build_crictl
+  build_tool coredns build_coredns
+  build_tool etcd build_etcd
+  exec 8>&-
+  k8s_bin=$("$here/build-control-plane.sh" --node)
+}
+
+# ---- component images --------------------------------------------------------
+
+# Reads `kubeadm config images list` and builds each image it names, FROM
+# scratch, under exactly that name; fails when a name or tag is not the one
+# our pins build. Saves them all into $1/images.tar.
+build_component_images() {
+  local ctx=$1 ref name tag bin entry
+  local -a refs=()
+  mapfile -t refs < <("$k8s_bin/kubeadm" config images list --kubernetes-version "$K8S_VERSION" 2>/dev/null)
+  ((${#refs[@]} > 0)) || die "kubeadm config images list printed nothing"
+  log "kubeadm $K8S_VERSION expects: ${refs[*]}"
+  mkdir -p "$ctx/components"
+  for ref in "${refs[@]}"; do
+    name=${ref%:*}
+    name=${name##*/}
+    tag=${ref##*:}
+    entry=
+    case "$name" in
+      kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy)
+        [[ "$tag" == "$K8S_VERSION" ]] || die "$ref: tag is not K8S_VERSION $K8S_VERSION"
+        bin=$k8s_bin/$name
+        ;;
+      etcd)
+        [[ "$tag" == "${NODE_ETCD_VERSION#v}-0" ]] || die "$ref: kubeadm wants etcd $tag, NODE_ETCD_VERSION is $NODE_ETCD_VERSION (edit kind/versions.env, rerun kind/gen-control-plane-mod.sh)"
+        bin=$tools_dir/etcd
+        ;;
+      coredns)
+        [[ "$tag" == "$COREDNS_VERSION" ]] || die "$ref: kubeadm wants CoreDNS $tag, COREDNS_VERSION is $COREDNS_VERSION"
+        bin=$tools_dir/coredns
+        entry=/usr/local/bin/coredns
+        ;;
+      pause)
+        [[ "$tag" == "$PAUSE_VERSION" ]] || die "$ref: kubeadm wants pause $tag, PAUSE_VERSION is $PAUSE_VERSION"
+        bin=$tools_dir/pause
+        entry=/usr/local/bin/pause
+        ;;
+      *) die "kubeadm names an image this script does not know how to build: $ref" ;;
+    esac
+    local dir=$ctx/components/$name
+    mkdir -p "$dir"
+    cp "$bin" "$dir/$name"
+    if [[ "$name" == kube-proxy ]]; then
+      cp "$node_dir/kube-proxy.Dockerfile" "$dir/Dockerfile"
+    else
+      {
+        echo "FROM scratch"
+        echo "COPY $name /usr/local/bin/$name"
+        echo "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"
+        [[ -z "$entry" ]] || echo "ENTRYPOINT [\"$entry\"]"
+      } >"$dir/Dockerfile"
+    fi
+    docker build -q --build-arg "ROOTFS=$rootfs_tag" -t "$ref" "$dir" >/dev/null
+    log "image $ref: built"
+  done
+  mkdir -p "$ctx/images"
+  docker save -o "$ctx/images/images.tar" "${refs[@]}"
+  log "saved ${#refs[@]} images ($(du -h "$ctx/images/images.tar" | cut -f1))"
+}
+
+# ---- node image --------------------------------------------------------------
+
+node_key() {
+  {
+    echo "recipe=$RECIPE rootfs=$rootfs_key tools=$tools_key"
+    "$here/build-control-plane.sh" --bin-dir
+    grep -v '^#' "$here/versions.env"
+    cat "${BASH_SOURCE[0]}"
+    (cd "$node_dir" && find . -type f ! -path './pause/*' -print0 | sort -z | xargs -0 sha256sum)
+  } | short_hash
+}
+node_tag=injector-harness/kind-node:$K8S_VERSION-$(node_key)
+
+build_node() {
+  local t ctx
+  t=$(now)
+  ctx=$cache/context-${node_tag##*:}
+  rm -rf "$ctx"
+  mkdir -p "$ctx/bin"
+  build_component_images "$ctx"
+  cp "$k8s_bin/kubelet" "$k8s_bin/kubeadm" "$k8s_bin/kubectl" "$tools_dir/crictl" "$ctx/bin/"
+  cp -a "$node_dir/files" "$ctx/files"
+  cp "$node_dir/Dockerfile" "$ctx/Dockerfile"
+  log "building $node_tag ..."
+  docker build -q --build-arg "ROOTFS=$rootfs_tag" --build-arg "K8S_VERSION=$K8S_VERSION" \
+    --build-arg "PAUSE_VERSION=$PAUSE_VERSION" -t "$node_tag" "$ctx" >/dev/null
+  rm -rf "$ctx"
+  log "node image: built in $(secs "$t" "$(now)")"
+}
+
+main() {
+  local t
+  t=$(now)
+  "$here/docker.sh" ensure
+  if docker image inspect "$node_tag" >/dev/null 2>&1; then
+    log "node image: cached ($node_tag)"
+  else
     build_rootfs
-    ;;
+    build_bins
+    build_node
+  fi
+  docker tag "$node_tag" "injector-harness/kind-node:$K8S_VERSION"
+  log "total: $(secs "$t" "$(now)")"
+  echo "$node_tag"
+}
+
+case "${1:-}" in
+  "") main ;;
+  --tag) echo "$node_tag" ;;
+  --bins) build_bins ;;
   *)
-    echo "usage: $0 [--tag]" >&2
+    echo "usage: $0 [--tag | --bins]" >&2
     exit 2
     ;;
 esac
