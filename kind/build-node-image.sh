@@ -183,6 +183,15 @@ build_bins() {
   k8s_bin=$("$here/build-control-plane.sh" --node)
 }
 
+# docker_build ARGS...: `docker build -q` with its output kept in
+# $cache/docker-build.log and shown only when the build fails.
+docker_build() {
+  if ! docker build -q "$@" >"$cache/docker-build.log" 2>&1; then
+    cat "$cache/docker-build.log" >&2
+    die "docker build $* failed"
+  fi
+}
+
 # ---- component images --------------------------------------------------------
 
 # Reads `kubeadm config images list` and builds each image it names, FROM
@@ -234,7 +243,7 @@ build_component_images() {
         [[ -z "$entry" ]] || echo "ENTRYPOINT [\"$entry\"]"
       } >"$dir/Dockerfile"
     fi
-    docker build -q --build-arg "ROOTFS=$rootfs_tag" -t "$ref" "$dir" >/dev/null
+    docker_build --build-arg "ROOTFS=$rootfs_tag" -t "$ref" "$dir"
     log "image $ref: built"
   done
   mkdir -p "$ctx/images"
@@ -266,8 +275,8 @@ build_node() {
   cp -a "$node_dir/files" "$ctx/files"
   cp "$node_dir/Dockerfile" "$ctx/Dockerfile"
   log "building $node_tag ..."
-  docker build -q --build-arg "ROOTFS=$rootfs_tag" --build-arg "K8S_VERSION=$K8S_VERSION" \
-    --build-arg "PAUSE_VERSION=$PAUSE_VERSION" -t "$node_tag" "$ctx" >/dev/null
+  docker_build --build-arg "ROOTFS=$rootfs_tag" --build-arg "K8S_VERSION=$K8S_VERSION" \
+    --build-arg "PAUSE_VERSION=$PAUSE_VERSION" -t "$node_tag" "$ctx"
   rm -rf "$ctx"
   log "node image: built in $(secs "$t" "$(now)")"
 }

@@ -5,7 +5,7 @@
 ARG ROOTFS
 FROM ${ROOTFS} AS iptables
 RUN set -eu; \
-    out=/out; \
+    out=/out; mkdir -p "$out"; \
     files="$(readlink -f /usr/sbin/xtables-nft-multi) $(readlink -f /usr/sbin/xtables-legacy-multi) $(ls /usr/lib/x86_64-linux-gnu/xtables/*.so)"; \
     for f in $files; do \
       cp --parents -L "$f" "$out"; \
