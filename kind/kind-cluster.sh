@@ -43,7 +43,11 @@ up() {
   kind=$(kind_bin)
   mkdir -p "$state"
   if exists "$kind"; then
-    log "cluster $name exists; reusing it (it will not be deleted by down)"
+    if [[ -f "$created" ]]; then
+      log "cluster $name exists (created by an earlier up); reusing it"
+    else
+      log "cluster $name exists; reusing it (down will not delete it)"
+    fi
     "$kind" get kubeconfig --name "$name" >"$kubeconfig"
     return 0
   fi
