@@ -11,9 +11,13 @@
 # binary is rebuilt only when one of those changes. A second run is a no-op.
 #
 # Usage:
-#   kind/build-control-plane.sh            build what is missing; progress on stderr,
+#   kind/build-control-plane.sh [--node]   build what is missing; progress on stderr,
 #                                          the bin directory on stdout
 #   kind/build-control-plane.sh --bin-dir  print the bin directory only (no build)
+#
+# --node also builds the node binaries of the offline kind node image
+# (kubelet, kubeadm, kubectl, kube-proxy; see kind/build-node-image.sh) into
+# the same bin directory, in the same `go build` so shared packages compile once.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,11 +60,14 @@ key=$(
 key_dir="$cache_root/control-plane/$K8S_VERSION-etcd-$ETCD_VERSION-$key"
 bin_dir="$key_dir/bin"
 
-if [[ "${1:-}" == "--bin-dir" ]]; then
+with_node=0
+if [[ "${1:-}" == "--bin-dir" && $# -eq 1 ]]; then
   echo "$bin_dir"
   exit 0
+elif [[ "${1:-}" == "--node" && $# -eq 1 ]]; then
+  with_node=1
 elif [[ $# -gt 0 ]]; then
-  echo "usage: $0 [--bin-dir]" >&2
+  echo "usage: $0 [--node] | --bin-dir" >&2
   exit 2
 fi
 
@@ -77,6 +84,9 @@ t_total=$(now)
 log "cache: $bin_dir"
 
 k8s_bins=(kube-apiserver kube-controller-manager kube-scheduler)
+if ((with_node)); then
+  k8s_bins+=(kubelet kubeadm kubectl kube-proxy)
+fi
 missing=()
 for b in "${k8s_bins[@]}"; do
   if [[ -x "$bin_dir/$b" ]]; then

@@ -5,6 +5,8 @@
 #   kind/control-plane/go.mod  requires k8s.io/kubernetes ${K8S_VERSION} and pins
 #                              every k8s.io/* staging module to ${K8S_STAGING_VERSION}
 #   kind/etcd/go.mod           requires go.etcd.io/etcd/server/v3 ${ETCD_VERSION}
+#   kind/node-etcd/go.mod      requires go.etcd.io/etcd/server/v3 ${NODE_ETCD_VERSION}
+#                              (the kind node image's etcd, kind/build-node-image.sh)
 #
 # k8s.io/kubernetes cannot be used as a plain dependency: its go.mod requires
 # the staging modules (k8s.io/api, k8s.io/client-go, ...) at v0.0.0 and points
@@ -86,17 +88,27 @@ rm -f "$cp_dir/go.sum"
 (cd "$cp_dir" && go mod tidy)
 echo "gen-control-plane-mod: wrote kind/control-plane/go.mod (k8s.io/kubernetes ${K8S_VERSION}, ${#staging[@]} staging modules at ${K8S_STAGING_VERSION})"
 
-# ---- kind/etcd --------------------------------------------------------------
-etcd_mod=$(upstream_gomod "go.etcd.io/etcd/server/v3@${ETCD_VERSION}")
-etcd_dir="$here/etcd"
-{
-  header
-  echo "module injector-harness/kind/etcd"
-  echo
-  go_and_godebug_lines "$etcd_mod"
-  echo
-  echo "require go.etcd.io/etcd/server/v3 ${ETCD_VERSION}"
-} >"$etcd_dir/go.mod"
-rm -f "$etcd_dir/go.sum"
-(cd "$etcd_dir" && go mod tidy)
-echo "gen-control-plane-mod: wrote kind/etcd/go.mod (go.etcd.io/etcd/server/v3 ${ETCD_VERSION})"
+# ---- kind/etcd and kind/node-etcd -------------------------------------------
+# $1: wrapper directory under kind/, $2: go.etcd.io/etcd/server/v3 version.
+gen_etcd_wrapper() {
+  local dir="$here/$1" version=$2 etcd_mod
+  etcd_mod=$(upstream_gomod "go.etcd.io/etcd/server/v3@${version}")
+  mkdir -p "$dir"
+  {
+    header
+    echo "module injector-harness/kind/$1"
+    echo
+    go_and_godebug_lines "$etcd_mod"
+    echo
+    echo "require go.etcd.io/etcd/server/v3 ${version}"
+  } >"$dir/go.mod"
+  rm -f "$dir/go.sum"
+  (cd "$dir" && go mod tidy)
+  echo "gen-control-plane-mod: wrote kind/$1/go.mod (go.etcd.io/etcd/server/v3 ${version})"
+}
+
+gen_etcd_wrapper etcd "$ETCD_VERSION"
+# The node image's etcd, at the version kubeadm's image list names.
+if [[ -n "${NODE_ETCD_VERSION:-}" ]]; then
+  gen_etcd_wrapper node-etcd "$NODE_ETCD_VERSION"
+fi

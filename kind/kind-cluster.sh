@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Creates and deletes the harness's kind cluster.
+#
+#   kind/kind-cluster.sh up       create the cluster (or reuse one of that name) and wait for Ready
+#   kind/kind-cluster.sh down     delete the cluster, only if `up` created it
+#   kind/kind-cluster.sh env      print `export KUBECONFIG=...`
+#   kind/kind-cluster.sh load IMAGE...   kind load docker-image into the cluster's nodes
+#
+# Environment:
+#   KIND_CLUSTER_NAME  cluster name (default injector-harness)
+#   KIND_NODE_IMAGE    node image; default: the offline image from
+#                      kind/build-node-image.sh (built when missing). Online,
+#                      a stock kindest/node image of the pinned minor works too.
+#   KIND_CONFIG        kind config (default kind/cluster.yaml)
+#   KIND_WAIT          how long `kind create cluster` waits for Ready (default 180s)
+#   HARNESS_STATE      state root (default /tmp/injector-harness)
+#
+# State: $HARNESS_STATE/kind/<name>.kubeconfig, and <name>.created when `up`
+# created the cluster (so `down` never deletes a cluster it did not create).
+# No process outlives these commands except the dockerd that kind/docker.sh
+# may start (recorded in $HARNESS_STATE/dockerd.pid; `kind/docker.sh stop`).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+name=${KIND_CLUSTER_NAME:-injector-harness}
+config=${KIND_CONFIG:-$here/cluster.yaml}
+wait_for=${KIND_WAIT:-180s}
+state=${HARNESS_STATE:-/tmp/injector-harness}/kind
+kubeconfig=$state/$name.kubeconfig
+created=$state/$name.created
+
+log() { echo "kind-cluster: $*" >&2; }
+now() { echo "$EPOCHREALTIME"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+kind_bin() { "$here/build-kind.sh"; }
+
+exists() { "$1" get clusters 2>/dev/null | grep -qx "$name"; }
+
+up() {
+  "$here/docker.sh" ensure
+  local kind image t
+  kind=$(kind_bin)
+  mkdir -p "$state"
+  if exists "$kind"; then
+    if [[ -f "$created" ]]; then
+      log "cluster $name exists (created by an earlier up); reusing it"
+    else
+      log "cluster $name exists; reusing it (down will not delete it)"
+    fi
+    "$kind" get kubeconfig --name "$name" >"$kubeconfig"
+    return 0
+  fi
+  image=${KIND_NODE_IMAGE:-$("$here/build-node-image.sh")}
+  log "creating cluster $name from $image ($config)"
+  t=$(now)
+  # Recorded before create: a create that fails half-way still leaves
+  # containers that down must remove.
+  echo "$image" >"$created"
+  if ! "$kind" create cluster --name "$name" --image "$image" --config "$config" \
+    --kubeconfig "$kubeconfig" --wait "$wait_for"; then
+    log "kind create cluster failed after $(secs "$t" "$(now)") s"
+    return 1
+  fi
+  log "cluster $name Ready in $(secs "$t" "$(now)") s (kind create cluster --wait $wait_for); KUBECONFIG=$kubeconfig"
+}
+
+down() {
+  local kind
+  if [[ ! -f "$created" ]]; then
+    log "cluster $name was not created by kind/kind-cluster.sh up; leaving it alone"
+    return 0
+  fi
+  kind=$(kind_bin)
+  "$kind" delete cluster --name "$name" --kubeconfig "$kubeconfig"
+  rm -f "$created" "$kubeconfig"
+}
+
+load() {
+  (($# > 0)) || { echo "usage: $0 load IMAGE..." >&2; exit 2; }
+  local kind t
+  kind=$(kind_bin)
+  t=$(now)
+  "$kind" load docker-image --name "$name" "$@"
+  log "loaded $* in $(secs "$t" "$(now)") s"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  env) echo "export KUBECONFIG=$kubeconfig" ;;
+  load) shift; load "$@" ;;
+  *) echo "usage: $0 up|down|env|load IMAGE..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,3 @@
+module injector-harness/kind/node-image/pause
+
+go 1.24
