@@ -60,6 +60,10 @@ enum Command {
         /// Seconds in-flight requests get to finish on SIGTERM.
         #[arg(long, default_value_t = 10.0)]
         shutdown_grace: f64,
+        /// Fault injection for end-to-end tests: delay every admission review
+        /// by this many milliseconds (the harness's slowInjector step on kind).
+        #[arg(long, default_value_t = 0)]
+        review_delay_ms: u64,
     },
     /// Answer one AdmissionReview from stdin on stdout, through the server's handler.
     Review {
@@ -199,6 +203,7 @@ fn run(command: Command) -> Result<ExitCode> {
             body_limit,
             reload_interval,
             shutdown_grace,
+            review_delay_ms,
         } => {
             let mut opts = ServerOptions::new(addr, tls_cert, tls_key);
             opts.config = config.map_or(ConfigSource::Builtin, ConfigSource::File);
@@ -206,6 +211,7 @@ fn run(command: Command) -> Result<ExitCode> {
             opts.body_limit = body_limit;
             opts.reload_interval = Duration::from_secs_f64(reload_interval.max(0.05));
             opts.shutdown_grace = Duration::from_secs_f64(shutdown_grace.max(0.0));
+            opts.review_delay = Duration::from_millis(review_delay_ms);
             runtime()?.block_on(async {
                 let server = server::start(opts).await?;
                 server.run_until_signal().await?;

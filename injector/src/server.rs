@@ -65,6 +65,11 @@ pub struct ServerOptions {
     pub reload_interval: Duration,
     /// How long in-flight requests get to finish on shutdown.
     pub shutdown_grace: Duration,
+    /// Fault injection for end-to-end tests: every admission review (POST)
+    /// waits this long before it is answered, so a webhook's
+    /// `timeoutSeconds` can be exceeded on purpose. Zero (the default) in
+    /// any real deployment.
+    pub review_delay: Duration,
 }
 
 impl ServerOptions {
@@ -78,6 +83,7 @@ impl ServerOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             reload_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            review_delay: Duration::ZERO,
         }
     }
 }
@@ -399,7 +405,23 @@ pub async fn start_with(
     }
 
     let handle: Handle<SocketAddr> = Handle::new();
-    let app = wrap(router(state.clone(), opts.body_limit));
+    let mut app = wrap(router(state.clone(), opts.body_limit));
+    if !opts.review_delay.is_zero() {
+        let delay = opts.review_delay;
+        tracing::warn!(
+            delay_ms = delay.as_millis() as u64,
+            "admission reviews are delayed on purpose (--review-delay-ms)"
+        );
+        app = app.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+                // Health, readiness and metrics stay fast: a slow but live injector.
+                if request.method() == axum::http::Method::POST {
+                    tokio::time::sleep(delay).await;
+                }
+                next.run(request).await
+            },
+        ));
+    }
     // TCP_NODELAY: a response goes out as several small TLS records (and
     // HTTP/2 frames); without it Nagle's algorithm holds the later ones
     // back until the client acknowledges the first.

@@ -44,6 +44,7 @@ pub struct InClusterInjector {
     ca_pem: String,
     serving: bool,
     ever_served: bool,
+    delay: Duration,
     /// Counters of injector pods that are gone (a stop scales to zero).
     past_counters: BTreeMap<String, f64>,
 }
@@ -111,6 +112,7 @@ impl InClusterInjector {
             ca_pem,
             serving: available,
             ever_served: available,
+            delay: Duration::ZERO,
             past_counters: BTreeMap::new(),
         };
         if available {
@@ -247,6 +249,37 @@ impl InClusterInjector {
         }
     }
 
+    /// Waits until the Deployment's rollout is complete and no old pod is
+    /// left, so every admission call reaches the new template.
+    async fn wait_for_rollout(&self) -> Result<()> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            let d = api.get(SERVICE).await?;
+            let generation = d.metadata.generation.unwrap_or(0);
+            let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            let done = d.status.as_ref().is_some_and(|s| {
+                s.observed_generation.unwrap_or(0) >= generation
+                    && s.updated_replicas.unwrap_or(0) == want
+                    && s.ready_replicas.unwrap_or(0) == want
+                    && s.replicas.unwrap_or(0) == want
+            });
+            if done && pods.list(&lp).await?.items.len() as i32 == want {
+                return self.wait_for_endpoint().await;
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the injector in {} did not roll out within {} s",
+                    self.namespace,
+                    READY_TIMEOUT.as_secs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// How many times the injector pods have logged a certificate reload.
     async fn reloads(&self) -> usize {
         self.logs()
@@ -307,7 +340,7 @@ impl crate::admission::Injector for InClusterInjector {
     }
 
     fn delay(&self) -> Duration {
-        Duration::ZERO
+        self.delay
     }
 
     async fn halt(&mut self) -> Result<()> {
@@ -333,14 +366,26 @@ impl crate::admission::Injector for InClusterInjector {
         Ok(())
     }
 
+    /// Rolls the injector out again with `serve --review-delay-ms`, and
+    /// waits until only the new pod serves.
     async fn set_delay(&mut self, delay: Duration) -> Result<()> {
-        if delay.is_zero() {
-            return Ok(());
+        let mut args = manifests::server_args();
+        if !delay.is_zero() {
+            args.push("--review-delay-ms".into());
+            args.push(delay.as_millis().to_string());
         }
-        bail!(
-            "slowInjector is not available on kind: the injector image has no delay option \
-             (the sim and kubeconfig backends delay the in-process injector)"
-        )
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+            {"name": APP_NAME, "args": args}
+        ]}}}});
+        api.patch(SERVICE, &PatchParams::default(), &Patch::Strategic(&patch))
+            .await
+            .with_context(|| format!("setting the injector's delay in {}", self.namespace))?;
+        self.delay = delay;
+        if self.serving {
+            self.wait_for_rollout().await?;
+        }
+        Ok(())
     }
 
     /// Writes a new key pair from the same CA into the TLS Secret and waits
