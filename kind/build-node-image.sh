@@ -187,7 +187,8 @@ build_bins() {
 # docker_build ARGS...: `docker build -q` with its output kept in
 # $cache/docker-build.log and shown only when the build fails.
 docker_build() {
-  if ! docker build -q "$@" >"$cache/docker-build.log" 2>&1; then
+  # --force-rm: a failed step leaves no stopped container behind.
+  if ! docker build -q --force-rm "$@" >"$cache/docker-build.log" 2>&1; then
     cat "$cache/docker-build.log" >&2
     die "docker build $* failed"
   fi
