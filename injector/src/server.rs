@@ -293,7 +293,7 @@ async fn mutate(
         Ok(r) => r,
         Err(e) => {
             let kind = match e {
-                ReviewError::Json(_) => "bad_json",
+                ReviewError::Json(_) | ReviewError::Utf8(_) => "bad_json",
                 ReviewError::Envelope { .. } => "bad_review",
             };
             return fail(StatusCode::BAD_REQUEST, kind, e.to_string());
