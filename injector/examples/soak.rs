@@ -462,12 +462,28 @@ async fn main() -> Result<()> {
         // second of a phase may still see the previous state: the files are
         // polled every 0.5 s).
         match i {
-            0 | 1 if p.kept > 0 => problems.push(format!("{}: answered by a config not yet written", PHASES[i])),
-            0 if p.handshakes[1] + p.handshakes[2] > 0 => problems.push(format!("{}: served a cert not yet written", PHASES[i])),
-            1 if p.handshakes[1] == 0 => problems.push(format!("{}: the first new certificate was never served", PHASES[i])),
-            2 if p.kept == 0 => problems.push(format!("{}: the good config never took effect", PHASES[i])),
-            3 if p.handshakes[2] == 0 => problems.push(format!("{}: the second new certificate was never served", PHASES[i])),
-            4 | 5 if p.remapped > 0 => problems.push(format!("{}: the broken config undid the good one", PHASES[i])),
+            0 | 1 if p.kept > 0 => problems.push(format!(
+                "{}: answered by a config not yet written",
+                PHASES[i]
+            )),
+            0 if p.handshakes[1] + p.handshakes[2] > 0 => {
+                problems.push(format!("{}: served a cert not yet written", PHASES[i]))
+            }
+            1 if p.handshakes[1] == 0 => problems.push(format!(
+                "{}: the first new certificate was never served",
+                PHASES[i]
+            )),
+            2 if p.kept == 0 => {
+                problems.push(format!("{}: the good config never took effect", PHASES[i]))
+            }
+            3 if p.handshakes[2] == 0 => problems.push(format!(
+                "{}: the second new certificate was never served",
+                PHASES[i]
+            )),
+            4 | 5 if p.remapped > 0 => problems.push(format!(
+                "{}: the broken config undid the good one",
+                PHASES[i]
+            )),
             _ => {}
         }
         if i >= 3 && p.handshakes[0] > 0 {
@@ -527,7 +543,10 @@ async fn main() -> Result<()> {
         for p in &problems {
             println!("problem: {p}");
         }
-        println!("server log: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        println!(
+            "server log: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
         bail!("{} problems", problems.len())
     }
 }

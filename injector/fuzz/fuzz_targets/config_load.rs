@@ -19,14 +19,21 @@ fuzz_target!(|data: &[u8]| {
         Ok(c) => c,
         Err(e) => {
             let message = e.to_string();
-            assert!(message.starts_with("fuzz.yaml"), "error without the file: {message}");
+            assert!(
+                message.starts_with("fuzz.yaml"),
+                "error without the file: {message}"
+            );
             return;
         }
     };
     let rendered = config.to_yaml();
-    let again = Config::from_yaml(&rendered, "rendered.yaml")
-        .unwrap_or_else(|e| panic!("a loaded config does not reload from its own YAML: {e}\n{rendered}"));
-    assert_eq!(config, again, "the config changed through its YAML:\n{rendered}");
+    let again = Config::from_yaml(&rendered, "rendered.yaml").unwrap_or_else(|e| {
+        panic!("a loaded config does not reload from its own YAML: {e}\n{rendered}")
+    });
+    assert_eq!(
+        config, again,
+        "the config changed through its YAML:\n{rendered}"
+    );
 
     let injector = Injector::new(config);
     let pod = json!({
@@ -47,5 +54,9 @@ fuzz_target!(|data: &[u8]| {
         .unwrap_or_else(|e| panic!("patch does not apply: {e}\n{:?}", outcome.patch));
     let (ns, meta) = pod_parts(&patched).expect("patched metadata is an ObjectMeta");
     let second = evaluate(&injector, &ns, &meta, &patched).expect("patched pod is readable");
-    assert!(second.patch.0.is_empty(), "second pass patches again: {:?}", second.patch);
+    assert!(
+        second.patch.0.is_empty(),
+        "second pass patches again: {:?}",
+        second.patch
+    );
 });

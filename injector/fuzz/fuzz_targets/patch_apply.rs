@@ -1,5 +1,6 @@
 //! Patch creation and application. For any pod (JSON after the first byte,
-//! which picks the config), the engine's patch applies strictly to the pod,
+//! which picks the config; metadata shaped as an apiserver sends it), the
+//! engine's patch applies strictly to the pod,
 //! and a second pass over the patched pod is a no-op: no patch, no denial.
 
 #![no_main]
@@ -7,17 +8,19 @@
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use sidecar_injector::Reason;
-use sidecar_injector_fuzz::{apply_strictly, evaluate, pod_parts, INJECTORS};
+use sidecar_injector_fuzz::{
+    apply_strictly, as_the_apiserver_sends, evaluate, pod_parts, INJECTORS,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, body)) = data.split_first() else {
         return;
     };
     let injector = &INJECTORS[pick as usize % INJECTORS.len()];
-    let Ok(pod) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut pod) = serde_json::from_slice::<Value>(body) else {
         return;
     };
-    if !pod.is_object() {
+    if !pod.is_object() || !as_the_apiserver_sends(&mut pod) {
         return;
     }
     let Some((ns, meta)) = pod_parts(&pod) else {

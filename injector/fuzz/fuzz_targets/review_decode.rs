@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
 
     let Ok(whole) = whole else {
         // Not JSON at all: the pruned decoder reads the same syntax.
-        assert!(pruned.is_err(), "pruned decoder accepted a body that is not JSON");
+        assert!(
+            pruned.is_err(),
+            "pruned decoder accepted a body that is not JSON"
+        );
         return;
     };
 
@@ -54,7 +57,11 @@ fuzz_target!(|data: &[u8]| {
     let response = &wire["response"];
     match full {
         Err(e) => {
-            assert_eq!(s.reason, Reason::InvalidPod, "whole spec unreadable ({e}), pruned one not");
+            assert_eq!(
+                s.reason,
+                Reason::InvalidPod,
+                "whole spec unreadable ({e}), pruned one not"
+            );
             assert!(s.detail.ends_with(&e.to_string()), "{} vs {e}", s.detail);
         }
         Ok(outcome) => {
@@ -67,8 +74,8 @@ fuzz_target!(|data: &[u8]| {
                     .decode(p)
                     .expect("patch is base64")
             });
-            let expected = (!outcome.patch.0.is_empty())
-                .then(|| serde_json::to_vec(&outcome.patch).unwrap());
+            let expected =
+                (!outcome.patch.0.is_empty()).then(|| serde_json::to_vec(&outcome.patch).unwrap());
             if outcome.denied.is_none() {
                 assert_eq!(patch, expected, "patches differ");
             }

@@ -47,6 +47,26 @@ pub fn pod_parts(pod: &Value) -> Option<(String, ObjectMeta)> {
     Some((namespace, meta))
 }
 
+/// Shapes a pod's metadata as an apiserver sends it to a webhook: decoded
+/// into the typed object (unknown fields dropped) and with the request's
+/// namespace set, which the apiserver fills in before admission. Without
+/// this, metadata holding only unknown fields reads as absent and the
+/// engine adds `/metadata` whole over it; no apiserver sends such a pod.
+/// Returns false when the metadata is not an ObjectMeta at all.
+pub fn as_the_apiserver_sends(pod: &mut Value) -> bool {
+    let Some((namespace, mut meta)) = pod_parts(pod) else {
+        return false;
+    };
+    meta.namespace = Some(namespace);
+    match (pod.as_object_mut(), serde_json::to_value(meta)) {
+        (Some(obj), Ok(m)) => {
+            obj.insert("metadata".into(), m);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Evaluates `pod` with `injector`, reading the spec whole.
 pub fn evaluate(
     injector: &Injector,
