@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +17,7 @@ use axum::Router;
 use axum_server::accept::NoDelayAcceptor;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use axum_server::Handle;
+use http_body_util::BodyExt;
 
 use crate::admission::{self, ReviewError};
 use crate::config::{Config, ConfigError};
@@ -144,14 +144,81 @@ impl AppState {
 /// The routes: `/mutate` and `/inject` (the same handler), `/healthz`,
 /// `/readyz`, `/metrics`.
 pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
+    let mutate = post(move |state, headers, body| mutate(state, headers, body, body_limit));
     Router::new()
-        .route("/mutate", post(mutate))
-        .route("/inject", post(mutate))
+        .route("/mutate", mutate.clone())
+        .route("/inject", mutate)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// How long a refused request's body may keep arriving after the answer.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// A request body read up to a limit.
+enum BodyRead {
+    Complete(Bytes),
+    /// Over the limit: how many bytes were read, and the rest, unread.
+    TooLarge(usize, Body),
+    Failed(String),
+}
+
+/// Reads the body, stopping as soon as it is known to exceed `limit` (from
+/// Content-Length, or from the bytes seen) instead of buffering it.
+async fn read_limited(mut body: Body, limit: usize) -> BodyRead {
+    let declared = body.size_hint().lower();
+    if declared > limit as u64 {
+        return BodyRead::TooLarge(0, body);
+    }
+    let mut buf = Vec::with_capacity(declared as usize);
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() + data.len() > limit {
+                        return BodyRead::TooLarge(buf.len() + data.len(), body);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+            Err(e) => return BodyRead::Failed(e.to_string()),
+        }
+    }
+    BodyRead::Complete(Bytes::from(buf))
+}
+
+/// Reads and discards the rest of a refused request's body in the
+/// background, so the answer sent meanwhile is followed by a normal end of
+/// stream. At most twice `limit` is read per request in all (`read` bytes
+/// were already), and for at most [`DRAIN_TIME`]: a refused body costs no
+/// more than two accepted ones.
+///
+/// Dropping an unread body makes HTTP/2 end the stream with RST_STREAM
+/// right after the response. RFC 9113 allows that (NO_ERROR), but clients
+/// still uploading may report only the reset: curl says "Stream error in
+/// the HTTP/2 framing layer" and never shows the 413. A body that goes past
+/// the budget is dropped after all (and reset), so a client cannot make the
+/// server read without end.
+fn drain(mut body: Body, limit: usize, read: usize) {
+    let budget = (2 * limit).saturating_sub(read) as u64;
+    if body.is_end_stream() || body.size_hint().lower() > budget {
+        return;
+    }
+    tokio::spawn(async move {
+        let read = async {
+            let mut left = budget;
+            while let Some(Ok(frame)) = body.frame().await {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                match left.checked_sub(len) {
+                    Some(l) => left = l,
+                    None => break,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+    });
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
@@ -184,7 +251,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 async fn mutate(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
+    body_limit: usize,
 ) -> Response {
     const PATH: &str = "/mutate";
     let m = &state.metrics;
@@ -199,22 +267,29 @@ async fn mutate(
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("none");
+        drain(body, body_limit, 0);
         return fail(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             format!("Content-Type must be application/json, got {got}"),
         );
     }
-    let body = match body {
-        Ok(b) => b,
-        Err(rejection) => {
-            let code = rejection.status();
-            let kind = if code == StatusCode::PAYLOAD_TOO_LARGE {
-                "payload_too_large"
-            } else {
-                "bad_body"
-            };
-            return fail(code, kind, rejection.body_text());
+    let body = match read_limited(body, body_limit).await {
+        BodyRead::Complete(b) => b,
+        BodyRead::TooLarge(read, rest) => {
+            drain(rest, body_limit, read);
+            return fail(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than the limit of {body_limit} bytes"),
+            );
+        }
+        BodyRead::Failed(e) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("cannot read the request body: {e}"),
+            );
         }
     };
 
@@ -224,7 +299,7 @@ async fn mutate(
         Ok(r) => r,
         Err(e) => {
             let kind = match e {
-                ReviewError::Json(_) => "bad_json",
+                ReviewError::Json(_) | ReviewError::Utf8(_) => "bad_json",
                 ReviewError::Envelope { .. } => "bad_review",
             };
             return fail(StatusCode::BAD_REQUEST, kind, e.to_string());

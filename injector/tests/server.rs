@@ -408,3 +408,108 @@ async fn shutdown_stops_accepting_connections() {
     fx.server.shutdown().await.unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// Sends `body` as one HTTP/2 POST to /mutate on a fresh TLS connection
+/// (ALPN h2 only, so HTTP/1.1 cannot stand in). Returns the response status
+/// and text, and how the upload ended: Ok once every byte went out with
+/// END_STREAM, or the error that cut it (a RST_STREAM from the server).
+async fn h2_post(fx: &Fixture, body: Vec<u8>) -> (u16, String, Result<(), String>) {
+    use bytes::Bytes;
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut fx.bundle.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(sidecar_injector::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(fx.server.local_addr())
+        .await
+        .unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+
+    let request = http::Request::post(fx.url("/mutate"))
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .body(())
+        .unwrap();
+    let (response, mut upload) = client.send_request(request, false).unwrap();
+    let sender = tokio::spawn(async move {
+        let mut rest = Bytes::from(body);
+        while !rest.is_empty() {
+            upload.reserve_capacity(rest.len().min(16 * 1024));
+            let granted = match std::future::poll_fn(|cx| upload.poll_capacity(cx)).await {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("stream closed while uploading".to_string()),
+            };
+            let chunk = rest.split_to(granted.min(rest.len()));
+            let last = rest.is_empty();
+            upload.send_data(chunk, last).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    });
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("no response within 10 s")
+        .expect("the response never arrived: the stream failed");
+    let status = response.status().as_u16();
+    let mut recv = response.into_body();
+    let mut text = Vec::new();
+    while let Some(chunk) = recv.data().await {
+        let chunk = chunk.expect("response body cut off");
+        let _ = recv.flow_control().release_capacity(chunk.len());
+        text.extend_from_slice(&chunk);
+    }
+    let upload = tokio::time::timeout(Duration::from_secs(10), sender)
+        .await
+        .expect("upload still running after 10 s")
+        .unwrap();
+    (status, String::from_utf8_lossy(&text).into_owned(), upload)
+}
+
+#[tokio::test]
+async fn http2_body_over_the_limit_gets_413_and_a_clean_end_of_stream() {
+    let fx = start().await;
+
+    // 8 MiB against the default 6 MiB limit: more than the server's 1 MiB
+    // stream window past the limit, so the upload can only finish if the
+    // server keeps reading after its 413. It must: clients that cannot take
+    // a reset in the middle of their upload (curl) would never show the 413.
+    let over = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 * 1024 * 1024));
+    let (status, text, upload) = h2_post(&fx, over.into_bytes()).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("limit"), "{text}");
+    assert_eq!(upload, Ok(()), "the stream did not end cleanly");
+
+    // A body under the limit on the same server still works over HTTP/2.
+    let (status, text, upload) = h2_post(&fx, serde_json::to_vec(&review(80)).unwrap()).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(upload, Ok(()));
+
+    let metrics = fx
+        .client()
+        .get(fx.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("sidecar_injector_requests_total{path=\"/mutate\",code=\"413\"} 1"),
+        "{metrics}"
+    );
+    fx.server.shutdown().await.unwrap();
+}
