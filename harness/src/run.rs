@@ -43,6 +43,40 @@ pub struct ScenarioRun {
 }
 
 impl ScenarioRun {
+    /// The outcome of a scenario that ran to the end on any backend: the
+    /// snapshot is the settled cluster with the checkpoints seen on the way.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        scenario: &Scenario,
+        observed: Observed,
+        checkpoints: &[Checkpoint],
+        failures: Vec<String>,
+        decisions: Vec<String>,
+        admission_log: Vec<String>,
+        diagnostics: Vec<String>,
+        started: Instant,
+    ) -> ScenarioRun {
+        let snapshot = snapshot::with_checkpoints(
+            snapshot::build(&observed),
+            checkpoints
+                .iter()
+                .map(|c| snapshot::checkpoint(&c.label, &c.observed))
+                .collect(),
+        );
+        ScenarioRun {
+            name: scenario.name().to_string(),
+            path: scenario.path.clone(),
+            snapshot,
+            observed,
+            failures,
+            admission_log,
+            decisions,
+            status_annotation: scenario.injector_config.policy.status_annotation.clone(),
+            diagnostics,
+            elapsed: started.elapsed(),
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -280,25 +314,16 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
         .flat_map(|c| c.failures.iter().cloned())
         .collect();
     failures.extend(expect::check(scenario, &observed));
-    let snapshot = snapshot::with_checkpoints(
-        snapshot::build(&observed),
-        checkpoints
-            .iter()
-            .map(|c| snapshot::checkpoint(&c.label, &c.observed))
-            .collect(),
-    );
-    Ok(ScenarioRun {
-        name: scenario.name().to_string(),
-        path: scenario.path.clone(),
-        snapshot,
+    Ok(ScenarioRun::new(
+        scenario,
         observed,
+        &checkpoints,
         failures,
-        admission_log,
         decisions,
-        status_annotation: scenario.injector_config.policy.status_annotation.clone(),
-        diagnostics: Vec::new(),
-        elapsed: started.elapsed(),
-    })
+        admission_log,
+        Vec::new(),
+        started,
+    ))
 }
 
 /// Runs one scenario on a kind cluster: its own injector Deployment and
@@ -361,25 +386,16 @@ pub async fn run_scenario_on_kind(
     let observed = observed?;
     cleaned?;
     removed?;
-    let snapshot = snapshot::with_checkpoints(
-        snapshot::build(&observed),
-        checkpoints
-            .iter()
-            .map(|c| snapshot::checkpoint(&c.label, &c.observed))
-            .collect(),
-    );
-    Ok(ScenarioRun {
-        name: scenario.name().to_string(),
-        path: scenario.path.clone(),
-        snapshot,
+    Ok(ScenarioRun::new(
+        scenario,
         observed,
+        &checkpoints,
         failures,
-        admission_log: Vec::new(),
         decisions,
-        status_annotation: scenario.injector_config.policy.status_annotation.clone(),
+        Vec::new(),
         diagnostics,
-        elapsed: started.elapsed(),
-    })
+        started,
+    ))
 }
 
 /// Progress of a parallel run, for the live display.
