@@ -92,6 +92,9 @@ impl InClusterInjector {
         // scoped to the scenario's namespaces; the manifests' own
         // configuration (cluster-wide) and PodDisruptionBudget are not used.
         let ns = namespace.as_str();
+        // A namespace left by an interrupted run would keep its old pods
+        // (same template, so no rollout): start from nothing.
+        remove_namespace(&client, ns).await?;
         apply(Api::<Namespace>::all(client.clone()), &m.namespace).await?;
         apply(Api::<Secret>::namespaced(client.clone(), ns), &m.secret).await?;
         apply(
@@ -116,7 +119,11 @@ impl InClusterInjector {
             past_counters: BTreeMap::new(),
         };
         if available {
-            injector.wait_for_endpoint().await?;
+            if let Err(e) = injector.wait_for_endpoint().await {
+                // Nothing of a failed deployment may stay behind.
+                let _ = remove_namespace(&injector.client, &injector.namespace).await;
+                return Err(e);
+            }
         }
         Ok(injector)
     }
@@ -420,6 +427,30 @@ impl crate::admission::Injector for InClusterInjector {
         }
         Ok(())
     }
+}
+
+/// Deletes `namespace` if it exists and waits until it is gone.
+async fn remove_namespace(client: &Client, namespace: &str) -> Result<()> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    if api.get_opt(namespace).await?.is_none() {
+        return Ok(());
+    }
+    match api.delete(namespace, &DeleteParams::background()).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("deleting namespace {namespace}")),
+    }
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    while api.get_opt(namespace).await?.is_some() {
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "namespace {namespace} still terminating after {} s",
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
 }
 
 /// Server-side apply of one typed object through `api`.
