@@ -347,7 +347,8 @@ pub async fn run_scenario_on_kind(
         scenario.name(),
         scenario.namespaces(),
         Kubelet::Real,
-    );
+    )
+    .require_reachable(scenario.header.injector.available);
     let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
     let observed = match &result {
         Ok(()) => cluster.observe().await,

@@ -69,6 +69,10 @@ pub struct KubeconfigCluster {
     kubelet: Kubelet,
     /// Whether the injector answers webhook calls in time (fault steps).
     injector_answering: bool,
+    /// Registration waits until the apiserver actually reaches the injector,
+    /// not only calls it: on kind a Service's endpoint can be ready before
+    /// kube-proxy routes its ClusterIP (seen: "connect: connection refused").
+    require_reachable: bool,
 }
 
 /// Which kubelet runs the cluster's pods; it decides when a pod is settled.
@@ -166,7 +170,15 @@ impl KubeconfigCluster {
             registered: false,
             kubelet,
             injector_answering: true,
+            require_reachable: false,
         }
+    }
+
+    /// See [`KubeconfigCluster::require_reachable`]: registration then waits
+    /// for the injector's own answer to the canary.
+    pub fn require_reachable(mut self, yes: bool) -> KubeconfigCluster {
+        self.require_reachable = yes;
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -295,7 +307,9 @@ impl KubeconfigCluster {
                 Err(e)
                     if called
                         .iter()
-                        .any(|c| api_error_message(&e).contains(c.as_str())) =>
+                        .any(|c| api_error_message(&e).contains(c.as_str()))
+                        && !(self.require_reachable
+                            && is_unreachable_webhook(&api_error_message(&e))) =>
                 {
                     return Ok(())
                 }
@@ -571,6 +585,7 @@ impl KubeconfigCluster {
 pub fn is_unreachable_webhook(message: &str) -> bool {
     message.contains("failed calling webhook")
         && (message.contains("connect: connection refused")
+            || message.contains("no endpoints available for service")
             || message.contains("context deadline exceeded"))
 }
 
