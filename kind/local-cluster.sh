@@ -204,6 +204,11 @@ gen_pki() {
   make_ca ca injector-harness-local-ca
   # Separate CA for the aggregation layer's front proxy (requestheader auth).
   make_ca front-proxy-ca injector-harness-front-proxy-ca
+  # etcd gets a CA of its own and requires client certificates from it, so
+  # an apiserver can only ever reach its own cluster's etcd: with several
+  # clusters on one machine (a matrix, parallel helpers) a plain-HTTP etcd
+  # on a reused port once let one cluster's apiserver attach to another's.
+  make_ca etcd-ca injector-harness-etcd-ca
 
   local client=("basicConstraints = critical, CA:FALSE"
     "keyUsage = critical, digitalSignature, keyEncipherment"
@@ -217,6 +222,12 @@ gen_pki() {
   sign controller-manager "/CN=system:kube-controller-manager" "${client[@]}"
   sign scheduler "/CN=system:kube-scheduler" "${client[@]}"
   sign --ca front-proxy-ca front-proxy-client "/CN=front-proxy-client" "${client[@]}"
+  sign --ca etcd-ca etcd-server "/CN=injector-harness-etcd" \
+    "basicConstraints = critical, CA:FALSE" \
+    "keyUsage = critical, digitalSignature, keyEncipherment" \
+    "extendedKeyUsage = serverAuth, clientAuth" \
+    "subjectAltName = IP:127.0.0.1, DNS:localhost"
+  sign --ca etcd-ca etcd-client "/CN=kube-apiserver-etcd-client" "${client[@]}"
 
   # Service-account token signing key pair (RSA, RS256).
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
@@ -286,7 +297,11 @@ wait_for() {
   log "$what: ok after $(secs "$t0" "$(now)")"
 }
 
-etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+etcd_healthy() {
+  local pki="$state/pki"
+  curl -fsS --max-time 2 --cacert "$pki/etcd-ca.crt" --cert "$pki/etcd-client.crt" --key "$pki/etcd-client.key" \
+    "https://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'
+}
 apiserver_ready() { [[ "$(api_get /readyz)" == "ok" ]]; }
 default_sa_exists() { api_get /api/v1/namespaces/default/serviceaccounts/default | grep -q '"kind": *"ServiceAccount"'; }
 secure_healthz() { [[ "$(curl -sk --max-time 2 "https://127.0.0.1:$1/healthz")" == "ok" ]]; }
@@ -375,8 +390,12 @@ EOF
   start etcd "$bin/etcd" \
     --name=injector-harness \
     --data-dir="$state/etcd-data" \
-    --listen-client-urls="http://127.0.0.1:$ETCD_PORT" \
-    --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
+    --listen-client-urls="https://127.0.0.1:$ETCD_PORT" \
+    --advertise-client-urls="https://127.0.0.1:$ETCD_PORT" \
+    --client-cert-auth=true \
+    --trusted-ca-file="$pki/etcd-ca.crt" \
+    --cert-file="$pki/etcd-server.crt" \
+    --key-file="$pki/etcd-server.key" \
     --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster="injector-harness=http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -397,7 +416,10 @@ EOF
     --tls-cert-file="$pki/apiserver.crt" \
     --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --etcd-servers="https://127.0.0.1:$ETCD_PORT" \
+    --etcd-cafile="$pki/etcd-ca.crt" \
+    --etcd-certfile="$pki/etcd-client.crt" \
+    --etcd-keyfile="$pki/etcd-client.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" \

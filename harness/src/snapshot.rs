@@ -286,13 +286,16 @@ fn pod_view(pod: &Value) -> Value {
         view.insert("states".into(), Value::Object(states));
     }
     // A pod the scheduler could not place says why (its PodScheduled
-    // condition); a scheduled pod's condition is True and left out.
+    // condition). Only `Unschedulable` is a state of the scenario: a
+    // scheduled pod's condition is True, and `SchedulerError` (a bind retry
+    // on a loaded scheduler) passes by itself.
     let scheduled = pod["status"]["conditions"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|c| c["type"] == "PodScheduled");
-    if let Some(c) = scheduled.filter(|c| c["status"] != "True") {
+    if let Some(c) = scheduled.filter(|c| c["status"] == "False" && c["reason"] == "Unschedulable")
+    {
         view.insert(
             "scheduled".into(),
             json!(format!(
@@ -681,6 +684,20 @@ mod tests {
         });
         assert!(plain.get("events").is_none());
         assert!(plain["pods"][0].get("scheduled").is_none());
+    }
+
+    #[test]
+    fn a_scheduler_error_is_not_shown_as_unschedulable() {
+        // A loaded real scheduler retries a bind and says so for a moment.
+        let mut retrying = pod("web-6bdf5d484b-x7k2p", "6bdf5d484b", false);
+        retrying["status"] = json!({"phase": "Pending", "conditions": [
+            {"type": "PodScheduled", "status": "False", "reason": "SchedulerError",
+             "message": "pod web-6bdf5d484b-x7k2p is already assigned to node \"kind\""}]});
+        let doc = build(&Observed {
+            pods: vec![retrying],
+            ..Default::default()
+        });
+        assert!(doc["pods"][0].get("scheduled").is_none(), "{doc:#}");
     }
 
     #[test]

@@ -417,8 +417,8 @@ impl KubeconfigCluster {
             })
     }
 
-    /// The scheduler's FailedScheduling events in `ns`, with the uid of the
-    /// pod each is about.
+    /// The scheduler's FailedScheduling events in `ns` that say no node fits,
+    /// with the uid of the pod each is about.
     async fn scheduling_events(&self, ns: &str) -> Result<Vec<(String, ObjectEvent)>> {
         let events = self
             .api("Event", Some(ns))?
@@ -427,6 +427,9 @@ impl KubeconfigCluster {
         let mut out = Vec::new();
         for e in events.items {
             let v = serde_json::to_value(&e)?;
+            if !super::is_fit_error(v["message"].as_str().unwrap_or("")) {
+                continue;
+            }
             let involved = &v["involvedObject"];
             let text = |x: &Value| x.as_str().unwrap_or("").to_string();
             out.push((

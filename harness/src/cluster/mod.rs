@@ -114,6 +114,20 @@ pub struct ObjectEvent {
 /// The event reason the scheduler records when a pod does not fit.
 pub const FAILED_SCHEDULING: &str = "FailedScheduling";
 
+/// Whether a FailedScheduling message says that no node fits the pod (the
+/// scheduler's fit error, `0/1 nodes are available: ...`), as opposed to a
+/// transient error such as a bind retry ("pod ... is already assigned to
+/// node"), which a loaded real scheduler records under the same reason and
+/// which says nothing about the scenario.
+pub fn is_fit_error(message: &str) -> bool {
+    message
+        .split_once(" nodes are available")
+        .is_some_and(|(head, _)| {
+            head.strip_prefix("0/")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
 /// What a backend shows once a scenario has settled.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
@@ -166,4 +180,24 @@ pub trait Cluster {
     /// Waits until controllers and kubelets have nothing left to do.
     async fn settle(&mut self) -> anyhow::Result<()>;
     async fn observe(&mut self) -> anyhow::Result<Observed>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_fit_error;
+
+    #[test]
+    fn only_the_schedulers_fit_errors_are_scenario_events() {
+        assert!(is_fit_error(
+            "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+        ));
+        assert!(is_fit_error(
+            "0/12 nodes are available: 12 Insufficient cpu."
+        ));
+        assert!(!is_fit_error(
+            "binding rejected: running Bind plugin \"DefaultBinder\": Operation cannot be fulfilled on pods/binding \"web\": pod web is already assigned to node \"kind-control-plane\""
+        ));
+        assert!(!is_fit_error("0/ nodes are available"));
+        assert!(!is_fit_error(""));
+    }
 }
