@@ -120,6 +120,25 @@ pub async fn start(client: Client) -> Result<FakeKubelet> {
         )
         .await
         .context("posting the fake node's status")?;
+    // The node's own pods (kind's control plane, CoreDNS, kube-proxy), so
+    // that the real scheduler counts them against the node as on kind.
+    let system: Api<Pod> = Api::namespaced(client.clone(), kubelet::node::NODE_PODS_NAMESPACE);
+    for pod in kubelet::node::node_pods(NODE_NAME, crate::probe::PROBE_IMAGE) {
+        let name = crate::object::meta_str(&pod, "name").to_string();
+        system
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&pod),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "creating the node's own pod {}/{name}",
+                    kubelet::node::NODE_PODS_NAMESPACE
+                )
+            })?;
+    }
 
     let mut tasks = Vec::new();
     {

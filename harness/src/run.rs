@@ -457,20 +457,29 @@ pub async fn run_all_with(
     } else {
         None
     };
-    let limit = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    // At most this many at once (a few thousand would only thrash).
+    let width: u32 = parallel.clamp(1, 1024) as u32;
+    let limit = Arc::new(tokio::sync::Semaphore::new(width as usize));
     let mut tasks = Vec::new();
     for path in paths {
         let (path, limit, progress) = (path.clone(), limit.clone(), progress.clone());
         let kind_env = kind_env.clone();
         tasks.push(tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await;
+            let scenario = load_scenario(&path);
+            // A serial scenario takes every permit: it waits for the
+            // running ones to finish, and the ones after it wait for it
+            // (the semaphore is fair, first come first served).
+            let serial = scenario.as_ref().is_ok_and(|s| s.header.serial);
+            let _permit = limit
+                .acquire_many_owned(if serial { width } else { 1 })
+                .await;
             let name = path
                 .file_stem()
                 .and_then(|s| s.to_str())
                 .unwrap_or("?")
                 .to_string();
             progress(Progress::Started(name.clone()));
-            let result = match (load_scenario(&path), &kind_env) {
+            let result = match (scenario, &kind_env) {
                 (Ok(s), Some(env)) => run_scenario_on_kind(&s, env).await,
                 (Ok(s), None) => run_scenario(&s, backend).await,
                 (Err(e), _) => Err(e),
@@ -526,4 +535,68 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn scenario(dir: &Path, name: &str, serial: bool) -> PathBuf {
+        let path = dir.join(format!("{name}.yaml"));
+        let text = format!(
+            "apiVersion: injector-harness/v1\nkind: Scenario\nname: {name}\nserial: {serial}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_serial_scenario_runs_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        // Scenarios start from the injector config beside them.
+        std::fs::create_dir(dir.path().join("base")).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/base/injector.yaml"),
+            dir.path().join("base/injector.yaml"),
+        )
+        .unwrap();
+        let paths: Vec<PathBuf> = ["a", "b", "serial", "c", "d"]
+            .iter()
+            .map(|n| scenario(dir.path(), n, *n == "serial"))
+            .collect();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let log = events.clone();
+        let results = run_all(
+            &paths,
+            Backend::Sim,
+            4,
+            Arc::new(move |p| {
+                let e = match p {
+                    Progress::Started(n) => format!("start {n}"),
+                    Progress::Finished { name, .. } => format!("end {name}"),
+                };
+                log.lock().unwrap().push(e);
+            }),
+        )
+        .await;
+        for (p, r) in &results {
+            assert!(
+                r.as_ref().is_ok_and(|r| r.passed()),
+                "{}: {r:?}",
+                p.display()
+            );
+        }
+        let events = events.lock().unwrap().clone();
+        let at = events.iter().position(|e| e == "start serial").unwrap();
+        // Nothing runs beside it: its end comes next, and everything
+        // started before it had ended.
+        assert_eq!(events[at + 1], "end serial", "{events:?}");
+        for e in &events[..at] {
+            if let Some(n) = e.strip_prefix("start ") {
+                assert!(events[..at].contains(&format!("end {n}")), "{events:?}");
+            }
+        }
+    }
 }

@@ -115,6 +115,12 @@ pub struct Header {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// The scenario needs the cluster to itself: it measures something the
+    /// scenarios beside it would share (the node's cpu and memory, taken by
+    /// their pods and, on kind, their injectors). It runs alone, as
+    /// Kubernetes' own e2e tests marked `[Serial]` do.
+    #[serde(default)]
+    pub serial: bool,
     #[serde(default)]
     pub injector: InjectorSpec,
     /// The MutatingWebhookConfiguration's webhooks, all pointing at the

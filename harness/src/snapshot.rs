@@ -47,6 +47,8 @@ const TIME_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/restartedAt"];
 struct Redactor {
     pairs: Vec<(String, String)>,
     injector: Regex,
+    webhook_url: Regex,
+    webhook_dial: Regex,
     token: Regex,
 }
 
@@ -88,6 +90,13 @@ impl Redactor {
         Redactor {
             pairs,
             injector: Regex::new(r"127\.0\.0\.1:\d+").unwrap_or_else(|_| unreachable_regex()),
+            // In the apiserver's "failed calling webhook" errors, the
+            // webhook's address: a URL on the host (sim, real apiserver)
+            // or the Service's name and ClusterIP (kind).
+            webhook_url: Regex::new(r#"Post "https://[^/"]+/"#)
+                .unwrap_or_else(|_| unreachable_regex()),
+            webhook_dial: Regex::new(r"dial tcp (\[[0-9a-fA-F:.]+\]|[0-9.]+):\d+")
+                .unwrap_or_else(|_| unreachable_regex()),
             token: Regex::new(r"kube-api-access-[a-z0-9]{5}")
                 .unwrap_or_else(|_| unreachable_regex()),
         }
@@ -100,7 +109,17 @@ impl Redactor {
                 out = out.replace(from.as_str(), to);
             }
         }
-        let out = self.injector.replace_all(&out, "<injector>");
+        let mut out = self.injector.replace_all(&out, "<injector>").into_owned();
+        if out.contains("calling webhook") {
+            out = self
+                .webhook_url
+                .replace_all(&out, r#"Post "https://<injector>/"#)
+                .into_owned();
+            out = self
+                .webhook_dial
+                .replace_all(&out, "dial tcp <injector>")
+                .into_owned();
+        }
         self.token
             .replace_all(&out, "kube-api-access-<id>")
             .into_owned()
@@ -684,6 +703,27 @@ mod tests {
         });
         assert!(plain.get("events").is_none());
         assert!(plain["pods"][0].get("scheduled").is_none());
+    }
+
+    #[test]
+    fn the_webhooks_address_reads_the_same_on_every_backend() {
+        let on = |host: &str, dial: &str| {
+            format!("Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://{host}/mutate?timeout=10s\": dial tcp {dial}: connect: connection refused")
+        };
+        let r = Redactor::new(&Observed::default());
+        let want = "Internal error occurred: failed calling webhook \"w\": failed to call webhook: Post \"https://<injector>/mutate?timeout=10s\": dial tcp <injector>: connect: connection refused";
+        assert_eq!(r.text(&on("127.0.0.1:41234", "127.0.0.1:41234")), want);
+        assert_eq!(
+            r.text(&on(
+                "sidecar-injector.injector-x.svc:443",
+                "10.96.163.173:443"
+            )),
+            want
+        );
+        assert_eq!(r.text(&on("[::1]:8443", "[::1]:8443")), want);
+        // Elsewhere an address is left alone (a probe's pod IP is not the injector).
+        let probe = "Get \"http://10.244.0.5:8080/\": dial tcp 10.244.0.5:8080: connect: connection refused";
+        assert_eq!(r.text(probe), probe);
     }
 
     #[test]

@@ -37,6 +37,77 @@ pub const ALLOCATABLE: &[(&str, &str)] = &[
     ("pods", "110"),
 ];
 
+/// The pods a fresh one-node kind cluster runs on its node, in kube-system:
+/// name, priority class, cpu request, memory request, memory limit.
+/// kubeadm's static pods are system-node-critical, CoreDNS (two replicas)
+/// system-cluster-critical, so no scenario pod can preempt them.
+const NODE_PODS: &[(&str, &str, &str, &str, &str)] = &[
+    ("coredns-1", CLUSTER_CRITICAL, "100m", "70Mi", "170Mi"),
+    ("coredns-2", CLUSTER_CRITICAL, "100m", "70Mi", "170Mi"),
+    ("etcd", NODE_CRITICAL, "100m", "100Mi", ""),
+    ("kube-apiserver", NODE_CRITICAL, "250m", "", ""),
+    ("kube-controller-manager", NODE_CRITICAL, "200m", "", ""),
+    ("kube-proxy", NODE_CRITICAL, "", "", ""),
+    ("kube-scheduler", NODE_CRITICAL, "100m", "", ""),
+];
+
+const NODE_CRITICAL: &str = "system-node-critical";
+const CLUSTER_CRITICAL: &str = "system-cluster-critical";
+
+/// The namespace of the node's own pods.
+pub const NODE_PODS_NAMESPACE: &str = "kube-system";
+
+/// The label that marks a pod as one of the node's own (not a scenario's).
+pub const NODE_POD_LABEL: &str = "injector-harness/node-pod";
+
+/// The node's own pods (see the module doc), bound to `node`, as pod
+/// objects: what the scheduler counts against the node, and what a fake
+/// kubelet creates so a real scheduler counts them too. Names are
+/// `<component>-<node>`, as kubeadm's static pods are named.
+pub fn node_pods(node: &str, image: &str) -> Vec<Value> {
+    NODE_PODS
+        .iter()
+        .map(|(name, class, cpu, memory, memory_limit)| {
+            let mut requests = serde_json::Map::new();
+            let mut limits = serde_json::Map::new();
+            if !cpu.is_empty() {
+                requests.insert("cpu".into(), json!(cpu));
+            }
+            if !memory.is_empty() {
+                requests.insert("memory".into(), json!(memory));
+            }
+            if !memory_limit.is_empty() {
+                limits.insert("memory".into(), json!(memory_limit));
+            }
+            let priority = if *class == NODE_CRITICAL {
+                2_000_001_000
+            } else {
+                2_000_000_000
+            };
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": format!("{name}-{node}"),
+                    "namespace": NODE_PODS_NAMESPACE,
+                    "labels": {NODE_POD_LABEL: "true"},
+                },
+                "spec": {
+                    "nodeName": node,
+                    "priorityClassName": class,
+                    "priority": priority,
+                    "containers": [{
+                        "name": name.trim_end_matches(|c: char| c == '-' || c.is_ascii_digit()),
+                        "image": image,
+                        "args": ["--name", name],
+                        "resources": {"requests": requests, "limits": limits},
+                    }],
+                },
+            })
+        })
+        .collect()
+}
+
 /// The node's labels, as the kubelet and kubeadm (after kind) leave them.
 pub fn labels(name: &str) -> Value {
     json!({
@@ -74,6 +145,24 @@ pub fn node_object(name: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_pods_take_what_kind_shows_allocated() {
+        let pods = node_pods("n", "probe");
+        assert_eq!(pods.len(), 7);
+        let sum = |resource: &str, unit: &str| -> u64 {
+            pods.iter()
+                .filter_map(|p| {
+                    p["spec"]["containers"][0]["resources"]["requests"][resource].as_str()
+                })
+                .map(|q| q.trim_end_matches(unit).parse::<u64>().unwrap())
+                .sum()
+        };
+        assert_eq!(sum("cpu", "m"), 850);
+        assert_eq!(sum("memory", "Mi"), 240);
+        assert!(pods.iter().all(|p| p["spec"]["nodeName"] == "n"));
+        assert_eq!(pods[0]["spec"]["containers"][0]["name"], "coredns");
+    }
 
     #[test]
     fn capacity_equals_allocatable_and_no_taints() {

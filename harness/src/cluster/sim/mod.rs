@@ -41,6 +41,9 @@ pub struct SimCluster {
     node: Node,
     /// The Node object the scheduler filters on (the kubelet's registration).
     node_object: Value,
+    /// What the node runs before any scenario (kind's control plane, CoreDNS,
+    /// kube-proxy): counted by the scheduler, never shown.
+    node_pods: Vec<Value>,
     rejections: Vec<Rejection>,
     /// The scheduler's FailedScheduling events.
     events: Vec<ObjectEvent>,
@@ -103,6 +106,7 @@ impl SimCluster {
             caller: WebhookCaller::new(),
             node: Node::new(NODE_NAME, NODE_IP),
             node_object: kubelet::node::node_object(NODE_NAME),
+            node_pods: kubelet::node::node_pods(NODE_NAME, crate::probe::PROBE_IMAGE),
             rejections: Vec::new(),
             events: Vec::new(),
             warnings: Vec::new(),
@@ -284,8 +288,9 @@ impl SimCluster {
             }
             let outcome = {
                 let bound: Vec<&Value> = self
-                    .pods
+                    .node_pods
                     .iter()
+                    .chain(self.pods.iter())
                     .filter(|p| p["spec"]["nodeName"] == NODE_NAME)
                     .filter(|p| {
                         !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
