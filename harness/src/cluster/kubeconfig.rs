@@ -390,7 +390,7 @@ impl KubeconfigCluster {
                     .await?;
                 for o in list.items {
                     let v = serde_json::to_value(&o)?;
-                    if kind == "Pod" && !self.owned_by_scenario(ns, &v) {
+                    if !self.owned_by_scenario(ns, kind, &v) {
                         continue;
                     }
                     done &= match (kind, self.kubelet) {
@@ -408,12 +408,13 @@ impl KubeconfigCluster {
         Ok(done)
     }
 
-    fn owned_by_scenario(&self, ns: &str, pod: &Value) -> bool {
-        // In namespaces the harness does not own (kube-system), only pods it
-        // created count; elsewhere every pod does.
+    fn owned_by_scenario(&self, ns: &str, kind: &str, object: &Value) -> bool {
+        // In namespaces the harness does not own (kube-system), only objects
+        // it created count (not kind's CoreDNS Deployment, say); elsewhere
+        // every object does.
         !SYSTEM_NAMESPACES.contains(&ns)
             || self.foreign.iter().any(|(k, n, name)| {
-                k == "Pod" && n == ns && name == crate::object::meta_str(pod, "name")
+                k == kind && n == ns && name == crate::object::meta_str(object, "name")
             })
     }
 
@@ -813,7 +814,7 @@ impl Cluster for KubeconfigCluster {
                 .items
             {
                 let v = serde_json::to_value(&o)?;
-                if self.owned_by_scenario(ns, &v) {
+                if self.owned_by_scenario(ns, "Pod", &v) {
                     pods.push(v);
                 }
             }
@@ -825,6 +826,9 @@ impl Cluster for KubeconfigCluster {
                     .items
                 {
                     let mut v = serde_json::to_value(&o)?;
+                    if !self.owned_by_scenario(ns, kind, &v) {
+                        continue;
+                    }
                     v["kind"] = json!(kind);
                     workloads.push(v);
                 }

@@ -40,11 +40,15 @@ pub(super) fn render_status(info: &PodInfo, pod: &PodRun) -> Value {
         s.insert("initContainerStatuses".into(), statuses.into());
     }
     if !pod.apps.is_empty() {
-        let statuses: Vec<Value> = pod
+        // The kubelet sorts app container statuses by name (init container
+        // statuses keep the spec's order); seen on kind, where an injected
+        // `envoy` comes before `web`.
+        let mut statuses: Vec<Value> = pod
             .apps
             .iter()
             .map(|c| container_status(c, &label))
             .collect();
+        statuses.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         s.insert("containerStatuses".into(), statuses.into());
     }
     s.insert("qosClass".into(), qos_class(info.pod).into());
