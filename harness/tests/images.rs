@@ -133,7 +133,13 @@ async fn the_probe_image_reports_a_port_clash_in_a_shared_network_namespace() {
     let clash = GenericImage::new("injector-harness/probe", "v1")
         .with_wait_for(WaitFor::exit(ExitWaitStrategy::new().with_exit_code(1)))
         .with_cmd(["--name", "envoy", "--listen", "10000"])
-        .with_host_config_modifier(move |hc| hc.network_mode = Some(netns.clone()))
+        .with_host_config_modifier(move |hc| {
+            // Joining another container's network namespace excludes port
+            // publishing, which testcontainers turns on by default.
+            hc.network_mode = Some(netns.clone());
+            hc.publish_all_ports = Some(false);
+            hc.port_bindings = None;
+        })
         .start()
         .await
         .expect("starting the second probe");

@@ -22,10 +22,10 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
-    EnvVarSource, HTTPGetAction, Namespace, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
-    Secret, SecretVolumeSource, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount, WeightedPodAffinityTerm,
+    EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler, Namespace, ObjectFieldSelector,
+    PodAffinityTerm, PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, Secret, SecretVolumeSource, SecurityContext, Service,
+    ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -238,6 +238,9 @@ fn https_probe(path: &str) -> Probe {
     }
 }
 
+/// How long a terminating injector pod keeps serving (its preStop sleep).
+const PRE_STOP_SECONDS: i64 = 5;
+
 fn container(opts: &ManifestOptions) -> Container {
     Container {
         name: APP_NAME.into(),
@@ -260,6 +263,22 @@ fn container(opts: &ManifestOptions) -> Container {
             protocol: Some("TCP".into()),
             ..Default::default()
         }]),
+        // A terminating pod leaves the Service's endpoints at once, but
+        // kube-proxy on each node applies that a moment later (seconds on a
+        // busy node): until then the apiserver's connections still reach
+        // this pod. It keeps serving for PRE_STOP_SECONDS before SIGTERM,
+        // then drains in-flight reviews, so a rollout or scale-down never
+        // fails an admission (seen on kind: a rollout's first call went to
+        // the old pod's address after the pod was gone).
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SECONDS,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         readiness_probe: Some(https_probe("/readyz")),
         liveness_probe: Some(Probe {
             // Liveness restarts the pod: give it more rope than readiness.
@@ -717,6 +736,21 @@ mod tests {
             assert_eq!(get["path"], path, "{probe}");
             assert_eq!(get["port"], "https", "{probe}");
         }
+        // Keeps serving while kube-proxy catches up, and the preStop sleep
+        // plus the server's drain fit in the pod's grace period (default 30 s).
+        assert_eq!(c["lifecycle"]["preStop"], json!({"sleep": {"seconds": 5}}));
+        let grace = pod["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+        let drain = crate::server::ServerOptions::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "c".into(),
+            "k".into(),
+        )
+        .shutdown_grace
+        .as_secs() as i64;
+        assert!(
+            PRE_STOP_SECONDS + drain < grace,
+            "{PRE_STOP_SECONDS} + {drain} >= {grace}"
+        );
         let anti = &pod["affinity"]["podAntiAffinity"]
             ["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
         assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
