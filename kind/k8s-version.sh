@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Reads kind/supported-versions.tsv. Sourced by bash (kind/versions.env and
 # the scripts under kind/); defines functions only, sets nothing by itself.
 #
