@@ -146,10 +146,13 @@ leg_kubeconfig() {
   leg_up=$(isecs "$t0" "$(now)")
   eval "$("$here/local-cluster.sh" env)"
   run_scenarios kubeconfig "$version" || rc=1
-  "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1 || {
+  if "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1; then
+    # down removed <state>/cluster; what is left is its lock file.
+    rm -rf "$state"
+  else
     leg_result="$leg_result; down FAILED (see $out/$version-kubeconfig-cluster.log)"
     rc=1
-  }
+  fi
   unset KUBECONFIG HARNESS_STATE
   return "$rc"
 }
