@@ -25,6 +25,7 @@
 #   kind/build-node-image.sh           build what is missing; prints the image tag on stdout
 #   kind/build-node-image.sh --tag     print the tag the current pins give (no build)
 #   kind/build-node-image.sh --bins    only build (or find cached) the Go binaries
+#   kind/build-node-image.sh --rootfs  only build (or find cached) the Debian rootfs image
 #
 # Environment:
 #   NODE_DEBIAN_MIRROR   Debian mirror for debootstrap (default: the host's apt source)
@@ -186,7 +187,8 @@ build_bins() {
 # docker_build ARGS...: `docker build -q` with its output kept in
 # $cache/docker-build.log and shown only when the build fails.
 docker_build() {
-  if ! docker build -q "$@" >"$cache/docker-build.log" 2>&1; then
+  # --force-rm: a failed step leaves no stopped container behind.
+  if ! docker build -q --force-rm "$@" >"$cache/docker-build.log" 2>&1; then
     cat "$cache/docker-build.log" >&2
     die "docker build $* failed"
   fi
@@ -282,14 +284,29 @@ build_node() {
 }
 
 main() {
-  local t
+  local t rootfs_pid
   t=$(now)
   "$here/docker.sh" ensure
+  mkdir -p "$cache"
   if docker image inspect "$node_tag" >/dev/null 2>&1; then
     log "node image: cached ($node_tag)"
   else
-    build_rootfs
+    # debootstrap waits on the network and dpkg, the Go builds on the CPU:
+    # run them side by side. The background job is recorded and, if this
+    # script fails first, stopped by its pid.
+    # setsid: the job leads its own process group, so debootstrap and dpkg
+    # under it stop with it.
+    setsid "${BASH_SOURCE[0]}" --rootfs >"$cache/rootfs-job.log" 2>&1 &
+    rootfs_pid=$!
+    trap 'kill -- -"$rootfs_pid" 2>/dev/null || true' EXIT
+    log "rootfs: building in the background (pid $rootfs_pid, log $cache/rootfs-job.log)"
     build_bins
+    if ! wait "$rootfs_pid"; then
+      cat "$cache/rootfs-job.log" >&2
+      die "rootfs build failed"
+    fi
+    trap - EXIT
+    cat "$cache/rootfs-job.log" >&2
     build_node
   fi
   docker tag "$node_tag" "injector-harness/kind-node:$K8S_VERSION"
@@ -301,8 +318,9 @@ case "${1:-}" in
   "") main ;;
   --tag) echo "$node_tag" ;;
   --bins) build_bins ;;
+  --rootfs) build_rootfs ;;
   *)
-    echo "usage: $0 [--tag | --bins]" >&2
+    echo "usage: $0 [--tag | --bins | --rootfs]" >&2
     exit 2
     ;;
 esac

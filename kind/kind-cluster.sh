@@ -15,8 +15,9 @@
 #   KIND_WAIT          how long `kind create cluster` waits for Ready (default 180s)
 #   HARNESS_STATE      state root (default /tmp/injector-harness)
 #
-# State: $HARNESS_STATE/kind/<name>.kubeconfig, and <name>.created when `up`
-# created the cluster (so `down` never deletes a cluster it did not create).
+# State: $HARNESS_STATE/kind/<name>.kubeconfig, <name>.created when `up`
+# created the cluster (so `down` never deletes a cluster it did not create),
+# and <name>.network-created when kind's Docker network "kind" was made by it.
 # No process outlives these commands except the dockerd that kind/docker.sh
 # may start (recorded in $HARNESS_STATE/dockerd.pid; `kind/docker.sh stop`).
 set -euo pipefail
@@ -28,6 +29,7 @@ wait_for=${KIND_WAIT:-180s}
 state=${HARNESS_STATE:-/tmp/injector-harness}/kind
 kubeconfig=$state/$name.kubeconfig
 created=$state/$name.created
+network_created=$state/$name.network-created
 
 log() { echo "kind-cluster: $*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
@@ -43,7 +45,11 @@ up() {
   kind=$(kind_bin)
   mkdir -p "$state"
   if exists "$kind"; then
-    log "cluster $name exists; reusing it (it will not be deleted by down)"
+    if [[ -f "$created" ]]; then
+      log "cluster $name exists (created by an earlier up); reusing it"
+    else
+      log "cluster $name exists; reusing it (down will not delete it)"
+    fi
     "$kind" get kubeconfig --name "$name" >"$kubeconfig"
     return 0
   fi
@@ -53,6 +59,11 @@ up() {
   # Recorded before create: a create that fails half-way still leaves
   # containers that down must remove.
   echo "$image" >"$created"
+  # kind creates the Docker network "kind" when missing and never removes it;
+  # down removes it only if this up created it and nothing else uses it.
+  if ! docker network inspect kind >/dev/null 2>&1; then
+    touch "$network_created"
+  fi
   if ! "$kind" create cluster --name "$name" --image "$image" --config "$config" \
     --kubeconfig "$kubeconfig" --wait "$wait_for"; then
     log "kind create cluster failed after $(secs "$t" "$(now)") s"
@@ -70,6 +81,12 @@ down() {
   kind=$(kind_bin)
   "$kind" delete cluster --name "$name" --kubeconfig "$kubeconfig"
   rm -f "$created" "$kubeconfig"
+  if [[ -f "$network_created" ]]; then
+    if [[ -z "$(docker network inspect kind -f '{{range .Containers}}{{.Name}} {{end}}' 2>/dev/null)" ]]; then
+      docker network rm kind >/dev/null 2>&1 && log "removed the Docker network kind (created by up)"
+    fi
+    rm -f "$network_created"
+  fi
 }
 
 load() {
