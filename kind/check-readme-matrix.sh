@@ -32,9 +32,7 @@ render() {
       failCgroupV1=false) cg="needs \`failCgroupV1: false\`" ;;
       no) cg="does not run" ;;
     esac
-    local def=""
-    [[ "$K8S_VERSION" == "$(k8s_default_version)" ]] && def=" (default)"
-    echo "| $K8S_VERSION$def | $K8S_STAGING_VERSION | $ETCD_VERSION | $K8S_GO_DIRECTIVE | $COREDNS_VERSION | $PAUSE_VERSION | $CRI_TOOLS_VERSION | $cg |"
+    echo "| $K8S_VERSION | $K8S_STAGING_VERSION | $ETCD_VERSION | $K8S_GO_DIRECTIVE | $COREDNS_VERSION | $PAUSE_VERSION | $CRI_TOOLS_VERSION | $cg |"
   done < <(k8s_supported_versions)
 }
 

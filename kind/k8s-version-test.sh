@@ -25,11 +25,18 @@ EOF
 run() { (export K8S_VERSIONS_FILE=$1 && shift && source "$here/k8s-version.sh" && "$@") 2>&1; }
 
 expect "versions, newest first" "v1.40.1 v1.39.5" "$(run "$tmp/good.tsv" k8s_supported_versions | tr '\n' ' ' | sed 's/ $//')"
-expect "default is the first row" "v1.40.1" "$(run "$tmp/good.tsv" k8s_default_version)"
+echo 'kubeletConfig: {failCgroupV1: false}' >"$tmp/allows.yaml"
+echo 'kubeletConfig: {}' >"$tmp/plain.yaml"
+expect "default on cgroup v2 is the newest" "v1.40.1" \
+  "$(K8S_HOST_CGROUP=2 K8S_KUBELET_CONFIG_PATHS=$tmp/plain.yaml run "$tmp/good.tsv" k8s_default_version)"
+expect "default on cgroup v1 skips a kubelet the config does not allow" "v1.39.5" \
+  "$(K8S_HOST_CGROUP=1 K8S_KUBELET_CONFIG_PATHS=$tmp/plain.yaml run "$tmp/good.tsv" k8s_default_version)"
+expect "default on cgroup v1 with failCgroupV1: false is the newest" "v1.40.1" \
+  "$(K8S_HOST_CGROUP=1 K8S_KUBELET_CONFIG_PATHS=$tmp/allows.yaml run "$tmp/good.tsv" k8s_default_version)"
 expect "select by minor" "v1.39.5 v3.7.4 v3.7.4 v1.39 ok" \
   "$(run "$tmp/good.tsv" bash -c 'source "$0"; k8s_version_select 1.39 && echo "$K8S_VERSION $ETCD_VERSION $NODE_ETCD_VERSION $K8S_MINOR $K8S_KUBELET_CGROUPV1"' "$here/k8s-version.sh")"
 expect "empty selects the default" "v1.40.1" \
-  "$(run "$tmp/good.tsv" bash -c 'source "$0"; k8s_version_select "" && echo "$K8S_VERSION"' "$here/k8s-version.sh")"
+  "$(K8S_HOST_CGROUP=2 run "$tmp/good.tsv" bash -c 'source "$0"; k8s_version_select "" && echo "$K8S_VERSION"' "$here/k8s-version.sh")"
 out=$(run "$tmp/good.tsv" k8s_version_select v1.38.0)
 [[ "$out" == *"v1.38.0 is not in $tmp/good.tsv"* ]] && ok || ko "unknown version: $out"
 expect "a tag newer than the local Go uses its toolchain" "go1.99.0" \

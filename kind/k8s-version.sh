@@ -15,6 +15,7 @@
 #   k8s_cp_mod_dir / k8s_etcd_mod_dir   the wrapper Go modules of the selection
 #   k8s_gotoolchain             GOTOOLCHAIN value for building the selection
 #   host_cgroup_version         1 or 2
+#   kubelet_config_allows_cgroupv1   whether the kind node's kubelet config sets failCgroupV1: false
 
 K8S_VERSIONS_FILE=${K8S_VERSIONS_FILE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/supported-versions.tsv}
 
@@ -29,18 +30,38 @@ k8s_supported_versions() {
 }
 
 host_cgroup_version() {
+  # K8S_HOST_CGROUP: for tests of the default on a host of the other kind.
+  if [[ -n "${K8S_HOST_CGROUP:-}" ]]; then
+    echo "$K8S_HOST_CGROUP"
+    return
+  fi
   if [[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" == cgroup2fs ]]; then echo 2; else echo 1; fi
 }
 
-# The newest version whose kubelet this host can run. Every listed kubelet runs
-# on cgroup v2; on cgroup v1, 1.35+ run only with failCgroupV1: false in their
-# configuration (the kind node image sets it there; the local control plane has
-# no real kubelet), which still allows them, so today this is the newest row.
-# A row marked `no` in the cgroupv1 column would be skipped on a cgroup v1 host.
+# True when the kind node's kubelet configuration sets failCgroupV1: false
+# (kind/cluster.yaml or the node image's files; override the places searched
+# with K8S_KUBELET_CONFIG_PATHS, space-separated).
+kubelet_config_allows_cgroupv1() {
+  local dir paths
+  dir=$(dirname "$K8S_VERSIONS_FILE")
+  paths=${K8S_KUBELET_CONFIG_PATHS:-$dir/cluster.yaml $dir/node-image}
+  # shellcheck disable=SC2086 # a list of paths
+  grep -rqsE 'failCgroupV1:[[:space:]]*false' $paths
+}
+
+# The newest version whose kubelet this host can run. On cgroup v2 every
+# listed kubelet runs. On cgroup v1, 1.35+ (cgroupv1 column
+# `failCgroupV1=false`) run only when their configuration says so, which the
+# kind node's configuration does or does not; until it does, the default is
+# the newest row whose kubelet runs there as is (v1.34.4 today). The local
+# control plane uses the same default although its fake kubelet runs anywhere,
+# so that one version is "the default" for both backends.
 k8s_default_version() {
-  local cg
-  cg=$(host_cgroup_version)
-  _k8s_rows | awk -v cg="$cg" 'cg == 2 || $9 != "no" { print $2; exit }'
+  local cg=2 allow=1
+  [[ "$(host_cgroup_version)" == 1 ]] && cg=1
+  if ((cg == 1)) && ! kubelet_config_allows_cgroupv1; then allow=0; fi
+  _k8s_rows | awk -v cg="$cg" -v allow="$allow" '
+    cg == 2 || $9 == "ok" || ($9 == "failCgroupV1=false" && allow) { print $2; exit }'
 }
 
 k8s_version_select() {
