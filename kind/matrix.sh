@@ -136,7 +136,7 @@ leg_kubeconfig() {
   local version=$1 state="$state_base/$1-kubeconfig" t0 rc=0
   export HARNESS_STATE=$state
   # A clean cluster: whatever an interrupted earlier leg left is stopped first.
-  "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1
+  "$here/local-cluster.sh" down >"$out/$version-kubeconfig-cluster.log" 2>&1
   t0=$(now)
   if ! "$here/local-cluster.sh" up --version "$version" >>"$out/$version-kubeconfig-cluster.log" 2>&1; then
     leg_result="ERROR (cluster did not come up; see $out/$version-kubeconfig-cluster.log)"
@@ -145,6 +145,17 @@ leg_kubeconfig() {
   fi
   leg_up=$(isecs "$t0" "$(now)")
   eval "$("$here/local-cluster.sh" env)"
+  # The apiserver must say it is the version this leg is for.
+  local served pki="$state/cluster/pki" API_PORT
+  API_PORT=$(sed -n 's/^API_PORT=//p' "$state/cluster/ports.env")
+  served=$(curl -sS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$API_PORT/version" | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
+  echo "matrix: apiserver /version says ${served:-nothing}" >>"$out/$version-kubeconfig-cluster.log"
+  if [[ "$served" != "$version" ]]; then
+    leg_result="ERROR (apiserver serves '${served:-?}', not $version)"
+    "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1 || true
+    return 1
+  fi
   run_scenarios kubeconfig "$version" || rc=1
   if "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1; then
     # down removed <state>/cluster; what is left is its lock file.
