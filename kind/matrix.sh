@@ -186,7 +186,15 @@ leg_kind() {
 
 failed=0
 summary=()
-trap 'log "interrupted"; exit 130' INT TERM
+# Interrupted: stop the running leg's cluster by its recorded pids.
+on_interrupt() {
+  log "interrupted"
+  if [[ -n "${HARNESS_STATE:-}" && -d "$HARNESS_STATE/cluster" ]]; then
+    "$here/local-cluster.sh" down >&2 || true
+  fi
+  exit 130
+}
+trap on_interrupt INT TERM
 for version in "${versions[@]}"; do
   for backend in "${backends[@]}"; do
     leg_counts="-" leg_result="" leg_secs=0 leg_up=0 leg_snap=""
