@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler and etcd from
-# the Go module proxy at the versions pinned in kind/versions.env (through the
-# wrapper modules kind/control-plane and kind/etcd), into a cache outside the
-# repository:
+# the Go module proxy at the versions pinned in kind/versions.env for
+# $K8S_VERSION (a row of kind/supported-versions.tsv; unset: the default
+# version), through the wrapper modules kind/control-plane/<minor> and
+# kind/etcd/<etcd>, into a cache outside the repository (one directory per
+# version and pins, so several versions are cached side by side):
 #
 #   ${INJECTOR_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/injector-harness}/control-plane/<key>/bin/
 #
@@ -14,6 +16,7 @@
 #   kind/build-control-plane.sh [--node]   build what is missing; progress on stderr,
 #                                          the bin directory on stdout
 #   kind/build-control-plane.sh --bin-dir  print the bin directory only (no build)
+#   K8S_VERSION=v1.36.3 kind/build-control-plane.sh   (or v1.36) another supported version
 #
 # --node also builds the node binaries of the offline kind node image
 # (kubelet, kubeadm, kubectl, kube-proxy; see kind/build-node-image.sh) into
@@ -33,14 +36,19 @@ RECIPE=1
 # proxy (the module zip carries no VCS data), so an explicit placeholder is used.
 GIT_COMMIT_PLACEHOLDER=0000000000000000000000000000000000000000
 
-export GOTOOLCHAIN=local GOWORK=off CGO_ENABLED=0
+# ---- version matrix: per-version modules and toolchain ----
+# A tag whose go directive is newer than the local Go is built by the toolchain
+# it names (fetched once from the Go module proxy); see k8s_gotoolchain.
+GOTOOLCHAIN=$(k8s_gotoolchain)
+export GOTOOLCHAIN GOWORK=off CGO_ENABLED=0
+# ---- end version matrix ----
 
 cache_root=${INJECTOR_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/injector-harness}
-cp_mod="$here/control-plane"
-etcd_mod="$here/etcd"
+cp_mod=$(k8s_cp_mod_dir)
+etcd_mod=$(k8s_etcd_mod_dir)
 
 for f in "$cp_mod/go.mod" "$cp_mod/go.sum" "$etcd_mod/go.mod" "$etcd_mod/go.sum"; do
-  [[ -f "$f" ]] || { echo "build-control-plane: missing $f (run kind/gen-control-plane-mod.sh)" >&2; exit 1; }
+  [[ -f "$f" ]] || { echo "build-control-plane: missing $f (run kind/gen-control-plane-mod.sh $K8S_VERSION)" >&2; exit 1; }
 done
 
 key=$(

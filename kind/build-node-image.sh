@@ -133,7 +133,7 @@ tools_key=$(
     echo "CRI_TOOLS_VERSION=$CRI_TOOLS_VERSION COREDNS_VERSION=$COREDNS_VERSION"
     echo "NODE_ETCD_VERSION=$NODE_ETCD_VERSION PAUSE_VERSION=$PAUSE_VERSION"
     go env GOVERSION GOOS GOARCH
-    cat "$here/node-etcd/go.mod" "$here/node-etcd/go.sum" "$node_dir/pause/go.mod" "$node_dir/pause/main.go"
+    cat "$here/etcd/$NODE_ETCD_VERSION/go.mod" "$here/etcd/$NODE_ETCD_VERSION/go.sum" "$node_dir/pause/go.mod" "$node_dir/pause/main.go"
   } | short_hash
 )
 tools_dir=$cache_root/node-tools/$tools_key/bin
@@ -166,7 +166,7 @@ build_coredns() {
   go_install -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 build_etcd() {
-  (cd "$here/node-etcd" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
+  (cd "$here/etcd/$NODE_ETCD_VERSION" && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
 }
 build_pause() {
   (cd "$node_dir/pause" && go build -trimpath -ldflags "-s -w -X main.version=$PAUSE_VERSION" -o "$out/pause" .)

@@ -6,7 +6,10 @@
 # scheduled, but no container ever runs.
 #
 # Usage:
-#   kind/local-cluster.sh up     build (no-op when cached), generate certs, start, wait until ready
+#   kind/local-cluster.sh up [--version V]
+#                                build (no-op when cached), generate certs, start, wait until ready;
+#                                V (vX.Y.Z or vX.Y, else $K8S_VERSION, else the default) is a row
+#                                of kind/supported-versions.tsv
 #   kind/local-cluster.sh down   stop exactly the recorded processes and remove the state dir
 #   kind/local-cluster.sh env    print `export KUBECONFIG=...`
 #
@@ -16,6 +19,7 @@
 #
 # Environment:
 #   HARNESS_STATE        root of the state dir (default /tmp/injector-harness)
+#   K8S_VERSION          Kubernetes version for `up` when --version is not given
 #   CLUSTER_UP_TIMEOUT   seconds to wait for each readiness step (default 180)
 #   CLUSTER_STOP_GRACE   seconds between SIGTERM and SIGKILL on `down` (default 20)
 set -euo pipefail
@@ -333,6 +337,16 @@ cmd_up() {
     command -v "$tool" >/dev/null || die "$tool is required"
   done
 
+  # ---- version matrix: which version, and is that the one running? ----
+  # shellcheck source=k8s-version.sh disable=SC1091
+  source "$here/k8s-version.sh"
+  k8s_version_select "${K8S_VERSION:-}" || exit 1
+  if [[ -d "$state/pids" && -s "$state/version" && "$(cat "$state/version")" != "$K8S_VERSION" ]]; then
+    die "$state runs Kubernetes $(cat "$state/version"), not $K8S_VERSION; run \`$0 down\` first (or use another HARNESS_STATE)"
+  fi
+  log "Kubernetes $K8S_VERSION (etcd $ETCD_VERSION)"
+  # ---- end version matrix ----
+
   # Already running?
   if [[ -d "$state/pids" ]]; then
     local live=() dead=() name
@@ -364,6 +378,7 @@ cmd_up() {
 
   mkdir -p "$state"/{pids,logs,etcd-data}
   chmod 700 "$state" "$state/etcd-data"
+  echo "$K8S_VERSION" >"$state/version"
 
   pick_port ETCD_PORT 2379
   pick_port ETCD_PEER_PORT 2380
@@ -485,6 +500,12 @@ main() {
   local cmd=${1:-}
   case "$cmd" in
     up | down)
+      if [[ "$cmd" == up && "${2:-}" == --version ]]; then
+        [[ -n "${3:-}" ]] || { echo "usage: $0 up [--version vX.Y.Z]" >&2; exit 2; }
+        export K8S_VERSION=$3
+        shift 2
+      fi
+      (($# == 1)) || { echo "usage: $0 up [--version vX.Y.Z] | down | env" >&2; exit 2; }
       mkdir -p "$state_root"
       # Serialise up/down on the same state dir.
       exec 8>"$state_root/cluster.lock"
@@ -493,7 +514,7 @@ main() {
       ;;
     env) cmd_env ;;
     *)
-      echo "usage: $0 up|down|env" >&2
+      echo "usage: $0 up [--version vX.Y.Z] | down | env" >&2
       exit 2
       ;;
   esac

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Runs every scenario on each listed Kubernetes version and backend ("leg"),
+# each leg on a clean cluster of its own that it removes afterwards, and prints
+# one line per leg:
+#
+#   v1.36.3 kubeconfig 18/18 pass 41 s (snapshots 18/18, up 9 s)
+#
+# A leg passes when every scenario's expectations hold (`injector-harness run`,
+# JUnit in <out>/<version>-<backend>.xml) and every scenario's normalized
+# result matches its shared snapshot in snapshots/ (the e2e snapshot test,
+# output in <out>/<version>-<backend>-snapshots.log; skipped with
+# --no-snapshots). Exits non-zero if any leg fails.
+#
+# Usage:
+#   kind/matrix.sh [--versions LIST] [--backends LIST] [--out DIR] [--no-snapshots]
+#
+#   --versions   comma-separated vX.Y.Z or vX.Y, or `all` (default: all rows of
+#                kind/supported-versions.tsv; env MATRIX_VERSIONS)
+#   --backends   comma-separated: kubeconfig (the local control plane of
+#                kind/local-cluster.sh, with the harness's fake kubelet) or kind
+#                (default: kubeconfig; env MATRIX_BACKENDS)
+#   --out        directory for JUnit files and logs (default: target/matrix;
+#                env MATRIX_OUT)
+#
+# Each leg's cluster state lives in $MATRIX_STATE/<version>-<backend>
+# (default /tmp/injector-harness-matrix), so a leg never touches the default
+# /tmp/injector-harness cluster of kind/local-cluster.sh, and is stopped by its
+# recorded pids (`local-cluster.sh down`) whether the leg passes or not.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=k8s-version.sh disable=SC1091
+source "$here/k8s-version.sh"
+
+versions_arg=${MATRIX_VERSIONS:-all}
+backends_arg=${MATRIX_BACKENDS:-kubeconfig}
+out=${MATRIX_OUT:-$root/target/matrix}
+state_base=${MATRIX_STATE:-/tmp/injector-harness-matrix}
+snapshots=1
+
+usage() {
+  sed -n '/^# Usage:/,/^# Each leg/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+
+while (($#)); do
+  case "$1" in
+    --versions) versions_arg=${2:?--versions needs a value}; shift 2 ;;
+    --backends) backends_arg=${2:?--backends needs a value}; shift 2 ;;
+    --out) out=${2:?--out needs a value}; shift 2 ;;
+    --no-snapshots) snapshots=0; shift ;;
+    -h | --help) usage ;;
+    *) echo "matrix: unknown argument '$1'" >&2; usage ;;
+  esac
+done
+
+log() { echo "matrix: $*" >&2; }
+now() { echo "$EPOCHREALTIME"; }
+isecs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
+
+# Resolve the versions now, so a typo fails before anything is built.
+versions=()
+if [[ "$versions_arg" == all ]]; then
+  mapfile -t versions < <(k8s_supported_versions)
+else
+  IFS=, read -r -a asked <<<"$versions_arg"
+  for v in "${asked[@]}"; do
+    (k8s_version_select "$v" >/dev/null) || exit 2
+    versions+=("$(k8s_version_select "$v" && echo "$K8S_VERSION")")
+  done
+fi
+IFS=, read -r -a backends <<<"$backends_arg"
+for b in "${backends[@]}"; do
+  case "$b" in
+    kubeconfig | kind) ;;
+    *) echo "matrix: unknown backend '$b' (kubeconfig, kind)" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+cd "$root"
+
+# Build the harness (and the e2e test binary) once, before any cluster is up,
+# so the legs' times are the scenarios' and not cargo's.
+log "building injector-harness ..."
+cargo build -q -p injector-harness
+if ((snapshots)); then
+  cargo test -q -p injector-harness --features e2e --test scenarios --no-run 2>/dev/null
+fi
+
+# "tests failures" of a JUnit file written by `injector-harness run`.
+junit_counts() {
+  sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)" failures="\([0-9]*\)".*/\1 \2/p' "$1" | head -n1
+}
+
+# Runs the scenarios on the cluster in $KUBECONFIG; sets leg_* for the summary.
+run_scenarios() {
+  local backend=$1 version=$2 junit="$out/$2-$1.xml" t0 tests failures
+  rm -f "$junit"
+  t0=$(now)
+  local rc=0
+  HARNESS_BACKEND=$backend cargo run -q -p injector-harness -- run --backend "$backend" \
+    --junit "$junit" >"$out/$version-$backend.log" 2>&1 || rc=$?
+  leg_secs=$(isecs "$t0" "$(now)")
+  if [[ ! -s "$junit" ]]; then
+    leg_result="ERROR (no JUnit; see $out/$version-$backend.log)"
+    return 1
+  fi
+  read -r tests failures < <(junit_counts "$junit")
+  leg_counts="$((tests - failures))/$tests"
+  if ((rc != 0 || failures != 0)); then leg_result=FAIL; else leg_result=pass; fi
+
+  leg_snap=""
+  if ((snapshots)); then
+    local slog="$out/$version-$backend-snapshots.log" src=0 bad
+    # INSTA_UPDATE=no: a mismatch fails the test and writes nothing into
+    # snapshots/; the log holds insta's diff for each one.
+    HARNESS_BACKEND=$backend INSTA_UPDATE=no CI=true \
+      cargo test -q -p injector-harness --features e2e --test scenarios >"$slog" 2>&1 || src=$?
+    bad=$(grep -c '^Snapshot file: ' "$slog" || true)
+    if ((src == 0)); then
+      leg_snap="snapshots $tests/$tests"
+    elif ((bad > 0)); then
+      leg_snap="snapshots $((tests - bad))/$tests"
+      leg_result=FAIL
+    else
+      # Failed without a snapshot diff: a scenario errored or broke an
+      # expectation, and its snapshot was not compared.
+      leg_snap="snapshots not all compared (see $slog)"
+      leg_result=FAIL
+    fi
+  fi
+  [[ "$leg_result" == pass ]]
+}
+
+# ---- kubeconfig backend: the local control plane --------------------------------
+leg_kubeconfig() {
+  local version=$1 state="$state_base/$1-kubeconfig" t0 rc=0
+  export HARNESS_STATE=$state
+  # A clean cluster: whatever an interrupted earlier leg left is stopped first.
+  "$here/local-cluster.sh" down >"$out/$version-kubeconfig-cluster.log" 2>&1
+  t0=$(now)
+  if ! "$here/local-cluster.sh" up --version "$version" >>"$out/$version-kubeconfig-cluster.log" 2>&1; then
+    leg_result="ERROR (cluster did not come up; see $out/$version-kubeconfig-cluster.log)"
+    "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1 || true
+    return 1
+  fi
+  leg_up=$(isecs "$t0" "$(now)")
+  eval "$("$here/local-cluster.sh" env)"
+  # The apiserver must say it is the version this leg is for.
+  local served pki="$state/cluster/pki" API_PORT
+  API_PORT=$(sed -n 's/^API_PORT=//p' "$state/cluster/ports.env")
+  served=$(curl -sS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$API_PORT/version" | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p')
+  echo "matrix: apiserver /version says ${served:-nothing}" >>"$out/$version-kubeconfig-cluster.log"
+  if [[ "$served" != "$version" ]]; then
+    leg_result="ERROR (apiserver serves '${served:-?}', not $version)"
+    "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1 || true
+    return 1
+  fi
+  run_scenarios kubeconfig "$version" || rc=1
+  if "$here/local-cluster.sh" down >>"$out/$version-kubeconfig-cluster.log" 2>&1; then
+    # down removed <state>/cluster; what is left is its lock file.
+    rm -rf "$state"
+  else
+    leg_result="$leg_result; down FAILED (see $out/$version-kubeconfig-cluster.log)"
+    rc=1
+  fi
+  unset KUBECONFIG HARNESS_STATE
+  return "$rc"
+}
+
+# ---- kind backend: hook ----------------------------------------------------------
+# To be filled in when the kind backend lands (kind/kind-cluster.sh with a node
+# image per version from kind/build-node-image.sh): create a cluster from the
+# node image of $1 (K8S_VERSION=$1 kind/build-node-image.sh; kubelet 1.35+
+# needs failCgroupV1: false where the host is on cgroup v1, see the cgroupv1
+# column of kind/supported-versions.tsv), export its KUBECONFIG, then
+# `run_scenarios kind "$1"`, and delete only the cluster it created.
+leg_kind() {
+  leg_result="not run (the kind leg is not wired yet: leg_kind in kind/matrix.sh)"
+  return 1
+}
+
+failed=0
+summary=()
+# Interrupted: stop the running leg's cluster by its recorded pids.
+on_interrupt() {
+  log "interrupted"
+  if [[ -n "${HARNESS_STATE:-}" && -d "$HARNESS_STATE/cluster" ]]; then
+    "$here/local-cluster.sh" down >&2 || true
+  fi
+  exit 130
+}
+trap on_interrupt INT TERM
+for version in "${versions[@]}"; do
+  for backend in "${backends[@]}"; do
+    leg_counts="-" leg_result="" leg_secs=0 leg_up=0 leg_snap=""
+    log "$version $backend: starting"
+    if "leg_$backend" "$version"; then :; else failed=1; fi
+    line="$version $backend $leg_counts $leg_result $leg_secs s ($leg_snap${leg_snap:+, }up $leg_up s)"
+    summary+=("$line")
+    echo "$line"
+  done
+done
+
+echo
+echo "matrix: ${#summary[@]} leg(s); JUnit and logs in $out"
+if ((failed)); then
+  echo "matrix: FAILED"
+  exit 1
+fi
+echo "matrix: all legs passed"
