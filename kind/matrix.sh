@@ -172,16 +172,51 @@ leg_kubeconfig() {
   return "$rc"
 }
 
-# ---- kind backend: hook ----------------------------------------------------------
-# To be filled in when the kind backend lands (kind/kind-cluster.sh with a node
-# image per version from kind/build-node-image.sh): create a cluster from the
-# node image of $1 (K8S_VERSION=$1 kind/build-node-image.sh; kubelet 1.35+
-# needs failCgroupV1: false where the host is on cgroup v1, see the cgroupv1
-# column of kind/supported-versions.tsv), export its KUBECONFIG, then
-# `run_scenarios kind "$1"`, and delete only the cluster it created.
+# ---- kind backend: a kind cluster from the version's offline node image ----------
+# The node image of $1 (built once, cached; kubelet 1.35+ on a cgroup v1 host
+# gets failCgroupV1: false from the image's entrypoint), a cluster created
+# for this leg and deleted after it, the images built and loaded by the
+# harness, every scenario through its in-cluster injectors.
 leg_kind() {
-  leg_result="not run (the kind leg is not wired yet: leg_kind in kind/matrix.sh)"
-  return 1
+  local version=$1 name t0 rc=0 image served
+  local clog="$out/$1-kind-cluster.log"
+  name="matrix-${version//./-}"
+  export HARNESS_STATE="$state_base/$version-kind" KIND_CLUSTER_NAME=$name
+  : >"$clog"
+  if ! image=$(K8S_VERSION=$version "$here/build-node-image.sh" 2>>"$clog"); then
+    leg_result="ERROR (node image did not build; see $clog)"
+    unset HARNESS_STATE KIND_CLUSTER_NAME
+    return 1
+  fi
+  # A clean cluster: one an interrupted earlier leg left is deleted first
+  # (only if that leg created it; kind-cluster.sh keeps the record).
+  "$here/kind-cluster.sh" down >>"$clog" 2>&1 || true
+  t0=$(now)
+  if ! KIND_NODE_IMAGE=$image "$here/kind-cluster.sh" up >>"$clog" 2>&1; then
+    leg_result="ERROR (cluster did not come up; see $clog)"
+    "$here/kind-cluster.sh" down >>"$clog" 2>&1 || true
+    unset HARNESS_STATE KIND_CLUSTER_NAME
+    return 1
+  fi
+  leg_up=$(isecs "$t0" "$(now)")
+  eval "$("$here/kind-cluster.sh" env)"
+  served=$(kubectl version -o json 2>>"$clog" | sed -n 's/.*"gitVersion": *"\([^"]*\)".*/\1/p' | tail -n1)
+  echo "matrix: apiserver /version says ${served:-nothing}" >>"$clog"
+  if [[ "$served" != "$version" ]]; then
+    leg_result="ERROR (apiserver serves '${served:-?}', not $version)"
+    rc=1
+  else
+    # The harness reuses the leg's cluster (and never deletes it).
+    HARNESS_KIND_CLUSTER=$name run_scenarios kind "$version" || rc=1
+  fi
+  if "$here/kind-cluster.sh" down >>"$clog" 2>&1; then
+    rm -rf "$HARNESS_STATE"
+  else
+    leg_result="$leg_result; down FAILED (see $clog)"
+    rc=1
+  fi
+  unset KUBECONFIG HARNESS_STATE KIND_CLUSTER_NAME
+  return "$rc"
 }
 
 failed=0
@@ -191,6 +226,9 @@ on_interrupt() {
   log "interrupted"
   if [[ -n "${HARNESS_STATE:-}" && -d "$HARNESS_STATE/cluster" ]]; then
     "$here/local-cluster.sh" down >&2 || true
+  fi
+  if [[ -n "${KIND_CLUSTER_NAME:-}" ]]; then
+    "$here/kind-cluster.sh" down >&2 || true
   fi
   exit 130
 }

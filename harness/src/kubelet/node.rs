@@ -94,6 +94,9 @@ pub fn node_pods(node: &str, image: &str) -> Vec<Value> {
                 },
                 "spec": {
                     "nodeName": node,
+                    // kubeadm's static pods and kube-proxy share the node's
+                    // network; CoreDNS has its own.
+                    "hostNetwork": !name.starts_with("coredns"),
                     "priorityClassName": class,
                     "priority": priority,
                     "containers": [{
