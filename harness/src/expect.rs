@@ -48,12 +48,12 @@ pub fn check(scenario: &Scenario, observed: &Observed) -> Vec<String> {
     let mut failures = check_listed(scenario, &scenario.header.expect, observed);
     // Unexpected refusals are failures too: a scenario lists the ones it wants.
     for r in &observed.rejections {
-        let expected = scenario
-            .header
-            .expect
-            .rejected
-            .iter()
-            .any(|e| e.namespace == r.namespace && e.kind == r.kind && e.name == r.name);
+        let expected = scenario.header.expect.rejected.iter().any(|e| {
+            e.namespace == r.namespace
+                && e.kind == r.kind
+                && e.name == r.name
+                && e.applies_to(observed.kubernetes)
+        });
         if !expected {
             failures.push(format!(
                 "{} {}/{} was unexpectedly rejected: {}",
@@ -172,7 +172,11 @@ pub fn check_listed(
             }
         }
     }
-    for e in &expect.rejected {
+    for e in expect
+        .rejected
+        .iter()
+        .filter(|e| e.applies_to(observed.kubernetes))
+    {
         let hit = observed
             .rejections
             .iter()

@@ -20,3 +20,4 @@ pub mod run;
 pub mod scenario;
 pub mod snapshot;
 pub mod status;
+pub mod version;

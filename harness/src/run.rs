@@ -15,6 +15,7 @@ use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
 use crate::scenario::{self, Scenario, Step};
+use crate::version::Minor;
 use crate::{expect, snapshot, status};
 
 /// Where the base injector config sits, relative to the scenarios folder.
@@ -269,6 +270,16 @@ async fn drive<C: Cluster, I: Injector>(
 /// Runs one scenario on `backend` (sim or kubeconfig; kind needs its
 /// cluster: [`run_scenario_on_kind`]).
 pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
+    run_scenario_as(scenario, backend, None).await
+}
+
+/// [`run_scenario`] with the sim's Kubernetes minor given (default: the
+/// `HARNESS_K8S_VERSION` environment variable, else the newest supported).
+pub async fn run_scenario_as(
+    scenario: &Scenario,
+    backend: Backend,
+    sim_minor: Option<Minor>,
+) -> Result<ScenarioRun> {
     if backend == Backend::Kind {
         bail!("the kind backend runs through run_all, which brings the cluster up");
     }
@@ -282,7 +293,11 @@ pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<Scena
     let mut checkpoints = Vec::new();
     let (observed, admission_log) = match backend {
         Backend::Sim => {
-            let mut cluster = SimCluster::new(scenario.name());
+            let minor = match sim_minor {
+                Some(m) => m,
+                None => crate::version::sim_minor().map_err(|e| anyhow::anyhow!(e))?,
+            };
+            let mut cluster = SimCluster::of_version(scenario.name(), minor);
             let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = cluster.observe().await;
             decisions = injector.decisions();
@@ -429,6 +444,19 @@ pub async fn run_all_with(
     kind_options: &KindOptions,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    run_all_as(paths, backend, parallel, kind_options, None, progress).await
+}
+
+/// [`run_all_with`] with the sim's Kubernetes minor given (see
+/// [`run_scenario_as`]); other backends run what their cluster runs.
+pub async fn run_all_as(
+    paths: &[PathBuf],
+    backend: Backend,
+    parallel: usize,
+    kind_options: &KindOptions,
+    sim_minor: Option<Minor>,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+) -> Vec<(PathBuf, Result<ScenarioRun>)> {
     let fail_all = |message: String| {
         paths
             .iter()
@@ -481,7 +509,7 @@ pub async fn run_all_with(
             progress(Progress::Started(name.clone()));
             let result = match (scenario, &kind_env) {
                 (Ok(s), Some(env)) => run_scenario_on_kind(&s, env).await,
-                (Ok(s), None) => run_scenario(&s, backend).await,
+                (Ok(s), None) => run_scenario_as(&s, backend, sim_minor).await,
                 (Err(e), _) => Err(e),
             };
             let (passed, elapsed) = match &result {

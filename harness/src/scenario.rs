@@ -379,6 +379,26 @@ pub struct RejectionExpectation {
     pub kind: String,
     pub name: String,
     pub message: String,
+    /// The newest Kubernetes minor that refuses the object (`v1.35`): a
+    /// newer cluster creates it, and then the refusal is neither expected
+    /// nor allowed. For rules a release relaxed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl RejectionExpectation {
+    /// Whether the refusal is expected on a cluster of `minor` (unknown:
+    /// yes).
+    pub fn applies_to(&self, minor: Option<crate::version::Minor>) -> bool {
+        let until = self
+            .until
+            .as_deref()
+            .and_then(|u| crate::version::Minor::parse(u).ok());
+        match (until, minor) {
+            (Some(until), Some(minor)) => minor <= until,
+            _ => true,
+        }
+    }
 }
 
 /// A workload's own pod template, after everything ran.
@@ -524,6 +544,34 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
             "name",
             format!("{:?} must match the file name {stem:?}", header.name),
         ));
+    }
+    let all_rejected = header
+        .expect
+        .rejected
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("expect.rejected[{i}]"), r))
+        .chain(header.steps.iter().enumerate().flat_map(|(s, step)| {
+            let rejected = match step {
+                Step::Expect(e) => e.rejected.as_slice(),
+                _ => &[],
+            };
+            rejected
+                .iter()
+                .enumerate()
+                .map(move |(i, r)| (format!("steps[{s}].expect.rejected[{i}]"), r))
+        }));
+    for (field, r) in all_rejected {
+        if let Some(until) = &r.until {
+            // Block or flow style: the line that holds this value.
+            let line = header_text
+                .lines()
+                .position(|l| l.contains("until:") && l.contains(until.as_str()))
+                .map(|i| header_line + i)
+                .or(Some(header_line));
+            crate::version::Minor::parse(until)
+                .map_err(|m| ScenarioError::new(path, line, format!("{field}.until"), m))?;
+        }
     }
     for (i, w) in header.webhooks.iter().enumerate() {
         let field = |f: &str| format!("webhooks[{i}].{f}");
@@ -874,6 +922,30 @@ mod tests {
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
         assert_eq!(e.field, "expect.pods[0].count", "{e}");
+    }
+
+    #[test]
+    fn a_refusal_can_end_at_a_minor() {
+        use crate::version::Minor;
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nexpect:\n  rejected:\n  - {kind: Service, name: s, message: m, until: v1.35}\n";
+        let s = parse_text("x", text).unwrap();
+        let r = &s.header.expect.rejected[0];
+        assert!(r.applies_to(Some(Minor::new(34))));
+        assert!(r.applies_to(Some(Minor::new(35))));
+        assert!(!r.applies_to(Some(Minor::new(36))));
+        assert!(
+            r.applies_to(None),
+            "a cluster of unknown version expects it"
+        );
+        let bad = text.replace("v1.35", "later");
+        let e = parse_text("x", &bad).unwrap_err();
+        assert_eq!(e.field, "expect.rejected[0].until", "{e}");
+        assert_eq!(e.line, Some(6), "{e}");
+        assert!(
+            e.to_string()
+                .contains("'later' is not a Kubernetes version"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -854,11 +854,18 @@ impl Cluster for KubeconfigCluster {
                 }
             }
         }
+        let kubernetes = self
+            .client
+            .apiserver_version()
+            .await
+            .ok()
+            .and_then(|v| crate::version::Minor::parse(&v.git_version).ok());
         Ok(Observed {
             pods,
             workloads,
             rejections,
             events,
+            kubernetes,
         })
     }
 }

@@ -139,6 +139,9 @@ pub struct Observed {
     pub rejections: Vec<Rejection>,
     /// FailedScheduling events, one per pod and message.
     pub events: Vec<ObjectEvent>,
+    /// The Kubernetes minor the cluster runs (the sim's modeled one; a real
+    /// apiserver's `/version`), which picks a version-specific snapshot.
+    pub kubernetes: Option<crate::version::Minor>,
 }
 
 /// A cluster a scenario runs on. Calls come in this order: `register`,

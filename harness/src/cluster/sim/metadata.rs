@@ -15,6 +15,17 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{json, Value};
 
+use crate::version::Minor;
+
+/// The minors from which the apiserver's metadata validation changed, as the
+/// version matrix showed (kind/matrix.sh; the snapshots of
+/// `metadata-validation` for each minor): label values "must be no more
+/// than 63 bytes" (was "characters"), Service names as DNS-1123 labels, and
+/// ownerReferences errors naming the entry.
+pub const LABEL_VALUE_BYTES_SINCE: u32 = 35;
+pub const RELAXED_SERVICE_NAMES_SINCE: u32 = 36;
+pub const INDEXED_OWNER_REFERENCES_SINCE: u32 = 37;
+
 /// Longest annotation keys plus values, in bytes, on one object (256 KiB).
 pub const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
 
@@ -163,10 +174,15 @@ pub fn qualified_name(value: &str) -> Vec<String> {
 }
 
 /// Problems with `value` as a label value (empty is fine).
-pub fn label_value(value: &str) -> Vec<String> {
+pub fn label_value(value: &str, minor: Minor) -> Vec<String> {
     let mut errs = Vec::new();
     if value.len() > 63 {
-        errs.push(max_len(63));
+        // v1.35 says what it counts (seen on v1.35.4 to v1.37.2).
+        errs.push(if minor.at_least(LABEL_VALUE_BYTES_SINCE) {
+            "must be no more than 63 bytes".to_string()
+        } else {
+            max_len(63)
+        });
     }
     if !LABEL_VALUE.is_match(value) {
         errs.push(regex_error(
@@ -189,10 +205,14 @@ pub enum NameRule {
 impl NameRule {
     /// The rule the apiserver applies to `kind`'s names: Namespaces and
     /// StatefulSets (whose pods' hostnames derive from it) take a label,
-    /// Services a DNS-1035 label, everything else here a subdomain.
-    pub fn of(kind: &str) -> NameRule {
+    /// Services a DNS-1035 label (a DNS-1123 label since v1.36), everything
+    /// else here a subdomain.
+    pub fn of(kind: &str, minor: Minor) -> NameRule {
         match kind {
             "Namespace" | "StatefulSet" => NameRule::Dns1123Label,
+            // v1.36 relaxed Service names to DNS-1123 labels (`1st-service`
+            // is refused by v1.34 and v1.35, accepted by v1.36.3 and v1.37.2).
+            "Service" if minor.at_least(RELAXED_SERVICE_NAMES_SINCE) => NameRule::Dns1123Label,
             "Service" => NameRule::Dns1035Label,
             _ => NameRule::Dns1123Subdomain,
         }
@@ -279,11 +299,21 @@ fn string_entries(v: &Value) -> Vec<(&str, &str)> {
         .collect()
 }
 
-fn owner_references(refs: &Value, errs: &mut Vec<String>) {
-    const PATH: &str = "metadata.ownerReferences";
+fn owner_references(refs: &Value, minor: Minor, errs: &mut Vec<String>) {
+    const LIST: &str = "metadata.ownerReferences";
     let list = refs.as_array().map(Vec::as_slice).unwrap_or_default();
     let mut first_controller: Option<String> = None;
-    for r in list {
+    for (i, r) in list.iter().enumerate() {
+        // v1.37 names the entry (`ownerReferences[0]`) and reports an
+        // empty kind as a missing value (seen on v1.37.2; v1.36.3 and
+        // older name the list).
+        let indexed = minor.at_least(INDEXED_OWNER_REFERENCES_SINCE);
+        let entry = if indexed {
+            format!("{LIST}[{i}]")
+        } else {
+            LIST.to_string()
+        };
+        let entry = entry.as_str();
         let api_version = r["apiVersion"].as_str().unwrap_or("");
         let kind = r["kind"].as_str().unwrap_or("");
         // group/version: "v1" is the core group; more than one '/' parses
@@ -299,23 +329,27 @@ fn owner_references(refs: &Value, errs: &mut Vec<String>) {
         };
         if version.is_empty() {
             errs.push(invalid(
-                &format!("{PATH}.apiVersion"),
+                &format!("{entry}.apiVersion"),
                 api_version,
                 "version must not be empty",
             ));
         }
         if kind.is_empty() {
-            errs.push(invalid(&format!("{PATH}.kind"), kind, "must not be empty"));
+            if indexed {
+                errs.push(format!("{entry}.kind: Required value: must not be empty"));
+            } else {
+                errs.push(invalid(&format!("{entry}.kind"), kind, "must not be empty"));
+            }
         }
         for f in ["name", "uid"] {
             let v = r[f].as_str().unwrap_or("");
             if v.is_empty() {
-                errs.push(invalid(&format!("{PATH}.{f}"), v, "must not be empty"));
+                errs.push(invalid(&format!("{entry}.{f}"), v, "must not be empty"));
             }
         }
         if group.is_empty() && version == "v1" && kind == "Event" {
             errs.push(format!(
-                "{PATH}: Invalid value: {}: /v1, Kind=Event is disallowed from being an owner",
+                "{entry}: Invalid value: {}: /v1, Kind=Event is disallowed from being an owner",
                 go_json(&owner_json(r))
             ));
         }
@@ -323,7 +357,7 @@ fn owner_references(refs: &Value, errs: &mut Vec<String>) {
             let this = format!("{kind}/{}", r["name"].as_str().unwrap_or(""));
             match &first_controller {
                 Some(first) => errs.push(format!(
-                    "{PATH}: Invalid value: {}: Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}",
+                    "{LIST}: Invalid value: {}: Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}",
                     go_json(&Value::Array(list.iter().map(owner_json).collect()))
                 )),
                 None => first_controller = Some(this),
@@ -365,12 +399,12 @@ fn finalizers(list: &Value, errs: &mut Vec<String>) {
 
 /// Labels, annotations and ownerReferences: what is checked on create and
 /// again on every update.
-fn labels_annotations_owners(meta: &Value, errs: &mut Vec<String>) {
+fn labels_annotations_owners(meta: &Value, minor: Minor, errs: &mut Vec<String>) {
     for (k, v) in string_entries(&meta["labels"]) {
         for m in qualified_name(k) {
             errs.push(invalid("metadata.labels", k, &m));
         }
-        for m in label_value(v) {
+        for m in label_value(v, minor) {
             errs.push(invalid("metadata.labels", v, &m));
         }
     }
@@ -387,14 +421,14 @@ fn labels_annotations_owners(meta: &Value, errs: &mut Vec<String>) {
             "metadata.annotations: Too long: may not be more than {TOTAL_ANNOTATION_SIZE_LIMIT} bytes"
         ));
     }
-    owner_references(&meta["ownerReferences"], errs);
+    owner_references(&meta["ownerReferences"], minor, errs);
 }
 
 /// Every problem with a new object's metadata, as `field: detail` in the
 /// apiserver's order. `kind` chooses the name rule; namespaced kinds need a
 /// namespace, Namespaces may not have one.
-pub fn on_create(kind: &str, meta: &Value) -> Vec<String> {
-    let rule = NameRule::of(kind);
+pub fn on_create(kind: &str, meta: &Value, minor: Minor) -> Vec<String> {
+    let rule = NameRule::of(kind, minor);
     let mut errs = Vec::new();
     let generate_name = meta["generateName"].as_str().unwrap_or("");
     if !generate_name.is_empty() {
@@ -422,15 +456,15 @@ pub fn on_create(kind: &str, meta: &Value) -> Vec<String> {
             errs.push(invalid("metadata.namespace", namespace, &m));
         }
     }
-    labels_annotations_owners(meta, &mut errs);
+    labels_annotations_owners(meta, minor, &mut errs);
     finalizers(&meta["finalizers"], &mut errs);
     errs
 }
 
 /// Problems with an updated object's metadata (the name is fixed by then).
-pub fn on_update(meta: &Value) -> Vec<String> {
+pub fn on_update(meta: &Value, minor: Minor) -> Vec<String> {
     let mut errs = Vec::new();
-    labels_annotations_owners(meta, &mut errs);
+    labels_annotations_owners(meta, minor, &mut errs);
     let mut finalizer_errs = Vec::new();
     finalizers(&meta["finalizers"], &mut finalizer_errs);
     // Updates only re-run the core API's finalizer-name rule.
@@ -475,38 +509,41 @@ pub fn invalid_message(kind: &str, name: &str, errs: &[String]) -> String {
 mod tests {
     use super::*;
 
+    /// The minor these tests were written against.
+    const V34: crate::version::Minor = crate::version::Minor::new(34);
+
     const SUBDOMAIN_HELP: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
     #[test]
     fn names_follow_each_kinds_rule() {
-        assert!(NameRule::of("Pod").check("a.b", false).is_empty());
+        assert!(NameRule::of("Pod", V34).check("a.b", false).is_empty());
         assert_eq!(
-            NameRule::of("StatefulSet").check("a.b", false),
+            NameRule::of("StatefulSet", V34).check("a.b", false),
             vec!["must not contain dots"]
         );
-        assert_eq!(NameRule::of("Service").check("1abc", false).len(), 1);
-        assert!(NameRule::of("Pod").check("1abc", false).is_empty());
+        assert_eq!(NameRule::of("Service", V34).check("1abc", false).len(), 1);
+        assert!(NameRule::of("Pod", V34).check("1abc", false).is_empty());
         assert_eq!(
-            NameRule::of("Pod").check("Bad_Name", false),
+            NameRule::of("Pod", V34).check("Bad_Name", false),
             vec![SUBDOMAIN_HELP]
         );
         assert_eq!(
-            NameRule::of("Pod").check(&"a".repeat(254), false),
+            NameRule::of("Pod", V34).check(&"a".repeat(254), false),
             vec!["must be no more than 253 characters"]
         );
         assert_eq!(
-            NameRule::of("Namespace").check(&"a".repeat(64), false),
+            NameRule::of("Namespace", V34).check(&"a".repeat(64), false),
             vec!["must be no more than 63 characters"]
         );
     }
 
     #[test]
     fn generate_name_may_end_in_a_dash_but_is_otherwise_a_name() {
-        assert!(NameRule::of("Pod").check("web-", true).is_empty());
-        assert!(!NameRule::of("Pod").check("web-", false).is_empty());
-        assert!(!NameRule::of("Pod").check("Web-", true).is_empty());
+        assert!(NameRule::of("Pod", V34).check("web-", true).is_empty());
+        assert!(!NameRule::of("Pod", V34).check("web-", false).is_empty());
+        assert!(!NameRule::of("Pod", V34).check("Web-", true).is_empty());
         // The apiserver replaces the last two characters, not just the dash.
-        assert!(NameRule::of("Pod").check("a.-", true).is_empty());
+        assert!(NameRule::of("Pod", V34).check("a.-", true).is_empty());
     }
 
     #[test]
@@ -534,7 +571,7 @@ mod tests {
     #[test]
     fn metadata_errors_read_as_the_apiservers() {
         let meta = json!({"name": "x", "namespace": "demo", "annotations": {"bad key": "v", "Fine.Example/Key": "v"}});
-        let errs = on_create("Pod", &meta);
+        let errs = on_create("Pod", &meta, V34);
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert_eq!(
             invalid_message("Pod", "x", &errs),
@@ -542,7 +579,7 @@ mod tests {
         );
         let meta = json!({"name": "x", "namespace": "demo", "labels": {"app": "not valid!"}});
         assert_eq!(
-            on_create("Deployment", &meta),
+            on_create("Deployment", &meta, V34),
             vec!["metadata.labels: Invalid value: \"not valid!\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"]
         );
         assert!(
@@ -555,10 +592,10 @@ mod tests {
     fn annotation_size_is_limited_in_total() {
         let at_limit = "v".repeat(TOTAL_ANNOTATION_SIZE_LIMIT - 2);
         let meta = json!({"name": "x", "namespace": "d", "annotations": {"ab": at_limit}});
-        assert_eq!(on_create("Pod", &meta), Vec::<String>::new());
+        assert_eq!(on_create("Pod", &meta, V34), Vec::<String>::new());
         let meta = json!({"name": "x", "namespace": "d", "annotations": {"ab": at_limit, "c": ""}});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]
         );
     }
@@ -567,25 +604,25 @@ mod tests {
     fn finalizers_and_owner_references() {
         let meta = json!({"name": "x", "namespace": "d", "finalizers": ["my-finalizer"]});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec!["metadata.finalizers[0]: Invalid value: \"my-finalizer\": name is neither a standard finalizer name nor is it fully qualified"]
         );
         let meta =
             json!({"name": "x", "namespace": "d", "finalizers": ["orphan", "foregroundDeletion"]});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec!["metadata.finalizers: Invalid value: [\"orphan\",\"foregroundDeletion\"]: finalizer orphan and foregroundDeletion cannot be both set"]
         );
         let meta = json!({"name": "x", "namespace": "d", "ownerReferences": [
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "a", "uid": "1", "controller": true},
             {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "b", "uid": "2", "controller": true}]});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec!["metadata.ownerReferences: Invalid value: [{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"a\",\"uid\":\"1\",\"controller\":true},{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"b\",\"uid\":\"2\",\"controller\":true}]: Only one reference can have Controller set to true. Found \"true\" in references for ReplicaSet/a and ReplicaSet/b"]
         );
         let meta = json!({"name": "x", "namespace": "d", "ownerReferences": [{"apiVersion": "apps/", "kind": "", "name": "a", "uid": "1"}]});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec![
                 "metadata.ownerReferences.apiVersion: Invalid value: \"apps/\": version must not be empty",
                 "metadata.ownerReferences.kind: Invalid value: \"\": must not be empty"
@@ -593,7 +630,7 @@ mod tests {
         );
         let meta = json!({"name": "x", "namespace": "d", "ownerReferences": [{"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "1"}]});
         assert_eq!(
-            on_create("Pod", &meta),
+            on_create("Pod", &meta, V34),
             vec!["metadata.ownerReferences: Invalid value: {\"apiVersion\":\"v1\",\"kind\":\"Event\",\"name\":\"e\",\"uid\":\"1\"}: /v1, Kind=Event is disallowed from being an owner"]
         );
     }

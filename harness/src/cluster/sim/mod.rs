@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
 use crate::admission::{Admitted, Attributes, WebhookCaller};
 use crate::kubelet::{self, Node};
+use crate::version::Minor;
 
 mod controllers;
 pub mod defaults;
@@ -41,6 +42,8 @@ pub struct SimCluster {
     node: Node,
     /// The Node object the scheduler filters on (the kubelet's registration).
     node_object: Value,
+    /// The Kubernetes minor whose messages and rules the cluster follows.
+    minor: Minor,
     /// What the node runs before any scenario (kind's control plane, CoreDNS,
     /// kube-proxy): counted by the scheduler, never shown.
     node_pods: Vec<Value>,
@@ -96,9 +99,17 @@ pub fn safe_encode(n: u32) -> String {
 }
 
 impl SimCluster {
-    /// A fresh cluster; `seed` makes generated names reproducible.
+    /// A fresh cluster of the newest supported minor; `seed` makes
+    /// generated names reproducible.
     pub fn new(seed: &str) -> SimCluster {
+        SimCluster::of_version(seed, crate::version::newest())
+    }
+
+    /// A fresh cluster that behaves as Kubernetes `minor` where the
+    /// supported minors differ.
+    pub fn of_version(seed: &str, minor: Minor) -> SimCluster {
         let mut c = SimCluster {
+            minor,
             namespaces: BTreeMap::new(),
             objects: BTreeMap::new(),
             pods: Vec::new(),
@@ -239,7 +250,7 @@ impl SimCluster {
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         // Validation comes before storage, so an invalid pod is refused as
         // invalid even when its name is taken.
-        validation::pod(&pod)?;
+        validation::pod(&pod, self.minor)?;
         if self
             .pods
             .iter()
@@ -296,7 +307,7 @@ impl SimCluster {
                         !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
                     })
                     .collect();
-                scheduler::schedule(&self.pods[i], &self.node_object, &bound)
+                scheduler::schedule(&self.pods[i], &self.node_object, &bound, self.minor)
             };
             let pod = &mut self.pods[i];
             match outcome {
@@ -441,9 +452,9 @@ impl SimCluster {
             .objects
             .contains_key(&(kind.clone(), ns.clone(), name.clone()));
         let errs = if exists {
-            metadata::on_update(&object["metadata"])
+            metadata::on_update(&object["metadata"], self.minor)
         } else {
-            metadata::on_create(&kind, &object["metadata"])
+            metadata::on_create(&kind, &object["metadata"], self.minor)
         };
         if !errs.is_empty() {
             let message = metadata::invalid_message(&kind, &name, &errs);
@@ -536,8 +547,8 @@ impl Cluster for SimCluster {
                     .unwrap_or("")
                     .to_string();
                 let errs = match self.namespaces.contains_key(&name) {
-                    true => metadata::on_update(&object["metadata"]),
-                    false => metadata::on_create("Namespace", &object["metadata"]),
+                    true => metadata::on_update(&object["metadata"], self.minor),
+                    false => metadata::on_create("Namespace", &object["metadata"], self.minor),
                 };
                 if !errs.is_empty() {
                     let message = metadata::invalid_message("Namespace", &name, &errs);
@@ -653,6 +664,7 @@ impl Cluster for SimCluster {
             workloads,
             rejections: self.rejections.clone(),
             events: self.events.clone(),
+            kubernetes: Some(self.minor),
         })
     }
 }

@@ -37,6 +37,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::kubelet::parse_quantity;
+use crate::version::Minor;
 
 /// `NoNodeAvailableMsg` with the one node this cluster has.
 const NO_NODE: &str = "0/1 nodes are available:";
@@ -44,6 +45,10 @@ const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
 /// DynamicResources' PostFilter reason for a pod without resource claims.
 const NO_CLAIMS: &str = "no new claims to deallocate";
+
+/// The first minor whose DynamicResources PostFilter is silent for a pod
+/// without claims.
+const DRA_QUIET_SINCE: u32 = 37;
 
 /// What the scheduler does with a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +82,7 @@ impl Status {
 /// Decides where `pod` goes, given the node and the pods bound to it that
 /// have not terminated (the scheduler's cache leaves out Succeeded and
 /// Failed pods).
-pub fn schedule(pod: &Value, node: &Value, bound: &[&Value]) -> Outcome {
+pub fn schedule(pod: &Value, node: &Value, bound: &[&Value], minor: Minor) -> Outcome {
     let status = match pre_filter(pod, node) {
         Err(message) => {
             // A PreFilter failure names itself once, without a per-node
@@ -100,9 +105,16 @@ pub fn schedule(pod: &Value, node: &Value, bound: &[&Value]) -> Outcome {
         Ok(message) => message,
         Err(victims) => return Outcome::Preempts(victims),
     };
-    Outcome::Unschedulable(format!(
-        "{fit_error} {NO_CLAIMS}, preemption: {post_filter}"
-    ))
+    // Since v1.37, DynamicResources' PostFilter says nothing about a pod
+    // without resource claims (seen on kube-scheduler v1.37.2; v1.34.4 to
+    // v1.36.3 say "no new claims to deallocate").
+    if minor.at_least(DRA_QUIET_SINCE) {
+        Outcome::Unschedulable(format!("{fit_error} preemption: {post_filter}"))
+    } else {
+        Outcome::Unschedulable(format!(
+            "{fit_error} {NO_CLAIMS}, preemption: {post_filter}"
+        ))
+    }
 }
 
 /// DefaultPreemption's PostFilter message, or the victims it would evict.
@@ -503,6 +515,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// The minor these tests were written against.
+    const V34: crate::version::Minor = crate::version::Minor::new(34);
     use crate::kubelet::node::node_object;
 
     const NODE: &str = "injector-harness-control-plane";
@@ -533,9 +548,9 @@ mod tests {
         let node = node_object(NODE);
         let spec = json!({"containers": [app(json!({"ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "TCP"}]}))]});
         let first = pod("first", spec.clone());
-        assert_eq!(schedule(&first, &node, &[]), Outcome::Bind);
+        assert_eq!(schedule(&first, &node, &[], V34), Outcome::Bind);
         assert_eq!(
-            unschedulable(schedule(&pod("second", spec), &node, &[&first])),
+            unschedulable(schedule(&pod("second", spec), &node, &[&first], V34)),
             "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports. \
              no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
@@ -544,7 +559,7 @@ mod tests {
             "udp",
             json!({"containers": [app(json!({"ports": [{"containerPort": 80, "hostPort": 8080, "protocol": "UDP"}]}))]}),
         );
-        assert_eq!(schedule(&udp, &node, &[&first]), Outcome::Bind);
+        assert_eq!(schedule(&udp, &node, &[&first], V34), Outcome::Bind);
         let a = pod(
             "a",
             json!({"containers": [app(json!({"ports": [{"containerPort": 1, "hostPort": 9, "hostIP": "10.0.0.1"}]}))]}),
@@ -557,9 +572,9 @@ mod tests {
             "any",
             json!({"containers": [app(json!({"ports": [{"containerPort": 1, "hostPort": 9}]}))]}),
         );
-        assert_eq!(schedule(&b, &node, &[&a]), Outcome::Bind);
+        assert_eq!(schedule(&b, &node, &[&a], V34), Outcome::Bind);
         assert!(matches!(
-            schedule(&any, &node, &[&a]),
+            schedule(&any, &node, &[&a], V34),
             Outcome::Unschedulable(_)
         ));
         // A plain init container's host port is not held; a sidecar's is.
@@ -567,13 +582,13 @@ mod tests {
             "init",
             json!({"initContainers": [app(json!({"ports": [{"containerPort": 80, "hostPort": 8080}]}))], "containers": [app(json!({}))]}),
         );
-        assert_eq!(schedule(&init, &node, &[&first]), Outcome::Bind);
+        assert_eq!(schedule(&init, &node, &[&first], V34), Outcome::Bind);
         let sidecar = pod(
             "sc",
             json!({"initContainers": [app(json!({"restartPolicy": "Always", "ports": [{"containerPort": 80, "hostPort": 8080}]}))], "containers": [app(json!({}))]}),
         );
         assert!(matches!(
-            schedule(&sidecar, &node, &[&first]),
+            schedule(&sidecar, &node, &[&first], V34),
             Outcome::Unschedulable(_)
         ));
     }
@@ -595,11 +610,21 @@ mod tests {
             )
         };
         assert_eq!(
-            schedule(&selector(json!({"kubernetes.io/os": "linux"})), &node, &[]),
+            schedule(
+                &selector(json!({"kubernetes.io/os": "linux"})),
+                &node,
+                &[],
+                V34
+            ),
             Outcome::Bind
         );
         assert_eq!(
-            unschedulable(schedule(&selector(json!({"disktype": "ssd"})), &node, &[])),
+            unschedulable(schedule(
+                &selector(json!({"disktype": "ssd"})),
+                &node,
+                &[],
+                V34
+            )),
             affinity(not_helpful)
         );
         let required = |terms: Value| {
@@ -647,7 +672,7 @@ mod tests {
                 true,
             ),
         ] {
-            let outcome = schedule(&required(terms.clone()), &node, &[]);
+            let outcome = schedule(&required(terms.clone()), &node, &[], V34);
             if fits {
                 assert_eq!(outcome, Outcome::Bind, "{terms}");
             } else {
@@ -658,18 +683,18 @@ mod tests {
         let pinned =
             required(json!([{"matchFields": [expr("metadata.name", "In", json!(["other"]))]}]));
         assert_eq!(
-            unschedulable(schedule(&pinned, &node, &[])),
+            unschedulable(schedule(&pinned, &node, &[], V34)),
             format!("0/1 nodes are available: 1 node(s) didn't satisfy plugin(s) [NodeAffinity]. {not_helpful}")
         );
         let pinned_here =
             required(json!([{"matchFields": [expr("metadata.name", "In", json!([NODE]))]}]));
-        assert_eq!(schedule(&pinned_here, &node, &[]), Outcome::Bind);
+        assert_eq!(schedule(&pinned_here, &node, &[], V34), Outcome::Bind);
         let conflict = required(
             json!([{"matchFields": [expr("metadata.name", "In", json!(["a"])),
                                                          expr("metadata.name", "In", json!(["b"]))]}]),
         );
         assert_eq!(
-            unschedulable(schedule(&conflict, &node, &[])),
+            unschedulable(schedule(&conflict, &node, &[], V34)),
             "0/1 nodes are available: pod affinity terms conflict. not found"
         );
     }
@@ -678,11 +703,11 @@ mod tests {
     fn taints_and_tolerations() {
         let mut node = node_object(NODE);
         let plain = pod("p", json!({"containers": [app(json!({}))]}));
-        assert_eq!(schedule(&plain, &node, &[]), Outcome::Bind);
+        assert_eq!(schedule(&plain, &node, &[], V34), Outcome::Bind);
         node["spec"]["taints"] =
             json!([{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]);
         assert_eq!(
-            unschedulable(schedule(&plain, &node, &[])),
+            unschedulable(schedule(&plain, &node, &[], V34)),
             "0/1 nodes are available: 1 node(s) had untolerated taint(s). \
              no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
@@ -705,17 +730,17 @@ mod tests {
                 json!({"tolerations": [toleration], "containers": [app(json!({}))]}),
             );
             assert_eq!(
-                schedule(&p, &node, &[]) == Outcome::Bind,
+                schedule(&p, &node, &[], V34) == Outcome::Bind,
                 ok,
                 "{toleration}"
             );
         }
         // PreferNoSchedule only weighs in scoring.
         node["spec"]["taints"] = json!([{"key": "x", "effect": "PreferNoSchedule"}]);
-        assert_eq!(schedule(&plain, &node, &[]), Outcome::Bind);
+        assert_eq!(schedule(&plain, &node, &[], V34), Outcome::Bind);
         node["spec"]["taints"] = json!([]);
         node["spec"]["unschedulable"] = json!(true);
-        assert!(unschedulable(schedule(&plain, &node, &[]))
+        assert!(unschedulable(schedule(&plain, &node, &[], V34))
             .starts_with("0/1 nodes are available: 1 node(s) were unschedulable."));
     }
 
@@ -734,7 +759,7 @@ mod tests {
                 &asking("big", json!({"cpu": "3", "memory": "64Gi"})),
                 &node,
                 &[]
-            )),
+            , V34)),
             "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. \
              no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
@@ -743,35 +768,40 @@ mod tests {
                 &asking("gpu", json!({"example.com/gpu": "1"})),
                 &node,
                 &[]
-            )),
+            , V34)),
             "0/1 nodes are available: 1 Insufficient example.com/gpu. \
              no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
         );
         // Within the node but taken by a bound pod: resolvable, no victims.
         let first = asking("first", json!({"cpu": "1200m"}));
-        assert_eq!(schedule(&first, &node, &[]), Outcome::Bind);
+        assert_eq!(schedule(&first, &node, &[], V34), Outcome::Bind);
         assert_eq!(
             unschedulable(schedule(
                 &asking("second", json!({"cpu": "1200m"})),
                 &node,
                 &[&first]
-            )),
+            , V34)),
             "0/1 nodes are available: 1 Insufficient cpu. \
              no new claims to deallocate, preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
         );
         assert_eq!(
-            schedule(&asking("third", json!({"cpu": "800m"})), &node, &[&first]),
+            schedule(
+                &asking("third", json!({"cpu": "800m"})),
+                &node,
+                &[&first],
+                V34
+            ),
             Outcome::Bind
         );
         // A lower-priority pod in the way would be preempted: not modelled.
         let mut urgent = asking("urgent", json!({"cpu": "1200m"}));
         urgent["spec"]["priority"] = json!(1000);
         assert_eq!(
-            schedule(&urgent, &node, &[&first]),
+            schedule(&urgent, &node, &[&first], V34),
             Outcome::Preempts(vec!["demo/first".into()])
         );
         urgent["spec"]["preemptionPolicy"] = json!("Never");
-        assert!(unschedulable(schedule(&urgent, &node, &[&first]))
+        assert!(unschedulable(schedule(&urgent, &node, &[&first], V34))
             .ends_with("no new claims to deallocate, preemption: not eligible due to preemptionPolicy=Never."));
     }
 
@@ -804,8 +834,10 @@ mod tests {
         let node = node_object(NODE);
         let others: Vec<Value> = (0..110).map(|i| pod(&format!("p{i}"), json!({}))).collect();
         let refs: Vec<&Value> = others.iter().collect();
-        assert!(unschedulable(schedule(&pod("x", json!({})), &node, &refs))
-            .starts_with("0/1 nodes are available: 1 Too many pods."));
+        assert!(
+            unschedulable(schedule(&pod("x", json!({})), &node, &refs, V34))
+                .starts_with("0/1 nodes are available: 1 Too many pods.")
+        );
     }
 
     #[test]
@@ -818,7 +850,7 @@ mod tests {
                   "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": "x"}}},
                   "nodeSelector": [1], "tolerations": {}}}),
         ] {
-            let _ = schedule(&p, &node, &[&p]);
+            let _ = schedule(&p, &node, &[&p], V34);
         }
     }
 }

@@ -19,9 +19,9 @@ fn is_label(name: &str) -> bool {
 }
 
 /// Checks a pod; `Err` carries the apiserver's message for the whole pod.
-pub fn pod(pod: &Value) -> Result<(), String> {
+pub fn pod(pod: &Value, minor: crate::version::Minor) -> Result<(), String> {
     let name = pod["metadata"]["name"].as_str().unwrap_or("");
-    let mut errs = metadata::on_create("Pod", &pod["metadata"]);
+    let mut errs = metadata::on_create("Pod", &pod["metadata"], minor);
     let spec = &pod["spec"];
     let containers = spec["containers"].as_array();
     if containers.is_none_or(|c| c.is_empty()) {
@@ -107,6 +107,9 @@ pub fn pod(pod: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The minor these tests were written against.
+    const V34: crate::version::Minor = crate::version::Minor::new(34);
     use serde_json::json;
 
     #[test]
@@ -114,7 +117,7 @@ mod tests {
         let p = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {
             "containers": [{"name": "a", "image": "x", "volumeMounts": [{"name": "v", "mountPath": "/v"}]}],
             "volumes": [{"name": "v", "emptyDir": {}}]}});
-        assert_eq!(pod(&p), Ok(()));
+        assert_eq!(pod(&p, V34), Ok(()));
     }
 
     #[test]
@@ -122,12 +125,12 @@ mod tests {
         let p = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {
             "containers": [{"name": "envoy", "image": "x"}, {"name": "envoy", "image": "y", "volumeMounts": [{"name": "cfg", "mountPath": "/c"}]}]}});
         assert_eq!(
-            pod(&p),
+            pod(&p, V34),
             Err("Pod \"p\" is invalid: [spec.containers[1].name: Duplicate value: \"envoy\", spec.containers[1].volumeMounts[0].name: Not found: \"cfg\"]".into())
         );
         let p = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"initContainers": [{"name": "a", "image": "x"}], "containers": [{"name": "a", "image": "x"}]}});
         assert_eq!(
-            pod(&p),
+            pod(&p, V34),
             Err("Pod \"p\" is invalid: spec.containers[0].name: Duplicate value: \"a\"".into())
         );
     }
@@ -135,11 +138,11 @@ mod tests {
     #[test]
     fn restart_policy_rules() {
         let p = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"containers": [{"name": "a", "image": "x", "restartPolicy": "Always"}]}});
-        assert!(pod(&p)
+        assert!(pod(&p, V34)
             .unwrap_err()
             .contains("may not be set for non-init containers"));
         let p = json!({"metadata": {"name": "p", "namespace": "d"}, "spec": {"initContainers": [{"name": "i", "image": "x", "restartPolicy": "Never"}], "containers": [{"name": "a", "image": "x"}]}});
-        assert!(pod(&p)
+        assert!(pod(&p, V34)
             .unwrap_err()
             .contains("Unsupported value: \"Never\""));
     }
