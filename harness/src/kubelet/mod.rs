@@ -1,5 +1,6 @@
 //! A deterministic model of the kubelet and container runtime: given a pod
-//! spec, the settled `status` a real v1.34 API server would show for it.
+//! spec, the settled `status` a real API server (v1.34 to v1.37, which
+//! agree here) would show for it.
 //!
 //! The simulator has no processes, so it needs to know what the scenario's
 //! containers would do. They run [`crate::probe`], whose whole behaviour is

@@ -5,7 +5,9 @@
 //!
 //! Written from the rules and messages of Kubernetes v1.34 (apimachinery's
 //! object-meta validation and the core API's finalizer check), so that a
-//! refusal reads byte for byte as a real apiserver's. It is the sim's own
+//! refusal reads byte for byte as a real apiserver's; where a later minor
+//! changed a rule or message (see the `*_SINCE` constants) the cluster's
+//! [`Minor`] decides. It is the sim's own
 //! implementation on purpose: nothing here comes from the injector, so a
 //! bug in the injector's name or selector helpers cannot hide behind it.
 

@@ -1,4 +1,5 @@
-//! The default scheduler (kube-scheduler v1.34, default profile) as far as a
+//! The default scheduler (kube-scheduler v1.34 to v1.37, default profile; the
+//! one difference is `DRA_QUIET_SINCE`) as far as a
 //! one-node cluster can tell: whether a pod fits the node, and if not, the
 //! message the scheduler writes into the FailedScheduling event and the
 //! pod's `PodScheduled=False` condition.
