@@ -180,9 +180,19 @@ leg_kubeconfig() {
 leg_kind() {
   local version=$1 name t0 rc=0 image served
   local clog="$out/$1-kind-cluster.log"
-  name="matrix-${version//./-}"
+  # The harness's own cluster name: its node, injector-harness-control-plane,
+  # is the node the scenarios (and the sim) name.
+  name=injector-harness
   export HARNESS_STATE="$state_base/$version-kind" KIND_CLUSTER_NAME=$name
   : >"$clog"
+  # A leg starts from nothing: a cluster of that name that this leg's state
+  # did not create (the user's, or another run's) is never reused or deleted.
+  if "$("$here/build-kind.sh" 2>>"$clog")" get clusters 2>/dev/null | grep -qx "$name" \
+    && [[ ! -e "$HARNESS_STATE/kind/$name.created" ]]; then
+    leg_result="ERROR (a kind cluster named $name exists; delete it first: kind delete cluster --name $name)"
+    unset HARNESS_STATE KIND_CLUSTER_NAME
+    return 1
+  fi
   if ! image=$(K8S_VERSION=$version "$here/build-node-image.sh" 2>>"$clog"); then
     leg_result="ERROR (node image did not build; see $clog)"
     unset HARNESS_STATE KIND_CLUSTER_NAME
