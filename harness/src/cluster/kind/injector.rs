@@ -287,6 +287,28 @@ impl InClusterInjector {
         }
     }
 
+    /// Sets an annotation on every injector pod (no restart), so the
+    /// kubelet syncs them and refreshes their Secret volumes.
+    async fn touch_pods(&self) -> Result<()> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+            .to_string();
+        let patch = serde_json::json!({"metadata": {"annotations": {
+            "injector-harness/secret-refresh": stamp,
+        }}});
+        for p in pods.list(&lp).await? {
+            let name = p.metadata.name.unwrap_or_default();
+            pods.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .with_context(|| format!("annotating pod {}/{name}", self.namespace))?;
+        }
+        Ok(())
+    }
+
     /// How many times the injector pods have logged a certificate reload.
     async fn reloads(&self) -> usize {
         self.logs()
@@ -414,8 +436,20 @@ impl crate::admission::Injector for InClusterInjector {
         if !self.serving {
             return Ok(());
         }
+        // The kubelet refreshes a mounted Secret when it syncs the pod: on
+        // its periodic sync (a minute, plus jitter) or when the pod object
+        // changes. Touching an annotation makes it sync now, as an operator
+        // would nudge a pod after a rotation; the server still has to find
+        // the new files and reload them by itself.
+        // Again every few seconds: a sync that ran before the kubelet's
+        // Secret watch saw the new data refreshed nothing.
         let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
+        let mut tick = 0u32;
         while self.reloads().await <= before {
+            if tick % 5 == 0 {
+                self.touch_pods().await?;
+            }
+            tick += 1;
             if tokio::time::Instant::now() > deadline {
                 bail!(
                     "the injector in {} did not reload its certificate within {} s",
