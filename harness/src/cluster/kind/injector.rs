@@ -344,18 +344,15 @@ impl InClusterInjector {
         out
     }
 
-    /// Deletes the injector's namespace (and so everything in it). The
-    /// deletion finishes in the background.
+    /// Deletes the injector's namespace (and so everything in it) and waits
+    /// until it is gone.
     pub async fn remove(self) -> Result<()> {
-        let api: Api<Namespace> = Api::all(self.client.clone());
-        match api
-            .delete(&self.namespace, &DeleteParams::background())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("deleting namespace {}", self.namespace)),
-        }
+        // Waits until the namespace is gone: a terminating injector pod
+        // (5 s of preStop, then its drain) still holds its cpu request on
+        // the node, and a `serial` scenario after this one must find the
+        // node as the scenario says (seen on kind v1.36.3: `small` of
+        // unschedulable-resources Pending for want of cpu).
+        remove_namespace(&self.client, &self.namespace).await
     }
 }
 
