@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 
+use super::ownership::{self, Claim};
 use super::tools;
 use crate::probe::PROBE_IMAGE;
 
@@ -77,6 +78,9 @@ pub struct KindEnvironment {
     created: bool,
     keep: bool,
     client: Client,
+    /// The lock and record that mark a created cluster as this run's, so a
+    /// later run can tell a leftover of a killed run from a cluster in use.
+    ownership: Option<ownership::Ownership>,
     /// Holds the cluster's kubeconfig, apart from the user's ~/.kube/config.
     _state: tempfile::TempDir,
 }
@@ -101,6 +105,7 @@ impl KindEnvironment {
         let kubeconfig = state.path().join("kubeconfig");
         let kubeconfig_arg = kubeconfig.display().to_string();
 
+        let mut ownership = None;
         let (name, created) = match &opts.cluster {
             Some(name) => {
                 if !existing.contains(name) {
@@ -112,13 +117,8 @@ impl KindEnvironment {
                 (name.clone(), false)
             }
             None => {
-                if existing.iter().any(|c| c == DEFAULT_CLUSTER) {
-                    bail!(
-                        "a kind cluster named {DEFAULT_CLUSTER:?} already exists; reuse it with \
-                         --kind-cluster {DEFAULT_CLUSTER} (HARNESS_KIND_CLUSTER), or delete it with \
-                         `kind delete cluster --name {DEFAULT_CLUSTER}`"
-                    );
-                }
+                let held = claim_default(&kind, &existing).await?;
+                ownership = Some(held);
                 (DEFAULT_CLUSTER.to_string(), true)
             }
         };
@@ -129,6 +129,7 @@ impl KindEnvironment {
             created,
             keep: opts.keep_cluster,
             client: placeholder_client()?,
+            ownership,
             _state: state,
         };
         if created {
@@ -136,6 +137,9 @@ impl KindEnvironment {
                 Some(i) => i.clone(),
                 None => node_image(&root).await?,
             };
+            if let Some(o) = &env.ownership {
+                o.record_creation(&image)?;
+            }
             let config = root.join("kind/cluster.yaml").display().to_string();
             tracing::info!(cluster = %name, %image, "creating kind cluster");
             tools::output(
@@ -209,6 +213,11 @@ impl KindEnvironment {
         } else {
             Ok(())
         };
+        if result.is_ok() && self.deletes_cluster() {
+            if let Some(o) = &self.ownership {
+                o.clear();
+            }
+        }
         // Done: the Drop below must not delete it a second time.
         self.created = false;
         result
@@ -221,12 +230,70 @@ impl Drop for KindEnvironment {
     fn drop(&mut self) {
         if self.deletes_cluster() {
             eprintln!("deleting kind cluster {}", self.name);
-            let _ = std::process::Command::new(&self.kind)
+            let deleted = std::process::Command::new(&self.kind)
                 .args(["delete", "cluster", "--name", &self.name])
                 .stdin(std::process::Stdio::null())
-                .status();
+                .status()
+                .is_ok_and(|s| s.success());
+            if deleted {
+                if let Some(o) = &self.ownership {
+                    o.clear();
+                }
+            }
         }
     }
+}
+
+/// Takes the default cluster name for this run. A cluster of that name left
+/// by a harness run that died (its lock is free, its record is there) is
+/// deleted; one in use by a live run, or made by anyone else, is an error.
+async fn claim_default(kind: &Path, existing: &[String]) -> Result<ownership::Ownership> {
+    let dir = ownership::state_dir();
+    let (held, previous) = match ownership::claim(&dir, DEFAULT_CLUSTER)? {
+        Claim::Held {
+            ownership,
+            previous,
+        } => (ownership, previous),
+        Claim::InUse(record) => bail!(
+            "the kind cluster {DEFAULT_CLUSTER:?} is in use by another harness run ({}); \
+             wait for it to finish, or run against it with --kind-cluster {DEFAULT_CLUSTER} \
+             (HARNESS_KIND_CLUSTER)",
+            record.map_or_else(|| "no details recorded".into(), |r| r.describe())
+        ),
+    };
+    if !existing.iter().any(|c| c == DEFAULT_CLUSTER) {
+        return Ok(held);
+    }
+    let Some(previous) = previous else {
+        let by_script = dir.join(format!("{DEFAULT_CLUSTER}.created")).exists();
+        bail!(
+            "a kind cluster named {DEFAULT_CLUSTER:?} already exists{}; reuse it with \
+             --kind-cluster {DEFAULT_CLUSTER} (HARNESS_KIND_CLUSTER), or delete it with `{}`",
+            if by_script {
+                " (made by kind/kind-cluster.sh up)"
+            } else {
+                " and no harness run recorded making it"
+            },
+            if by_script {
+                "kind/kind-cluster.sh down".to_string()
+            } else {
+                format!("kind delete cluster --name {DEFAULT_CLUSTER}")
+            }
+        );
+    };
+    eprintln!(
+        "deleting kind cluster {DEFAULT_CLUSTER}, left by a harness run that did not finish ({})",
+        previous.describe()
+    );
+    tools::output(
+        kind,
+        &["delete", "cluster", "--name", DEFAULT_CLUSTER],
+        None,
+    )
+    .await
+    .context("could not delete the leftover cluster")?;
+    held.clear();
+    Ok(held)
 }
 
 fn list_or_none(items: &[String]) -> String {

@@ -443,7 +443,7 @@ impl crate::admission::Injector for InClusterInjector {
         let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
         let mut tick = 0u32;
         while self.reloads().await <= before {
-            if tick % 5 == 0 {
+            if tick.is_multiple_of(5) {
                 self.touch_pods().await?;
             }
             tick += 1;

@@ -8,6 +8,7 @@
 pub mod diagnostics;
 pub mod environment;
 pub mod injector;
+pub mod ownership;
 pub mod tools;
 
 pub use environment::{KindEnvironment, KindOptions};
