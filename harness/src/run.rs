@@ -391,8 +391,9 @@ pub async fn run_scenario_on_kind(
         diagnostics.extend(crate::cluster::kind::diagnostics::events(&client, &namespaces).await);
         diagnostics.extend(injector.logs().await);
     }
-    let cleaned = cluster.cleanup().await;
-    let removed = injector.remove().await;
+    // Both wait until their namespaces are gone (terminating pods still
+    // hold the node's resources); waiting for them side by side halves it.
+    let (cleaned, removed) = tokio::join!(cluster.cleanup(), injector.remove());
     if let Err(e) = result {
         if diagnostics.is_empty() {
             return Err(e);
