@@ -236,14 +236,14 @@ impl Injector {
                 }
                 PortConflictPolicy::Reject => {
                     return Ok(Self::deny(
-                        decision,
+                        Self::port_conflict(decision, &what),
                         warnings,
                         format!("{what} (onPortConflict: reject)"),
                     ))
                 }
                 PortConflictPolicy::Remap => {
                     return Ok(Self::deny(
-                        decision,
+                        Self::port_conflict(decision, &what),
                         warnings,
                         format!("{what}; no free port above it"),
                     ))
@@ -317,6 +317,17 @@ impl Injector {
             .filter(|n| volumes.contains(n))
             .map(|n| format!("volume {n}"));
         containers.chain(volumes).collect()
+    }
+
+    /// A denial for a port clash is counted and audited as `port_conflict`,
+    /// not under the reason that said "inject" (which would make
+    /// `denied_total{reason="policy_enabled"}` read as a policy refusal).
+    fn port_conflict(decision: Decision, what: &str) -> Decision {
+        Decision {
+            reason: Reason::PortConflict,
+            detail: what.to_string(),
+            warnings: decision.warnings,
+        }
     }
 
     fn deny(decision: Decision, warnings: Vec<String>, message: String) -> Outcome {
@@ -644,6 +655,29 @@ mod tests {
         let msg = out.denied.expect("denied");
         assert!(msg.contains("container envoy"), "{msg}");
         assert!(msg.contains("onNameConflict: reject"), "{msg}");
+    }
+
+    #[test]
+    fn a_denied_port_clash_has_its_own_reason() {
+        // Before: the denial kept the reason that said "inject", so metrics
+        // counted it as denied_total{reason="policy_enabled"}.
+        let mut c = Config::builtin();
+        c.on_port_conflict = PortConflictPolicy::Reject;
+        let pod = pod_with(
+            json!([{"name": "app", "image": "a", "ports": [{"containerPort": 10000}]}]),
+            json!([]),
+        );
+        let (out, patched) = run(&c, "default", &pod);
+        assert_eq!(out.decision.reason.as_str(), "port_conflict");
+        assert!(!out.decision.inject());
+        assert!(
+            out.decision.detail.contains("port 10000/TCP"),
+            "{:?}",
+            out.decision
+        );
+        assert_eq!(patched, pod);
+        let msg = out.denied.expect("denied");
+        assert!(msg.contains("onPortConflict: reject"), "{msg}");
     }
 
     #[test]

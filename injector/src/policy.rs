@@ -31,12 +31,15 @@ pub enum Reason {
     /// named like one the config injects: skipped, or denied under
     /// `onNameConflict: reject`.
     NameConflict,
+    /// The policy says inject, but a sidecar port clashes with the pod's and
+    /// `onPortConflict` (reject, or remap without a free port) denies it.
+    PortConflict,
     /// The pod object could not be read; it is refused.
     InvalidPod,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::NotAPod,
         Reason::NotCreate,
         Reason::HostNetwork,
@@ -49,6 +52,7 @@ impl Reason {
         Reason::PolicyEnabled,
         Reason::PolicyDisabled,
         Reason::NameConflict,
+        Reason::PortConflict,
         Reason::InvalidPod,
     ];
 
@@ -67,6 +71,7 @@ impl Reason {
             Reason::PolicyEnabled => "policy_enabled",
             Reason::PolicyDisabled => "policy_disabled",
             Reason::NameConflict => "name_conflict",
+            Reason::PortConflict => "port_conflict",
             Reason::InvalidPod => "invalid_pod",
         }
     }

@@ -365,9 +365,11 @@ fn oracle(config: &Config, namespace: &str, pod: &Value) -> Expected {
             port_clash |= !held.insert(p);
         }
     }
+    // A denied clash is audited and counted under its own reason.
+    let denied = port_clash && config.on_port_conflict == PortConflictPolicy::Reject;
     Expected {
-        reason,
-        denied: port_clash && config.on_port_conflict == PortConflictPolicy::Reject,
+        reason: if denied { "port_conflict" } else { reason },
+        denied,
     }
 }
 
