@@ -250,16 +250,24 @@ impl Config {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
                 let loc = inner.location();
+                let path = if path.is_empty() || path == "." {
+                    "(document)".to_string()
+                } else {
+                    path
+                };
+                // serde_yaml already prefixes a nested error with its path;
+                // the error shows the path once, from its own field.
+                let message = strip_location(&inner.to_string());
+                let message = message
+                    .strip_prefix(&format!("{path}: "))
+                    .map(str::to_string)
+                    .unwrap_or(message);
                 return Err(ConfigError::Parse {
                     origin: origin.to_string(),
-                    path: if path.is_empty() || path == "." {
-                        "(document)".into()
-                    } else {
-                        path
-                    },
+                    path,
                     line: loc.as_ref().map(|l| l.line()),
                     column: loc.as_ref().map(|l| l.column()),
-                    message: strip_location(&inner.to_string()),
+                    message,
                 });
             }
         };
@@ -633,6 +641,12 @@ mod tests {
         assert!(err.starts_with("cfg.yaml:5:"), "{err}");
         assert!(
             err.contains("containers[0].ports[0].containerPort"),
+            "{err}"
+        );
+        // Once: serde_yaml's message carries the path as well.
+        assert_eq!(
+            err.matches("containers[0].ports[0].containerPort").count(),
+            1,
             "{err}"
         );
     }
