@@ -188,7 +188,7 @@ pub enum ConfigError {
         column: Option<usize>,
         message: String,
     },
-    #[error("{origin}: invalid config:\n{}", problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{origin}: invalid config:\n{}", problems.iter().map(|p| format!("  {origin}{}: {p}", location(p.line, p.column))).collect::<Vec<_>>().join("\n"))]
     Invalid {
         origin: String,
         problems: Vec<Problem>,
@@ -203,11 +203,14 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
     }
 }
 
-/// One validation problem: the field path and what is wrong with it.
+/// One validation problem: the field path, where that field (or, when it
+/// is missing, its nearest ancestor) starts, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub path: String,
     pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
 }
 
 impl std::fmt::Display for Problem {
@@ -283,6 +286,12 @@ impl Config {
         if problems.is_empty() {
             Ok(config)
         } else {
+            let positions = crate::yaml_position::Positions::of(text);
+            for p in &mut problems {
+                if let Some((line, column)) = positions.find(&p.path) {
+                    (p.line, p.column) = (Some(line), Some(column));
+                }
+            }
             Err(ConfigError::Invalid {
                 origin: origin.to_string(),
                 problems,
@@ -296,7 +305,14 @@ impl Config {
     }
 
     fn validate_into(&self, problems: &mut Vec<Problem>) {
-        let mut push = |path: String, message: String| problems.push(Problem { path, message });
+        let mut push = |path: String, message: String| {
+            problems.push(Problem {
+                path,
+                message,
+                line: None,
+                column: None,
+            })
+        };
 
         let mut names = BTreeSet::new();
         let all = self
@@ -546,6 +562,8 @@ fn dropped_fields(raw: &Value, kept: &Value, path: &str, own: bool, problems: &m
                     None => problems.push(Problem {
                         path: child,
                         message: "unknown field".into(),
+                        line: None,
+                        column: None,
                     }),
                 }
             }
@@ -665,7 +683,17 @@ mod tests {
         let text = "containers:\n- name: envoy\n  image: e\n  imagePullPolcy: Always\n";
         let err = Config::from_yaml(text, "c.yaml").unwrap_err().to_string();
         assert!(
-            err.contains("containers[0].imagePullPolcy: unknown field"),
+            err.contains("c.yaml:4:3: containers[0].imagePullPolcy: unknown field"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_points_at_its_parent() {
+        let text = "policy:\n  enabled: true\ncontainers:\n- name: envoy\n  ports: []\n";
+        let err = Config::from_yaml(text, "c.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("c.yaml:4:3: containers[0].image: an image is required"),
             "{err}"
         );
     }

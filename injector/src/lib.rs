@@ -24,6 +24,7 @@ pub mod server;
 pub mod tls;
 pub mod watch;
 pub mod workload;
+mod yaml_position;
 
 pub use config::Config;
 pub use inject::{Injector, Outcome, PodRef};
