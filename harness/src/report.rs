@@ -88,10 +88,50 @@ pub fn summary(
                 );
             }
             Err(e) => {
-                let _ = writeln!(out, "\n{}: {e:#}", path.display());
+                // A load error already starts with the file (and its line);
+                // naming it twice would only push the line number away.
+                let message = format!("{e:#}");
+                let file = path.display().to_string();
+                if message.starts_with(&file) {
+                    let _ = writeln!(out, "\n{message}");
+                } else {
+                    let _ = writeln!(out, "\n{file}: {message}");
+                }
             }
             _ => {}
         }
     }
     (out, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_error_names_its_file_once() {
+        let results = vec![
+            (
+                PathBuf::from("scenarios/a.yaml"),
+                Err(anyhow::anyhow!(
+                    "scenarios/a.yaml:4: expectt: unknown field"
+                )),
+            ),
+            (
+                PathBuf::from("scenarios/b.yaml"),
+                Err(anyhow::anyhow!("the cluster is unreachable")),
+            ),
+        ];
+        let (text, failed) = summary(&results, Duration::ZERO, Backend::Sim);
+        assert_eq!(failed, 2);
+        assert!(
+            text.contains("\nscenarios/a.yaml:4: expectt: unknown field\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("scenarios/a.yaml").count(), 1, "{text}");
+        assert!(
+            text.contains("\nscenarios/b.yaml: the cluster is unreachable\n"),
+            "{text}"
+        );
+    }
 }
