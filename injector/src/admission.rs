@@ -3,7 +3,6 @@
 //! This is the whole webhook protocol: the HTTP server and the `review`
 //! command both call [`review`], so they answer byte for byte alike.
 
-use base64::Engine as _;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::{DynamicObject, TypeMeta};
 
@@ -131,18 +130,75 @@ pub fn pod_create_review(uid: &str, namespace: &str, pod: serde_json::Value) -> 
 
 /// Serializes a response review in its wire form. kube-core keeps the patch
 /// as `Vec<u8>`, which serde writes as an array of numbers; the documented
-/// form of `response.patch` (a Go `[]byte`) is a base64 string, so it is
-/// rewritten here.
+/// form of `response.patch` (a Go `[]byte`) is a base64 string. The review is
+/// written straight to bytes through borrowed mirror types: going through a
+/// `serde_json::Value` made every patch byte a JSON number first, which was
+/// a quarter of the server's CPU per injected pod.
 pub fn encode(review: &AdmissionReview<DynamicObject>) -> Vec<u8> {
-    let mut value = match serde_json::to_value(review) {
-        Ok(v) => v,
-        Err(_) => return Vec::new(),
+    let wire = WireReview {
+        api_version: &review.types.api_version,
+        kind: &review.types.kind,
+        request: review.request.as_ref(),
+        response: review.response.as_ref().map(|r| WireResponse {
+            uid: &r.uid,
+            allowed: r.allowed,
+            status: &r.result,
+            patch: r.patch.as_deref().map(Base64),
+            // kube sets the patch type only together with the patch
+            // (`with_patch`), and JSON Patch is the only type there is.
+            patch_type: r.patch.as_ref().map(|_| "JSONPatch"),
+            audit_annotations: &r.audit_annotations,
+            warnings: r.warnings.as_ref(),
+        }),
     };
-    if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
-        value["response"]["patch"] =
-            serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    serde_json::to_vec(&wire).unwrap_or_default()
+}
+
+/// [`AdmissionReview`] as kube-core serializes it, borrowed.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireReview<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<&'a AdmissionRequest<DynamicObject>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response: Option<WireResponse<'a>>,
+}
+
+/// [`AdmissionResponse`] as kube-core serializes it (field names, order and
+/// omissions), with the patch in base64.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a kube::core::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<Base64<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "no_entries")]
+    audit_annotations: &'a std::collections::HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Vec<String>>,
+}
+
+fn no_entries(map: &&std::collections::HashMap<String, String>) -> bool {
+    map.is_empty()
+}
+
+/// Bytes written as a standard base64 string, encoded into the output as it
+/// is written rather than into a `String` first.
+struct Base64<'a>(&'a [u8]);
+
+impl serde::Serialize for Base64<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&base64::display::Base64Display::new(
+            self.0,
+            &base64::engine::general_purpose::STANDARD,
+        ))
     }
-    serde_json::to_vec(&value).unwrap_or_default()
 }
 
 /// Answers one AdmissionReview body.
@@ -314,6 +370,7 @@ fn respond(
 mod tests {
     use super::*;
     use crate::Config;
+    use base64::Engine as _;
     use serde_json::{json, Value};
 
     fn review_json(operation: &str, kind: &str, object: Value) -> Value {
@@ -339,6 +396,59 @@ mod tests {
             "metadata": {"name": "web", "namespace": "default"},
             "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 10000}]}]}
         })
+    }
+
+    /// The encoding this module had before [`encode`] wrote the wire form
+    /// itself: kube-core's own serialization, with the patch's array of
+    /// numbers swapped for base64. Kept as the oracle for the mirror types.
+    fn encode_through_kube(review: &AdmissionReview<DynamicObject>) -> Value {
+        let mut value = serde_json::to_value(review).unwrap();
+        if let Some(patch) = review.response.as_ref().and_then(|r| r.patch.as_ref()) {
+            value["response"]["patch"] =
+                Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+        }
+        value
+    }
+
+    #[test]
+    fn the_wire_form_is_kubes_serialization_with_a_base64_patch() {
+        let mut bad = pod();
+        bad["spec"]["containers"] = json!("web");
+        let mut skipped = pod();
+        skipped["spec"]["hostNetwork"] = json!(true);
+        let inj = Injector::new(Config::builtin());
+        let mut rejecting = Config::builtin();
+        rejecting.on_port_conflict = crate::config::PortConflictPolicy::Reject;
+        let denied = review(
+            &Injector::new(rejecting),
+            &serde_json::to_vec(&review_json("CREATE", "Pod", pod())).unwrap(),
+        )
+        .unwrap();
+        assert!(denied.summary.denied.is_some());
+        let ours: Value = serde_json::from_slice(&encode(&denied.review)).unwrap();
+        assert_eq!(ours, encode_through_kube(&denied.review), "denied");
+        for (label, body) in [
+            ("injected", review_json("CREATE", "Pod", pod())),
+            ("skipped", review_json("CREATE", "Pod", skipped)),
+            ("unreadable", review_json("CREATE", "Pod", bad)),
+            ("not a pod", review_json("CREATE", "ConfigMap", pod())),
+            ("update", review_json("UPDATE", "Pod", pod())),
+        ] {
+            let r = review(&inj, &serde_json::to_vec(&body).unwrap()).unwrap();
+            let ours: Value = serde_json::from_slice(&encode(&r.review)).unwrap();
+            assert_eq!(ours, encode_through_kube(&r.review), "{label}");
+        }
+        // The key order is kube's too, so the bytes match, not only the
+        // values (one audit annotation: a HashMap's order is not fixed).
+        let r = review(
+            &inj,
+            &serde_json::to_vec(&review_json("CREATE", "Pod", pod())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            encode(&r.review),
+            serde_json::to_vec(&encode_through_kube(&r.review)).unwrap()
+        );
     }
 
     fn answer(body: &Value) -> Value {
