@@ -105,7 +105,11 @@ server_cpu_ticks() {
 }
 
 probe() {
-  chrt -f 10 "$stalls" "$@" 2>/dev/null || "$stalls" "$@"
+  if chrt -f 10 true 2>/dev/null; then
+    chrt -f 10 "$stalls" "$@"
+  else
+    "$stalls" "$@"
+  fi
 }
 
 run() {
@@ -156,6 +160,8 @@ print(f"{label}: {len(ok)} ok, {bad} failed, {len(ok) / max(span, 1e-9):.0f} req
 print(f"{label}: outside the machine's slow windows ({len(clear)} requests, "
       f"{100 * len(clear) / max(len(ok), 1):.0f} %): p50 {pct(clear, .5):.2f} ms, "
       f"p99 {pct(clear, .99):.2f} ms, p99.9 {pct(clear, .999):.2f} ms")
+# Slow windows inflate it: a core 14 times slower spends 14 times the CPU
+# time on the same request.
 print(f"{label}: server CPU (user + system) {cpu_us / max(sent, 1):.0f} µs per request")
 if bad or not ok:
     statuses = sorted({r["status"] for r in rows})
