@@ -46,17 +46,18 @@ fn now_unix() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Iterations that take about [`UNIT`], from the fastest of a few tries.
+/// Iterations that take about [`UNIT`], from the fastest of the tries made
+/// over 300 ms: longer than a slow window, so at least some run at speed.
 fn calibrate() -> u64 {
-    let probe = 100_000;
-    let fastest = (0..20)
-        .map(|_| {
-            let t = Instant::now();
-            work(probe);
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or(UNIT);
+    let probe = 20_000;
+    let started = Instant::now();
+    let mut fastest = Duration::MAX;
+    while started.elapsed() < Duration::from_millis(300) {
+        let t = Instant::now();
+        work(probe);
+        fastest = fastest.min(t.elapsed());
+        std::thread::sleep(PERIOD);
+    }
     let per_iteration = fastest.as_secs_f64() / probe as f64;
     ((UNIT.as_secs_f64() / per_iteration.max(1e-12)) as u64).max(1)
 }
