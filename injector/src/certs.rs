@@ -58,20 +58,17 @@ pub struct CertBundle {
     pub key_pem: String,
 }
 
+/// An I/O or TLS cause is part of the message and deliberately not exposed
+/// as `source()`: printers that walk the chain (anyhow's `{:#}`, as the
+/// binary prints errors) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
     #[error("{0}")]
     Generate(String),
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read: {cause}")]
+    Read { path: String, cause: std::io::Error },
+    #[error("{path}: {cause}")]
+    Write { path: String, cause: std::io::Error },
 }
 
 /// A CA and a serving cert for `service` in `namespace`, with SANs service,
@@ -188,7 +185,7 @@ impl CertBundle {
     /// with mode 0600 (and an existing key file is narrowed to 0600 before
     /// the new key is written into it).
     pub fn write_to(&self, dir: &Path) -> Result<(), CertError> {
-        std::fs::create_dir_all(dir).map_err(|source| write_error(dir, source))?;
+        std::fs::create_dir_all(dir).map_err(|cause| write_error(dir, cause))?;
         write_public(&dir.join(CA_CERT_FILE), &self.ca_pem)?;
         write_public(&dir.join(CERT_FILE), &self.cert_pem)?;
         write_private(&dir.join(KEY_FILE), &self.key_pem)
@@ -198,9 +195,9 @@ impl CertBundle {
     pub fn read_from(dir: &Path) -> Result<CertBundle, CertError> {
         let read = |name: &str| {
             let path = dir.join(name);
-            std::fs::read_to_string(&path).map_err(|source| CertError::Read {
+            std::fs::read_to_string(&path).map_err(|cause| CertError::Read {
                 path: path.display().to_string(),
-                source,
+                cause,
             })
         };
         Ok(CertBundle {
@@ -294,15 +291,15 @@ fn rcgen_error(what: &'static str) -> impl Fn(rcgen::Error) -> CertError {
     move |e| CertError::Generate(format!("cannot generate the {what}: {e}"))
 }
 
-fn write_error(path: &Path, source: std::io::Error) -> CertError {
+fn write_error(path: &Path, cause: std::io::Error) -> CertError {
     CertError::Write {
         path: path.display().to_string(),
-        source,
+        cause,
     }
 }
 
 fn write_public(path: &Path, contents: &str) -> Result<(), CertError> {
-    std::fs::write(path, contents).map_err(|source| write_error(path, source))
+    std::fs::write(path, contents).map_err(|cause| write_error(path, cause))
 }
 
 #[cfg(unix)]
@@ -310,7 +307,7 @@ fn write_private(path: &Path, contents: &str) -> Result<(), CertError> {
     use std::io::Write as _;
     use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 
-    let err = |source| write_error(path, source);
+    let err = |cause| write_error(path, cause);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -172,13 +172,14 @@ pub struct PortRule {
 }
 
 /// An error in a config file. Every variant names the file; parse errors name
-/// the line and field, validation errors the field path.
+/// the line and field, validation errors the field path. An I/O cause is part
+/// of the message, not `source()`, so a chain printer shows it once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{origin}: cannot read config: {source}")]
+    #[error("{origin}: cannot read config: {cause}")]
     Read {
         origin: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{origin}{}: {path}: {message}", location(*line, *column))]
     Parse {
@@ -237,9 +238,9 @@ impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             origin: origin.clone(),
-            source,
+            cause,
         })?;
         Config::from_yaml(&text, &origin)
     }

@@ -88,16 +88,19 @@ impl ServerOptions {
     }
 }
 
+/// An I/O or TLS cause is part of the message and deliberately not exposed
+/// as `source()`: printers that walk the chain (anyhow's `{:#}`, as the
+/// binary prints errors) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -419,19 +422,19 @@ pub async fn start_with(
     let state = AppState::new(config, opts.own_namespace.clone());
     let rustls = RustlsConfig::from_config(tls_config);
 
-    let listener = std::net::TcpListener::bind(opts.addr).map_err(|source| ServerError::Bind {
+    let listener = std::net::TcpListener::bind(opts.addr).map_err(|cause| ServerError::Bind {
         addr: opts.addr,
-        source,
+        cause,
     })?;
     listener
         .set_nonblocking(true)
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: opts.addr,
-            source,
+            cause,
         })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+    let local_addr = listener.local_addr().map_err(|cause| ServerError::Bind {
         addr: opts.addr,
-        source,
+        cause,
     })?;
 
     let mut watchers = Vec::new();
@@ -502,9 +505,9 @@ pub async fn start_with(
     // back until the client acknowledges the first.
     let acceptor = RustlsAcceptor::new(rustls).acceptor(NoDelayAcceptor::new());
     let server = axum_server::from_tcp(listener)
-        .map_err(|source| ServerError::Bind {
+        .map_err(|cause| ServerError::Bind {
             addr: opts.addr,
-            source,
+            cause,
         })?
         .acceptor(acceptor)
         .handle(handle.clone());

@@ -7,20 +7,20 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
+/// An I/O or TLS cause is part of the message and deliberately not exposed
+/// as `source()`: printers that walk the chain (anyhow's `{:#}`, as the
+/// binary prints errors) would otherwise show it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: cannot read: {cause}")]
+    Read { path: String, cause: std::io::Error },
     #[error("{path}: {message}")]
     Pem { path: String, message: String },
-    #[error("{cert} / {key}: {source}")]
+    #[error("{cert} / {key}: {cause}")]
     Config {
         cert: String,
         key: String,
-        source: rustls::Error,
+        cause: rustls::Error,
     },
 }
 
@@ -57,10 +57,10 @@ pub fn server_config(
             path: key_name.into(),
             message: "no PRIVATE KEY block found".into(),
         })?;
-    let config_err = |source| TlsError::Config {
+    let config_err = |cause| TlsError::Config {
         cert: cert_name.into(),
         key: key_name.into(),
-        source,
+        cause,
     };
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -75,9 +75,9 @@ pub fn server_config(
 /// Reads the two files and builds a server config.
 pub fn load(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|source| TlsError::Read {
+        std::fs::read(p).map_err(|cause| TlsError::Read {
             path: p.display().to_string(),
-            source,
+            cause,
         })
     };
     let (c, k) = (read(cert)?, read(key)?);

@@ -286,3 +286,36 @@ fn serve_stops_cleanly_on_sigterm() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
     assert!(log.contains("shutting down"), "{log}");
 }
+
+#[test]
+fn serve_on_a_taken_port_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(run(&["certs", "--out", d, "--san", "127.0.0.1"], b"")
+        .status
+        .success());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = run(
+        &[
+            "serve",
+            "--tls-cert",
+            &format!("{d}/tls.crt"),
+            "--tls-key",
+            &format!("{d}/tls.key"),
+            "--addr",
+            &addr,
+        ],
+        b"",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in {err}"));
+    assert!(line.contains(&format!("cannot listen on {addr}")), "{line}");
+    // The OS's reason, once (it was printed twice: in the message and again
+    // as the error's source).
+    assert_eq!(line.matches("Address already in use").count(), 1, "{line}");
+}
