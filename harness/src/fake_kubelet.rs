@@ -96,8 +96,10 @@ fn node_status() -> Value {
     })
 }
 
-/// Registers the node and starts the heartbeat and pod loops.
-pub async fn start(client: Client) -> Result<FakeKubelet> {
+/// Registers the node and starts the heartbeat and pod loops. The node
+/// holds the harness's images and `preload_images` (every scenario's of the
+/// run, as `kind load` leaves them on a real node).
+pub async fn start(client: Client, preload_images: &[String]) -> Result<FakeKubelet> {
     let nodes: Api<NodeObject> = Api::all(client.clone());
     // Labels and spec (no taints) as the simulated scheduler sees them.
     let mut node = kubelet::node::node_object(NODE_NAME);
@@ -153,7 +155,11 @@ pub async fn start(client: Client) -> Result<FakeKubelet> {
         }));
     }
     let state = Arc::new(Mutex::new(Runtime {
-        node: Node::new(NODE_NAME, NODE_IP),
+        node: Node::kind_node(
+            NODE_NAME,
+            NODE_IP,
+            preload_images.iter().map(String::as_str),
+        ),
         started: BTreeSet::new(),
         next_ip: 5,
     }));

@@ -298,6 +298,7 @@ pub async fn run_scenario_as(
                 None => crate::version::sim_minor().map_err(|e| anyhow::anyhow!(e))?,
             };
             let mut cluster = SimCluster::of_version(scenario.name(), minor);
+            cluster.preload_images(&scenario.header.preload_images);
             let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
             let observed = cluster.observe().await;
             decisions = injector.decisions();
@@ -467,7 +468,7 @@ pub async fn run_all_as(
     // kind: one cluster for the whole run, torn down at the end (or when
     // this future is dropped, on Ctrl-C).
     let kind_env = if backend == Backend::Kind {
-        match KindEnvironment::up(kind_options).await {
+        match KindEnvironment::up(kind_options, &preload_images(paths)).await {
             Ok(env) => Some(Arc::new(env)),
             Err(e) => return fail_all(format!("{e:#}")),
         }
@@ -479,7 +480,7 @@ pub async fn run_all_as(
     let _kubelet = if backend == Backend::Kubeconfig
         && std::env::var("HARNESS_FAKE_KUBELET").as_deref() != Ok("0")
     {
-        match start_fake_kubelet().await {
+        match start_fake_kubelet(&preload_images(paths)).await {
             Ok(k) => Some(k),
             Err(e) => return fail_all(format!("{e:#}")),
         }
@@ -543,9 +544,23 @@ pub async fn run_all_as(
     out
 }
 
-async fn start_fake_kubelet() -> Result<crate::fake_kubelet::FakeKubelet> {
+async fn start_fake_kubelet(preload_images: &[String]) -> Result<crate::fake_kubelet::FakeKubelet> {
     let client = crate::cluster::kubeconfig::connect_client().await?;
-    crate::fake_kubelet::start(client).await
+    crate::fake_kubelet::start(client, preload_images).await
+}
+
+/// Every image the scenarios at `paths` preload, once each: a real node
+/// gets them all at the start of the run. A file that does not load adds
+/// none (its own run reports why).
+fn preload_images(paths: &[PathBuf]) -> Vec<String> {
+    let mut images: Vec<String> = paths
+        .iter()
+        .filter_map(|p| load_scenario(p).ok())
+        .flat_map(|s| s.header.preload_images)
+        .collect();
+    images.sort();
+    images.dedup();
+    images
 }
 
 /// Scenario files named on the command line: files as given, directories

@@ -121,6 +121,14 @@ pub struct Header {
     /// Kubernetes' own e2e tests marked `[Serial]` do.
     #[serde(default)]
     pub serial: bool,
+    /// Images the node holds before the scenario starts, besides the
+    /// harness's own (the probe and the injector): a pod naming one starts
+    /// without a pull. On kind they are loaded from the local Docker engine
+    /// (`kind load docker-image`), so Docker must have them; on every backend
+    /// they stay on the node for the rest of the run. Any other image fails
+    /// to pull (`ErrImagePull`, then `ImagePullBackOff`).
+    #[serde(default)]
+    pub preload_images: Vec<String>,
     #[serde(default)]
     pub injector: InjectorSpec,
     /// The MutatingWebhookConfiguration's webhooks, all pointing at the

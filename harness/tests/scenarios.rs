@@ -14,6 +14,10 @@ use injector_harness::cluster::kind::KindOptions;
 use injector_harness::cluster::Backend;
 use injector_harness::run::{self, ScenarioRun};
 use injector_harness::version::{self, Minor};
+use injector_harness::versioned_snapshots::{self, OlderMinor};
+
+/// Each scenario file's outcome, by canonical path.
+type Results = BTreeMap<PathBuf, anyhow::Result<ScenarioRun>>;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,13 +39,13 @@ fn backend() -> Backend {
 
 /// Runs all scenarios at once (in parallel), so the snapshot assertions
 /// below only look results up.
-fn run_everything() -> BTreeMap<PathBuf, anyhow::Result<ScenarioRun>> {
+fn run_everything() -> Results {
     run_everything_as(None)
 }
 
 /// [`run_everything`] with the sim as Kubernetes `sim_minor` (default: the
 /// newest supported, or HARNESS_K8S_VERSION).
-fn run_everything_as(sim_minor: Option<Minor>) -> BTreeMap<PathBuf, anyhow::Result<ScenarioRun>> {
+fn run_everything_as(sim_minor: Option<Minor>) -> Results {
     let files = run::expand_paths(&[workspace().join("scenarios")]).unwrap();
     assert!(
         files.len() >= 13,
@@ -68,49 +72,67 @@ fn run_everything_as(sim_minor: Option<Minor>) -> BTreeMap<PathBuf, anyhow::Resu
 
 #[test]
 fn scenarios() {
-    check(run_everything());
+    let results = run_everything();
+    // On the sim as an older minor (HARNESS_K8S_VERSION), the newest
+    // minor's results are what that minor is held to where it keeps no
+    // versioned snapshot.
+    let older_sim =
+        backend() == Backend::Sim && version::sim_minor().is_ok_and(|m| m != version::newest());
+    let reference = older_sim.then(|| run_everything_as(Some(version::newest())));
+    check(results, reference.as_ref());
 }
 
 /// The sim as each older supported minor: every scenario against that
-/// minor's snapshot where the minor behaves differently (a versioned file
-/// `snapshots/<scenario>@v1.<minor>.snap`, recorded from a real cluster of
-/// that minor by `kind/matrix.sh`), else against the shared one.
+/// minor's versioned snapshot `snapshots/<scenario>@v1.<minor>.snap` where
+/// it has one (recorded from a real cluster of that minor by
+/// `kind/matrix.sh`, or from the sim), else against the newest minor's
+/// result, which the shared snapshot holds.
 #[test]
 #[cfg(not(feature = "e2e"))]
 fn scenarios_on_older_minors_in_the_sim() {
     let newest = version::newest();
+    let reference = run_everything_as(Some(newest));
     for minor in version::supported() {
         if minor == newest {
             continue;
         }
-        check(run_everything_as(Some(minor)));
+        check(run_everything_as(Some(minor)), Some(&reference));
     }
 }
 
-/// The snapshot suffix for a scenario's result on Kubernetes `minor`: the
+/// The snapshot suffix for a result from a real cluster of `minor`: the
 /// minor's label when it is older than the newest and a versioned snapshot
 /// exists, or when HARNESS_SNAPSHOT_VERSIONED lists the scenario (comma-
-/// separated names: to record one); else none, the shared snapshot.
-fn snapshot_suffix(name: &str, minor: Option<Minor>) -> String {
+/// separated names: to record one from a real cluster); else none, the
+/// shared snapshot.
+fn real_cluster_suffix(name: &str, minor: Option<Minor>) -> String {
     let Some(minor) = minor.filter(|m| *m != version::newest()) else {
         return String::new();
     };
-    let label = minor.label();
-    let versioned = workspace()
-        .join("snapshots")
-        .join(format!("{name}@{label}.snap"))
-        .exists();
+    let versioned = versioned_snapshots::versioned_file(&snapshots_dir(), name, minor).exists();
     let asked = std::env::var("HARNESS_SNAPSHOT_VERSIONED")
         .map(|v| v.split(',').any(|n| n.trim() == name))
         .unwrap_or(false);
     if versioned || asked {
-        label
+        minor.label()
     } else {
         String::new()
     }
 }
 
-fn check(results: BTreeMap<PathBuf, anyhow::Result<ScenarioRun>>) {
+fn snapshots_dir() -> PathBuf {
+    workspace().join("snapshots")
+}
+
+/// Whether insta writes snapshots instead of comparing (`INSTA_UPDATE=always`).
+fn recording() -> bool {
+    std::env::var("INSTA_UPDATE").as_deref() == Ok("always")
+}
+
+/// Checks every result: its expectations, then its snapshot. `reference`
+/// holds the newest minor's results on the sim, against which an older
+/// minor's are judged (see `versioned_snapshots`).
+fn check(results: Results, reference: Option<&Results>) {
     let mut failed = Vec::new();
     // insta's glob panics at its end when any snapshot differs; catch that,
     // so unmet expectations are reported alongside a snapshot diff rather
@@ -118,7 +140,8 @@ fn check(results: BTreeMap<PathBuf, anyhow::Result<ScenarioRun>>) {
     let snapshots = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         insta::glob!("../../scenarios", "*.yaml", |path| {
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
-            let run = match results.get(&path.canonicalize().unwrap()) {
+            let key = path.canonicalize().unwrap();
+            let run = match results.get(&key) {
                 Some(Ok(run)) => run,
                 Some(Err(e)) => {
                     failed.push(format!("{name}: {e:#}"));
@@ -131,10 +154,57 @@ fn check(results: BTreeMap<PathBuf, anyhow::Result<ScenarioRun>>) {
             if !run.passed() {
                 failed.push(format!("{name}{on}:\n{}", run.report()));
             }
+            let older = minor.filter(|m| *m != version::newest());
+            let newest_run = reference
+                .and_then(|r| r.get(&key))
+                .and_then(|r| r.as_ref().ok());
+            let suffix = match (older, newest_run) {
+                (Some(m), Some(newest_run)) => {
+                    match versioned_snapshots::older_minor(
+                        &snapshots_dir(),
+                        &name,
+                        m,
+                        &run.snapshot,
+                        &newest_run.snapshot,
+                    ) {
+                        OlderMinor::SameAsNewest => return,
+                        OlderMinor::Versioned { suffix } => {
+                            let file =
+                                versioned_snapshots::versioned_file(&snapshots_dir(), &name, m);
+                            if !file.exists() && !recording() {
+                                failed.push(format!(
+                                    "{name} on {m} differs from {} (the shared snapshot's minor); if {m} really behaves so, \
+                                     record {} with INSTA_UPDATE=always cargo test -p injector-harness --test scenarios \
+                                     (insta left it as .snap.new for review):\n{}",
+                                    version::newest(),
+                                    file.display(),
+                                    versioned_snapshots::diff(&newest_run.snapshot, &run.snapshot)
+                                ));
+                            }
+                            suffix
+                        }
+                        OlderMinor::Stale { file } => {
+                            if recording() {
+                                std::fs::remove_file(&file).unwrap_or_else(|e| {
+                                    panic!("{}: cannot remove: {e}", file.display())
+                                });
+                            } else {
+                                failed.push(format!(
+                                    "{}: {m} now gives the same result as {}; delete it (INSTA_UPDATE=always does)",
+                                    file.display(),
+                                    version::newest()
+                                ));
+                            }
+                            return;
+                        }
+                    }
+                }
+                _ => real_cluster_suffix(&name, minor),
+            };
             insta::with_settings!({
-                snapshot_path => workspace().join("snapshots"),
+                snapshot_path => snapshots_dir(),
                 prepend_module_to_snapshot => false,
-                snapshot_suffix => snapshot_suffix(&name, minor),
+                snapshot_suffix => suffix,
                 input_file => path,
                 description => format!("scenario {name}: pods, READY and refusals after settling"),
                 omit_expression => true,

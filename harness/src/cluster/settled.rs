@@ -13,8 +13,11 @@ use serde_json::Value;
 pub const NOT_READY_GRACE: Duration = Duration::from_secs(20);
 
 /// Waiting reasons a container stays in until something outside it changes.
+/// `ErrImagePull` is not one: it is the first failed pull, which the
+/// kubelet's next sync turns into `ImagePullBackOff` (and each retry turns
+/// back for a moment); the back-off is the steady state, as
+/// `CrashLoopBackOff` is for a crash, so a snapshot shows one state.
 const STUCK_WAITING: &[&str] = &[
-    "ErrImagePull",
     "ImagePullBackOff",
     "ErrImageNeverPull",
     "InvalidImageName",
@@ -153,6 +156,26 @@ mod tests {
         let now = at("2026-01-01T00:00:05Z");
         assert!(!real_pod(&pod(c.clone(), json!([ready, first_crash])), now));
         assert!(real_pod(&pod(c, json!([ready, backing_off])), now));
+    }
+
+    #[test]
+    fn an_image_pull_failure_is_settled_once_the_kubelet_backs_off() {
+        let c = json!([{"name": "app"}, {"name": "envoy"}]);
+        let ready = json!({"name": "app", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:01Z"}}});
+        let waiting = |reason: &str| {
+            json!({"name": "envoy", "ready": false, "restartCount": 0,
+                   "state": {"waiting": {"reason": reason, "message": "..."}}})
+        };
+        let now = at("2026-01-01T00:00:05Z");
+        let first_failure = pod(c.clone(), json!([ready.clone(), waiting("ErrImagePull")]));
+        assert!(!real_pod(&first_failure, now));
+        let backing_off = pod(
+            c.clone(),
+            json!([ready.clone(), waiting("ImagePullBackOff")]),
+        );
+        assert!(real_pod(&backing_off, now));
+        let never = pod(c, json!([ready, waiting("ErrImageNeverPull")]));
+        assert!(real_pod(&never, now));
     }
 
     #[test]

@@ -84,9 +84,8 @@ mod tests {
     use serde_json::{json, Value};
 
     use crate::kubelet::testing::{
-        condition, container, envoy, line, pod, pod_named, probe, run, run_on, NODE_IP,
+        condition, container, envoy, line, node, pod, pod_named, probe, run, run_on, NODE_IP,
     };
-    use crate::kubelet::Node;
     use crate::probe::PROBE_IMAGE;
 
     #[test]
@@ -121,7 +120,7 @@ mod tests {
             "backend-5d8f-abcde 0/2 ContainerCreating"
         );
 
-        let status = run_on(&pod, &mut Node::new("n", NODE_IP), &["envoy-config"]);
+        let status = run_on(&pod, &mut node(), &["envoy-config"]);
         assert_eq!(status["phase"], "Running");
     }
 
@@ -181,7 +180,7 @@ mod tests {
             line(&pod, &status),
             "backend-5d8f-abcde 0/1 CreateContainerConfigError"
         );
-        let status = run_on(&pod, &mut Node::new("n", NODE_IP), &["settings"]);
+        let status = run_on(&pod, &mut node(), &["settings"]);
         assert_eq!(status["phase"], "Running");
 
         let mut c = probe("app", &[]);

@@ -26,7 +26,7 @@
 //! PodStatus JSON; `qos` the QoS class; `lookup` lenient JSON reads; `node`
 //! the Node object the kubelet registers (labels, taints, allocatable).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -45,6 +45,7 @@ pub mod node;
 mod phase;
 mod pod;
 mod program;
+mod pull;
 mod qos;
 mod runtime;
 mod status;
@@ -61,24 +62,61 @@ pub const TIMESTAMP: &str = "2025-01-01T00:00:00Z";
 /// 10000/UDP do not clash).
 pub type PortKey = (u16, String);
 
-/// A node, as far as ports go: hostNetwork pods bind in its namespace, so two
-/// of them on one node clash like two containers of one pod.
+/// A node, as far as the runtime goes: hostNetwork pods bind in its network
+/// namespace, so two of them on one node clash like two containers of one
+/// pod; and its images decide which containers start without a pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub name: String,
     pub ip: String,
     /// Ports held on the node by running hostNetwork containers, with their
-    /// owner as `namespace/pod/container`.
+    /// owner as `namespace/pod/container`, and by the node's own daemons
+    /// (owner `node/<daemon>`, never released).
     host_ports: BTreeMap<PortKey, String>,
+    /// The images its runtime holds, spelled in full
+    /// ([`crate::images::full_name`]).
+    images: BTreeSet<String>,
 }
 
 impl Node {
+    /// A node with nothing bound and no images.
     pub fn new(name: impl Into<String>, ip: impl Into<String>) -> Node {
         Node {
             name: name.into(),
             ip: ip.into(),
             host_ports: BTreeMap::new(),
+            images: BTreeSet::new(),
         }
+    }
+
+    /// The node a scenario runs on: a kind node, its own daemons listening
+    /// in its network namespace ([`node::LISTENERS`]), holding the harness's
+    /// images and `extra` ones.
+    pub fn kind_node<'a>(
+        name: impl Into<String>,
+        ip: impl Into<String>,
+        extra: impl IntoIterator<Item = &'a str>,
+    ) -> Node {
+        let mut n = Node::new(name, ip)
+            .with_images(crate::images::HARNESS_IMAGES)
+            .with_images(extra);
+        for (port, daemon) in node::LISTENERS {
+            n.host_ports
+                .insert((*port, "TCP".to_string()), format!("node/{daemon}"));
+        }
+        n
+    }
+
+    /// The node with `images` added to what its runtime holds.
+    pub fn with_images<'a>(mut self, images: impl IntoIterator<Item = &'a str>) -> Node {
+        self.add_images(images);
+        self
+    }
+
+    /// Adds `images` to what the node's runtime holds (`kind load`).
+    pub fn add_images<'a>(&mut self, images: impl IntoIterator<Item = &'a str>) {
+        self.images
+            .extend(images.into_iter().map(crate::images::full_name));
     }
 
     /// Ports currently held on the node, with their `namespace/pod/container`.
@@ -123,6 +161,7 @@ pub fn run_pod(pod: &Value, node: &mut Node, ctx: &RunContext) -> Value {
         },
         info: &info,
         ctx,
+        images: &node.images,
     };
     let mut pod_run = PodRun::new(&info);
     pod_run.progress = if volumes_mountable(pod, info.namespace, ctx) {
@@ -141,15 +180,15 @@ pub fn run_pod(pod: &Value, node: &mut Node, ctx: &RunContext) -> Value {
 mod tests {
     use serde_json::json;
 
-    use super::*;
+    use super::Node;
     use crate::kubelet::testing::{
-        container, line, pod_named, probe, run, run_on, NODE_IP, POD_IP,
+        condition, container, line, node, pod, pod_named, probe, run, run_on, NODE_IP, POD_IP,
     };
     use crate::probe::{bind_error, PROBE_IMAGE};
 
     #[test]
     fn host_network_pods_clash_on_the_node() {
-        let mut node = Node::new("kind-worker", NODE_IP);
+        let mut node = node();
         let spec =
             json!({"hostNetwork": true, "containers": [probe("agent", &["--listen", "9100"])]});
         let first = pod_named("agent-a", spec.clone());
@@ -219,5 +258,84 @@ mod tests {
                 let _ = line(&pod, &status);
             }
         }
+    }
+
+    #[test]
+    fn the_nodes_own_daemons_hold_their_ports() {
+        let mut node = Node::kind_node("kind-control-plane", NODE_IP, []);
+        // A hostNetwork agent that binds the kubelet's port crash-loops.
+        let agent = pod_named(
+            "agent",
+            json!({"hostNetwork": true, "containers": [probe("agent", &["--listen", "10250"])]}),
+        );
+        let status = run_on(&agent, &mut node, &[]);
+        assert_eq!(line(&agent, &status), "agent 0/1 CrashLoopBackOff");
+        assert_eq!(
+            container(&status, "containerStatuses", "agent")["lastState"]["terminated"]["message"],
+            bind_error(10250)
+        );
+        // Deleting it frees nothing of the node's; a pod network has its own.
+        node.release_pod("default", "agent");
+        assert_eq!(
+            node.host_ports()
+                .get(&(10250, "TCP".to_string()))
+                .map(String::as_str),
+            Some("node/kubelet")
+        );
+        let ordinary = pod_named(
+            "web",
+            json!({"containers": [probe("web", &["--listen", "10250"])]}),
+        );
+        assert_eq!(
+            line(&ordinary, &run_on(&ordinary, &mut node, &[])),
+            "web 1/1 Running"
+        );
+    }
+
+    #[test]
+    fn an_image_the_node_lacks_backs_off_and_holds_the_pod_pending() {
+        let mut sidecar = probe("envoy", &["--listen", "10000"]);
+        sidecar["image"] = json!("injector-harness/probe:v2");
+        sidecar["imagePullPolicy"] = json!("IfNotPresent");
+        let p = pod(json!({"containers": [probe("backend", &["--listen", "8080"]), sidecar]}));
+        let status = run(&p);
+        // A container that never ran counts as waiting: the pod is Pending
+        // although the app runs (the kubelet's getPhase).
+        assert_eq!(status["phase"], "Pending");
+        assert_eq!(line(&p, &status), "backend-5d8f-abcde 1/2 ImagePullBackOff");
+        let envoy = container(&status, "containerStatuses", "envoy");
+        assert_eq!(envoy["state"]["waiting"]["reason"], "ImagePullBackOff");
+        assert_eq!(envoy["imageID"], "");
+        assert_eq!(envoy["restartCount"], 0);
+        assert_eq!(envoy["lastState"], json!({}));
+        assert_eq!(
+            condition(&status, "ContainersReady")["message"],
+            "containers with unready status: [envoy]"
+        );
+
+        // In an init container it holds every container after it.
+        let mut init = probe("setup", &["--exit-after-ms", "1"]);
+        init["image"] = json!("busybox:1.36");
+        let p = pod(json!({"initContainers": [init], "containers": [probe("app", &[])]}));
+        let status = run(&p);
+        assert_eq!(
+            line(&p, &status),
+            "backend-5d8f-abcde 0/1 Init:ImagePullBackOff"
+        );
+        assert_eq!(
+            container(&status, "containerStatuses", "app")["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
+
+        // Never with the image absent is a different reason, at once.
+        let mut app = probe("app", &[]);
+        app["image"] = json!("envoyproxy/envoy:v1.31");
+        app["imagePullPolicy"] = json!("Never");
+        let p = pod(json!({"containers": [app]}));
+        let status = run(&p);
+        assert_eq!(
+            line(&p, &status),
+            "backend-5d8f-abcde 0/1 ErrImageNeverPull"
+        );
     }
 }

@@ -51,6 +51,24 @@ const NODE_PODS: &[(&str, &str, &str, &str, &str)] = &[
     ("kube-scheduler", NODE_CRITICAL, "100m", "", ""),
 ];
 
+/// The TCP ports the node's own daemons listen on, in the node's network
+/// namespace (which hostNetwork pods share): kubeadm's static pods run with
+/// the host network, and so do the kubelet and kube-proxy. A hostNetwork
+/// container binding one of them fails as on a real node. (`ss -ltn` in a
+/// kind node; see `docs/sim.md`.)
+pub const LISTENERS: &[(u16, &str)] = &[
+    (2379, "etcd"),
+    (2380, "etcd"),
+    (2381, "etcd"),
+    (6443, "kube-apiserver"),
+    (10248, "kubelet"),
+    (10249, "kube-proxy"),
+    (10250, "kubelet"),
+    (10256, "kube-proxy"),
+    (10257, "kube-controller-manager"),
+    (10259, "kube-scheduler"),
+];
+
 const NODE_CRITICAL: &str = "system-node-critical";
 const CLUSTER_CRITICAL: &str = "system-cluster-critical";
 

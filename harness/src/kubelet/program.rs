@@ -157,8 +157,8 @@ mod tests {
             bind_error(10000)
         );
         // A UDP port does not clash with a TCP one.
-        let dns = json!({"name": "dns", "image": "coredns", "ports": [{"containerPort": 53, "protocol": "UDP"}]});
-        let web = json!({"name": "web", "image": "nginx", "ports": [{"containerPort": 53}]});
+        let dns = json!({"name": "dns", "image": "coredns/coredns:v1.12.1", "ports": [{"containerPort": 53, "protocol": "UDP"}]});
+        let web = json!({"name": "web", "image": "nginx:1.27", "ports": [{"containerPort": 53}]});
         let status = run(&pod(json!({"containers": [dns, web]})));
         assert_eq!(status["phase"], "Running");
         assert_eq!(condition(&status, "Ready")["status"], "True");

@@ -2,6 +2,8 @@
 //! in the kubelet's order, bind ports in the namespace, exit, restart or
 //! get stopped, and are probed for started and ready.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::config_sources::missing_env_source;
@@ -11,6 +13,7 @@ use super::lookup::{list, str_at};
 use super::netns::Netns;
 use super::pod::{PodInfo, PodRun, Progress, RestartPolicy};
 use super::program::Program;
+use super::pull::ensure_image;
 use super::RunContext;
 use crate::probe::bind_error;
 
@@ -19,6 +22,8 @@ pub(super) struct Runtime<'a, 'p> {
     pub(super) info: &'a PodInfo<'p>,
     pub(super) ctx: &'a RunContext<'a>,
     pub(super) netns: Netns,
+    /// What the node's runtime holds (full names).
+    pub(super) images: &'a BTreeSet<String>,
 }
 
 impl Runtime<'_, '_> {
@@ -65,9 +70,19 @@ impl Runtime<'_, '_> {
         Progress::Started
     }
 
-    /// Starts one container: it either cannot be created, fails at once
-    /// (bad flags, port taken), or runs with its ports bound.
+    /// Starts one container: its image cannot be had, it cannot be
+    /// created, it fails at once (bad flags, port taken), or it runs with
+    /// its ports bound.
     fn launch(&mut self, c: &mut Ctr) {
+        // The image comes first: the kubelet pulls before it builds the
+        // container's config.
+        if let Err(failure) = ensure_image(c.spec, self.images) {
+            c.state = State::Waiting {
+                reason: failure.reason.to_string(),
+                message: Some(failure.message),
+            };
+            return;
+        }
         if let Some(message) = missing_env_source(c.spec, self.info.namespace, self.ctx) {
             c.state = State::Waiting {
                 reason: "CreateContainerConfigError".to_string(),

@@ -36,8 +36,23 @@ pub(super) fn run_on(pod: &Value, node: &mut Node, objects: &[&str]) -> Value {
     run_pod(pod, node, &ctx)
 }
 
+/// Images the tests' node holds besides the harness's own.
+pub(super) const TEST_IMAGES: &[&str] = &[
+    "nginx:1.27",
+    "envoyproxy/envoy:v1.32-latest",
+    "coredns/coredns:v1.12.1",
+];
+
+/// A node with nothing bound, holding the harness's images and
+/// [`TEST_IMAGES`].
+pub(super) fn node() -> Node {
+    Node::new("kind-worker", NODE_IP)
+        .with_images(crate::images::HARNESS_IMAGES)
+        .with_images(TEST_IMAGES.iter().copied())
+}
+
 pub(super) fn run(pod: &Value) -> Value {
-    run_on(pod, &mut Node::new("kind-worker", NODE_IP), &[])
+    run_on(pod, &mut node(), &[])
 }
 
 pub(super) fn container<'a>(status: &'a Value, list: &str, name: &str) -> &'a Value {

@@ -15,10 +15,8 @@ use kube::{Api, Client};
 
 use super::ownership::{self, Claim};
 use super::tools;
-use crate::probe::PROBE_IMAGE;
+use crate::images::HARNESS_IMAGES;
 
-/// The injector image `kind/build-images.sh` builds.
-pub const INJECTOR_IMAGE: &str = "sidecar-injector:dev";
 /// The name of a cluster the harness creates.
 pub const DEFAULT_CLUSTER: &str = "injector-harness";
 /// How long nodes and the default ServiceAccount may take after creation.
@@ -88,7 +86,9 @@ pub struct KindEnvironment {
 impl KindEnvironment {
     /// Creates or reuses the cluster, builds and loads the images, and waits
     /// until the nodes are Ready and pods can be admitted.
-    pub async fn up(opts: &KindOptions) -> Result<KindEnvironment> {
+    /// `preload_images` (the scenarios' `preloadImages`) are loaded next to
+    /// the harness's own; Docker must have them.
+    pub async fn up(opts: &KindOptions, preload_images: &[String]) -> Result<KindEnvironment> {
         let root = workspace();
         let kind = kind_binary(&root).await?;
         if opts.cluster.is_none() {
@@ -170,19 +170,20 @@ impl KindEnvironment {
         if !opts.skip_image_build {
             tools::output(&root.join("kind/build-images.sh"), &[], Some(&root)).await?;
         }
-        tools::output(
-            &kind,
-            &[
-                "load",
-                "docker-image",
-                "--name",
-                &name,
-                INJECTOR_IMAGE,
-                PROBE_IMAGE,
-            ],
-            None,
-        )
-        .await?;
+        let mut load = vec!["load", "docker-image", "--name", name.as_str()];
+        load.extend(HARNESS_IMAGES);
+        load.extend(preload_images.iter().map(String::as_str));
+        let loaded = tools::output(&kind, &load, None).await;
+        if !preload_images.is_empty() {
+            loaded.with_context(|| {
+                format!(
+                    "loading the scenarios' preloadImages ({}) into the node: each must be in the local Docker engine (`docker pull` or `docker tag` it first)",
+                    preload_images.join(", ")
+                )
+            })?;
+        } else {
+            loaded?;
+        }
         wait_until_ready(&env.client).await?;
         Ok(env)
     }

@@ -21,7 +21,7 @@ use serde::Serialize;
 use sidecar_injector::manifests::{self, ManifestOptions, APP_LABEL, APP_NAME, SERVICE_PORT};
 use sidecar_injector::{certs, Config};
 
-use super::environment::INJECTOR_IMAGE;
+use crate::images::INJECTOR_IMAGE;
 use crate::scenario::WebhookSpec;
 
 const FIELD_MANAGER: &str = "injector-harness";

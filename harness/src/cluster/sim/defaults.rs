@@ -105,13 +105,7 @@ pub fn pod_spec(spec: &mut Value) {
 fn container(c: &mut Value) {
     let Some(m) = obj(c) else { return };
     let image = m.get("image").and_then(Value::as_str).unwrap_or("");
-    // A tag of `latest`, or none, means Always; anything else IfNotPresent.
-    let tag = image.rsplit('/').next().unwrap_or("");
-    let pull = if image.contains('@') || tag.split_once(':').is_some_and(|(_, t)| t != "latest") {
-        "IfNotPresent"
-    } else {
-        "Always"
-    };
+    let pull = crate::images::default_pull_policy(image);
     set_default(m, "imagePullPolicy", json!(pull));
     set_default(m, "resources", json!({}));
     set_default(m, "terminationMessagePath", json!("/dev/termination-log"));

@@ -115,7 +115,7 @@ impl SimCluster {
             pods: Vec::new(),
             webhooks: Vec::new(),
             caller: WebhookCaller::new(),
-            node: Node::new(NODE_NAME, NODE_IP),
+            node: Node::kind_node(NODE_NAME, NODE_IP, []),
             node_object: kubelet::node::node_object(NODE_NAME),
             node_pods: kubelet::node::node_pods(NODE_NAME, crate::probe::PROBE_IMAGE),
             rejections: Vec::new(),
@@ -185,6 +185,12 @@ impl SimCluster {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Puts `images` on the node (a scenario's `preloadImages`), as `kind
+    /// load` does on a real one.
+    pub fn preload_images(&mut self, images: &[String]) {
+        self.node.add_images(images.iter().map(String::as_str));
     }
 
     pub(crate) fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {
