@@ -16,6 +16,7 @@ pub mod junit;
 pub mod kubelet;
 pub mod object;
 pub mod probe;
+pub mod quantity;
 pub mod report;
 pub mod run;
 pub mod scenario;

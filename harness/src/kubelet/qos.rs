@@ -75,60 +75,11 @@ fn compute<'a>(resources: &'a Value, field: &str) -> BTreeMap<&'a str, i128> {
 }
 
 /// A Kubernetes quantity (`100m`, `1.5`, `128Mi`, `1e3`) in nano-units, or
-/// None when it does not parse (or overflows).
+/// None when it does not parse ([`crate::quantity`] has the rules).
 pub fn parse_quantity(text: &str) -> Option<i128> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let (negative, number) = match number.strip_prefix('-') {
-        Some(n) => (true, n),
-        None => (false, number.strip_prefix('+').unwrap_or(number)),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    if !whole
-        .chars()
-        .chain(fraction.chars())
-        .all(|c| c.is_ascii_digit())
-    {
-        return None;
-    }
-    // The digits as an integer, and the power of ten they are scaled by.
-    let digits: i128 = format!("{whole}{fraction}").parse().ok()?;
-    let mut exp10 = 9 - i32::try_from(fraction.len()).ok()?;
-    let mut factor: i128 = 1;
-    match suffix {
-        "" => {}
-        "n" => exp10 -= 9,
-        "u" => exp10 -= 6,
-        "m" => exp10 -= 3,
-        "k" => exp10 += 3,
-        "M" => exp10 += 6,
-        "G" => exp10 += 9,
-        "T" => exp10 += 12,
-        "P" => exp10 += 15,
-        "E" => exp10 += 18,
-        "Ki" => factor = 1 << 10,
-        "Mi" => factor = 1 << 20,
-        "Gi" => factor = 1 << 30,
-        "Ti" => factor = 1 << 40,
-        "Pi" => factor = 1 << 50,
-        "Ei" => factor = 1 << 60,
-        s => exp10 = exp10.checked_add(s.strip_prefix(['e', 'E'])?.parse::<i32>().ok()?)?,
-    }
-    let mut value = digits.checked_mul(factor)?;
-    if exp10 >= 0 {
-        value = value.checked_mul(10i128.checked_pow(u32::try_from(exp10).ok()?)?)?;
-    } else {
-        value /= 10i128
-            .checked_pow(exp10.unsigned_abs())
-            .unwrap_or(i128::MAX);
-    }
-    Some(if negative { -value } else { value })
+    crate::quantity::Quantity::parse(text.trim())
+        .ok()
+        .map(|q| q.nanos())
 }
 
 #[cfg(test)]
@@ -201,10 +152,11 @@ mod tests {
         assert_eq!(parse_quantity("1E"), Some(1_000_000_000_000_000_000 * n));
         assert_eq!(parse_quantity("5n"), Some(5));
         assert_eq!(parse_quantity("-1"), Some(-n));
+        // apimachinery reads a bare sign or suffix as zero.
+        assert_eq!(parse_quantity("-"), Some(0));
+        assert_eq!(parse_quantity("m"), Some(0));
         for bad in [
             "",
-            "-",
-            "m",
             "1.2.3",
             "1x",
             "1e",

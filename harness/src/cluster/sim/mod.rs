@@ -20,6 +20,7 @@ use crate::version::Minor;
 mod controllers;
 pub mod defaults;
 pub mod metadata;
+mod quantities;
 pub mod scheduler;
 pub mod validation;
 
@@ -209,6 +210,11 @@ impl SimCluster {
         pod["metadata"]["namespace"] = json!(ns);
         pod["apiVersion"] = json!("v1");
         pod["kind"] = json!("Pod");
+        // Decoding the body: quantities are read (and later written back)
+        // in canonical form, or the request is refused before admission.
+        if let Some(spec) = pod.get_mut("spec") {
+            quantities::pod_spec(spec).map_err(|e| quantities::refusal("Pod", &e))?;
+        }
         if !self.namespaces.contains_key(&ns) {
             return Err(format!("namespaces {ns:?} not found"));
         }
@@ -249,7 +255,11 @@ impl SimCluster {
             Admitted::Allowed { object, warnings } => (object, warnings),
             Admitted::Rejected(message) => return Err(message),
         };
-        // The patched object is decoded anew, which applies defaults again.
+        // The patched object is decoded anew, which reads its quantities
+        // and applies defaults again.
+        if let Some(spec) = pod.get_mut("spec") {
+            quantities::pod_spec(spec).map_err(|e| quantities::refusal("Pod", &e))?;
+        }
         defaults::pod(&mut pod);
 
         self.generate_name(&mut pod);
@@ -447,6 +457,10 @@ impl SimCluster {
         let ns = crate::object::namespace(&object).to_string();
         // A refusal names the object as the scenario wrote it.
         let written = crate::object::written_name(&object).to_string();
+        if let Err(e) = quantities::workload(&mut object) {
+            self.record_rejection(&ns, &kind, &written, quantities::refusal(&kind, &e));
+            return Ok(());
+        }
         if !self.namespaces.contains_key(&ns) {
             self.record_rejection(&ns, &kind, &written, format!("namespaces {ns:?} not found"));
             return Ok(());
