@@ -50,6 +50,11 @@ enum Command {
         /// of building them with kind/build-images.sh.
         #[arg(long)]
         no_image_build: bool,
+        /// Run every scenario this many times (on one cluster) and report any
+        /// scenario whose snapshot differs between passes, with the lines
+        /// that differ: an outcome that depends on timing.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        repeat: u32,
     },
     /// Write a scenario skeleton to scenarios/NAME.yaml.
     New {
@@ -106,6 +111,7 @@ fn real_main() -> Result<ExitCode> {
             keep_cluster,
             node_image,
             no_image_build,
+            repeat,
         } => {
             let kind_options = injector_harness::cluster::kind::KindOptions {
                 cluster: kind_cluster,
@@ -130,7 +136,8 @@ fn real_main() -> Result<ExitCode> {
                         .join(", ")
                 );
             }
-            let total = files.len();
+            let passes = repeat as usize;
+            let total = files.len() * passes;
             let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
                 let done = done.clone();
@@ -156,7 +163,7 @@ fn real_main() -> Result<ExitCode> {
                 .build()?;
             let results = runtime.block_on(async {
                 tokio::select! {
-                    results = run::run_all_with(&files, backend, parallel, &kind_options, progress) => Ok(results),
+                    results = run::run_all_repeated(&files, backend, parallel, &kind_options, None, passes, progress) => Ok(results),
                     _ = tokio::signal::ctrl_c() => Err(()),
                 }
             });
@@ -193,10 +200,23 @@ fn real_main() -> Result<ExitCode> {
             };
             let wall = started.elapsed();
 
-            let (text, failed) = injector_harness::report::summary(&results, wall, backend);
-            std::io::stdout().lock().write_all(text.as_bytes())?;
-            if let Some(p) = junit_path {
-                std::fs::write(&p, junit::render(&results))
+            let mut out = std::io::stdout().lock();
+            let mut failed = 0;
+            for (i, pass) in results.iter().enumerate() {
+                if passes > 1 {
+                    writeln!(out, "\n== pass {}/{passes}", i + 1)?;
+                }
+                let (text, pass_failed) = injector_harness::report::summary(pass, wall, backend);
+                out.write_all(text.as_bytes())?;
+                failed += pass_failed;
+            }
+            if passes > 1 {
+                let varying = run::nondeterministic(&results);
+                out.write_all(injector_harness::report::repeats(&varying, passes).as_bytes())?;
+                failed += varying.len();
+            }
+            if let (Some(p), Some(last)) = (junit_path, results.last()) {
+                std::fs::write(&p, junit::render(last))
                     .with_context(|| format!("{}: cannot write", p.display()))?;
             }
             Ok(if failed == 0 {

@@ -104,6 +104,35 @@ pub fn summary(
     (out, failed)
 }
 
+/// The verdict of a `--repeat` run: every scenario whose snapshot differed
+/// between passes, with the lines that differ, or one line saying none did.
+pub fn repeats(varying: &[crate::run::Nondeterministic], passes: usize) -> String {
+    let mut out = String::new();
+    if varying.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nrepeat: every scenario gave the same snapshot in all {passes} passes"
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nrepeat: {} scenario(s) gave different snapshots across {passes} passes (an outcome that depends on timing):",
+        varying.len()
+    );
+    for v in varying {
+        let _ = writeln!(
+            out,
+            "  {}: pass 1 (-) and pass {} (+) differ:",
+            v.name, v.pass
+        );
+        for line in v.diff.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,11 +459,39 @@ pub async fn run_all_as(
     sim_minor: Option<Minor>,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    run_all_repeated(
+        paths,
+        backend,
+        parallel,
+        kind_options,
+        sim_minor,
+        1,
+        progress,
+    )
+    .await
+    .into_iter()
+    .next()
+    .unwrap_or_default()
+}
+
+/// [`run_all_as`] `passes` times over, on one cluster (a kind cluster is
+/// created once): one result list per pass, each in the order of `paths`.
+/// Comparing the passes' snapshots shows a scenario whose outcome depends
+/// on timing ([`nondeterministic`]).
+pub async fn run_all_repeated(
+    paths: &[PathBuf],
+    backend: Backend,
+    parallel: usize,
+    kind_options: &KindOptions,
+    sim_minor: Option<Minor>,
+    passes: usize,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+) -> Vec<Vec<(PathBuf, Result<ScenarioRun>)>> {
     let fail_all = |message: String| {
-        paths
+        vec![paths
             .iter()
             .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>()]
     };
     // kind: one cluster for the whole run, torn down at the end (or when
     // this future is dropped, on Ctrl-C).
@@ -487,6 +515,37 @@ pub async fn run_all_as(
     } else {
         None
     };
+    let mut out = Vec::new();
+    for _ in 0..passes.max(1) {
+        out.push(
+            run_pass(
+                paths,
+                backend,
+                parallel,
+                kind_env.clone(),
+                sim_minor,
+                progress.clone(),
+            )
+            .await,
+        );
+    }
+    if let Some(env) = kind_env.and_then(|e| Arc::try_unwrap(e).ok()) {
+        if let Err(e) = env.down().await {
+            eprintln!("deleting the kind cluster failed: {e:#}");
+        }
+    }
+    out
+}
+
+/// Every scenario once, at most `parallel` at a time (a serial one alone).
+async fn run_pass(
+    paths: &[PathBuf],
+    backend: Backend,
+    parallel: usize,
+    kind_env: Option<Arc<KindEnvironment>>,
+    sim_minor: Option<Minor>,
+    progress: Arc<dyn Fn(Progress) + Send + Sync>,
+) -> Vec<(PathBuf, Result<ScenarioRun>)> {
     // At most this many at once (a few thousand would only thrash).
     let width: u32 = parallel.clamp(1, 1024) as u32;
     let limit = Arc::new(tokio::sync::Semaphore::new(width as usize));
@@ -536,9 +595,41 @@ pub async fn run_all_as(
             )),
         }
     }
-    if let Some(env) = kind_env.and_then(|e| Arc::try_unwrap(e).ok()) {
-        if let Err(e) = env.down().await {
-            eprintln!("deleting the kind cluster failed: {e:#}");
+    out
+}
+
+/// A scenario whose snapshot was not the same in every pass: its name and
+/// the differing lines between the first pass and the first that differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nondeterministic {
+    pub name: String,
+    /// 1-based: the pass that differs from pass 1.
+    pub pass: usize,
+    pub diff: String,
+}
+
+/// The scenarios whose snapshots differ between passes (a scenario that
+/// failed to run in some pass is not compared there).
+pub fn nondeterministic(passes: &[Vec<(PathBuf, Result<ScenarioRun>)>]) -> Vec<Nondeterministic> {
+    let Some((first, rest)) = passes.split_first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, (_, result)) in first.iter().enumerate() {
+        let Ok(base) = result else { continue };
+        let differs = rest
+            .iter()
+            .enumerate()
+            .find_map(|(k, pass)| match pass.get(i) {
+                Some((_, Ok(other))) if other.snapshot != base.snapshot => Some((k + 2, other)),
+                _ => None,
+            });
+        if let Some((pass, other)) = differs {
+            out.push(Nondeterministic {
+                name: base.name.clone(),
+                pass,
+                diff: crate::versioned_snapshots::diff(&base.snapshot, &other.snapshot),
+            });
         }
     }
     out
@@ -642,5 +733,52 @@ mod tests {
                 assert!(events[..at].contains(&format!("end {n}")), "{events:?}");
             }
         }
+    }
+
+    fn run_with(name: &str, snapshot: Value) -> (PathBuf, Result<ScenarioRun>) {
+        let run = ScenarioRun {
+            name: name.to_string(),
+            path: PathBuf::from(format!("{name}.yaml")),
+            observed: Observed::default(),
+            snapshot,
+            failures: Vec::new(),
+            admission_log: Vec::new(),
+            decisions: Vec::new(),
+            status_annotation: String::new(),
+            diagnostics: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        (run.path.clone(), Ok(run))
+    }
+
+    #[test]
+    fn a_snapshot_that_changes_between_passes_is_named_with_its_lines() {
+        let steady = serde_json::json!({"ready": ["ns/a 1/1 Running"]});
+        let before = serde_json::json!({"ready": ["ns/web-0 1/2 CrashLoopBackOff"]});
+        let after = serde_json::json!({"ready": ["ns/web-0 1/2 CrashLoopBackOff", "ns/web-1 1/2 CrashLoopBackOff"]});
+        let passes = vec![
+            vec![
+                run_with("steady", steady.clone()),
+                run_with("racy", before.clone()),
+            ],
+            vec![run_with("steady", steady.clone()), run_with("racy", before)],
+            vec![run_with("steady", steady), run_with("racy", after)],
+        ];
+        let varying = nondeterministic(&passes);
+        assert_eq!(varying.len(), 1, "{varying:?}");
+        assert_eq!((varying[0].name.as_str(), varying[0].pass), ("racy", 3));
+        assert!(
+            varying[0]
+                .diff
+                .contains("+- ns/web-1 1/2 CrashLoopBackOff"),
+            "{}",
+            varying[0].diff
+        );
+        // A scenario that could not run in a pass is not compared there.
+        let failed = vec![
+            vec![run_with("x", serde_json::json!(1))],
+            vec![(PathBuf::from("x.yaml"), Err(anyhow::anyhow!("boom")))],
+        ];
+        assert!(nondeterministic(&failed).is_empty());
     }
 }

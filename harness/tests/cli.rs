@@ -221,3 +221,38 @@ fn the_kubeconfig_backend_with_a_dead_server_names_it_once() {
     );
     assert_eq!(line.matches("Connection refused").count(), 1, "{line}");
 }
+
+#[test]
+fn repeat_runs_every_pass_and_says_whether_snapshots_agreed() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("demo.yaml");
+    assert!(harness()
+        .args(["new", "demo", "--dir"])
+        .arg(dir.path())
+        .status()
+        .unwrap()
+        .success());
+    let out = harness()
+        .args(["run", "--repeat", "3"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("== pass ").count(), 3, "{stdout}");
+    assert!(
+        stdout.contains("repeat: every scenario gave the same snapshot in all 3 passes"),
+        "{stdout}"
+    );
+    let zero = harness()
+        .args(["run", "--repeat", "0"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!zero.status.success());
+    assert!(String::from_utf8_lossy(&zero.stderr).contains("--repeat"));
+}
