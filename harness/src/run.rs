@@ -768,9 +768,7 @@ mod tests {
         assert_eq!(varying.len(), 1, "{varying:?}");
         assert_eq!((varying[0].name.as_str(), varying[0].pass), ("racy", 3));
         assert!(
-            varying[0]
-                .diff
-                .contains("+- ns/web-1 1/2 CrashLoopBackOff"),
+            varying[0].diff.contains("+- ns/web-1 1/2 CrashLoopBackOff"),
             "{}",
             varying[0].diff
         );
