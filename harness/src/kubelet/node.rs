@@ -54,8 +54,8 @@ const NODE_PODS: &[(&str, &str, &str, &str, &str)] = &[
 /// The TCP ports the node's own daemons listen on, in the node's network
 /// namespace (which hostNetwork pods share): kubeadm's static pods run with
 /// the host network, and so do the kubelet and kube-proxy. A hostNetwork
-/// container binding one of them fails as on a real node. (`ss -ltn` in a
-/// kind node; see `docs/sim.md`.)
+/// container binding one of them fails as on a real node (`ss -ltn` in a
+/// kind node shows them).
 pub const LISTENERS: &[(u16, &str)] = &[
     (2379, "etcd"),
     (2380, "etcd"),
