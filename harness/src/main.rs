@@ -74,6 +74,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// Resolves when the run is to stop early: SIGINT (Ctrl-C) or SIGTERM (a
+/// supervisor or CI timeout signalling this pid), with the exit code a shell
+/// gives a process killed by that signal. Dropping the run then deletes a
+/// cluster it created and kills the tools it started.
+async fn interrupted() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    130
+}
+
 fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -164,12 +183,12 @@ fn real_main() -> Result<ExitCode> {
             let results = runtime.block_on(async {
                 tokio::select! {
                     results = run::run_all_repeated(&files, backend, parallel, &kind_options, None, passes, progress) => Ok(results),
-                    _ = tokio::signal::ctrl_c() => Err(()),
+                    code = interrupted() => Err(code),
                 }
             });
             let results = match results {
                 Ok(r) => r,
-                Err(()) => {
+                Err(code) => {
                     // Scenario tasks are abandoned mid-way; remove what they
                     // may have left on a real cluster.
                     eprintln!("interrupted; cleaning up");
@@ -195,7 +214,7 @@ fn real_main() -> Result<ExitCode> {
                     if let Some(Err(e)) = swept {
                         eprintln!("cleanup failed: {e:#}");
                     }
-                    return Ok(ExitCode::from(130));
+                    return Ok(ExitCode::from(code));
                 }
             };
             let wall = started.elapsed();

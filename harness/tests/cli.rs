@@ -256,3 +256,45 @@ fn repeat_runs_every_pass_and_says_whether_snapshots_agreed() {
     assert!(!zero.status.success());
     assert!(String::from_utf8_lossy(&zero.stderr).contains("--repeat"));
 }
+
+/// SIGTERM to the harness's pid (a supervisor, a CI timeout) stops the run
+/// as Ctrl-C does: the cleanup path runs, and the exit code says which
+/// signal it was.
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_a_run_through_its_cleanup() {
+    let dir = scenarios_dir();
+    let file = dir.path().join("slow.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: injector-harness/v1\nkind: Scenario\nname: slow\n\
+         steps:\n- slowInjector: {delaySeconds: 20}\n\
+         - apply:\n    manifests:\n    - {apiVersion: v1, kind: Pod, metadata: {name: p, namespace: slow}, \
+         spec: {containers: [{name: a, image: 'injector-harness/probe:v1'}]}}\n\
+         ---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: slow\n  labels: {sidecar-injector: enabled}\n",
+    )
+    .unwrap();
+    let child = harness()
+        .arg("run")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The admission is held for 20 s; signal well inside that.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the run did not stop on SIGTERM"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("interrupted; cleaning up"), "{stderr}");
+}

@@ -14,6 +14,13 @@ const TAIL_LINES: usize = 25;
 
 /// Runs `program args..`, returning its stdout. A non-zero exit is an error
 /// that names the command line and quotes the end of its stderr.
+///
+/// The program runs in a process group of its own, and a call dropped
+/// before the program ends (a cancelled run: Ctrl-C, SIGTERM) kills that
+/// whole group: a script's children (`kind/build-images.sh`'s cargo and
+/// rustc, `kind create`'s docker) go with it instead of running on with
+/// nobody waiting. A program that ends normally leaves alone what it meant
+/// to leave running (the dockerd `kind/docker.sh ensure` starts).
 pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result<String> {
     let shown = command_line(program, args);
     let mut cmd = Command::new(program);
@@ -21,16 +28,20 @@ pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // A cancelled scenario run (Ctrl-C) must not leave `kind create`
-        // half-way with nobody waiting for it.
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }
-    let out = cmd
-        .output()
-        .await
+    let child = cmd
+        .spawn()
         .with_context(|| format!("cannot start `{shown}`"))?;
+    let mut group = GroupGuard(child.id());
+    let out = child
+        .wait_with_output()
+        .await
+        .with_context(|| format!("waiting for `{shown}`"))?;
+    group.disarm();
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         bail!(
@@ -40,6 +51,30 @@ pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Kills a process group when dropped while armed: the group a cancelled
+/// [`output`] call's program leads (its pid is the group's id).
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) else {
+            return;
+        };
+        // SAFETY: kill(2) with a negative pid signals that process group;
+        // it touches no memory of ours. The group is the one spawn made for
+        // this call's program, so nothing else is in it.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
 }
 
 /// The last `n` lines of `text`, indented for a report.
@@ -107,6 +142,63 @@ mod tests {
             format!("{err:#}").contains("cannot start `/nonexistent/kind version`"),
             "{err:#}"
         );
+    }
+
+    /// A cancelled call takes the program's children with it: here a shell
+    /// whose background `sleep` would otherwise outlive it (as cargo
+    /// outlived `kind/build-images.sh` before).
+    #[tokio::test]
+    async fn a_cancelled_call_kills_the_programs_whole_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let args = ["-c", script.as_str()];
+        let call = output(Path::new("/bin/sh"), &args, None);
+        // Give the shell time to start its child, then cancel the call.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), call).await;
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        // SAFETY: signal 0 only asks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            // A killed child is a zombie until its parent (gone too) is
+            // reaped by init; /proc shows which.
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if state.contains(") Z") {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the program's child {pid} is still running"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A program that ends normally keeps what it started in the background.
+    #[tokio::test]
+    async fn a_finished_call_leaves_what_the_program_started() {
+        let out = output(
+            Path::new("/bin/sh"),
+            &["-c", "sleep 5 </dev/null >/dev/null 2>&1 & echo $!"],
+            None,
+        )
+        .await
+        .unwrap();
+        let pid: i32 = out.trim().parse().unwrap();
+        // SAFETY: signal 0 only asks whether the process exists.
+        assert_eq!(
+            unsafe { libc::kill(pid, 0) },
+            0,
+            "background child was killed"
+        );
+        // SAFETY: our own test's child, stopped by its pid.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
     }
 
     #[test]
