@@ -21,6 +21,17 @@ fn harness() -> Command {
     c
 }
 
+/// The stdout of a run that must have succeeded (else both streams).
+fn succeeded(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 fn scenarios_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/base/injector.yaml");
@@ -59,12 +70,7 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
         .arg(&junit)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert!(
         stdout.contains("demo") && stdout.contains("2/2") && stdout.contains("pass"),
         "{stdout}"
@@ -237,12 +243,7 @@ fn repeat_runs_every_pass_and_says_whether_snapshots_agreed() {
         .arg(&file)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out);
     assert_eq!(stdout.matches("== pass ").count(), 3, "{stdout}");
     assert!(
         stdout.contains("repeat: every scenario gave the same snapshot in all 3 passes"),

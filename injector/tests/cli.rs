@@ -237,14 +237,21 @@ fn check_shows_a_name_conflict_as_not_injected_or_denied() {
     assert!(row.contains("container envoy"), "{text}");
 }
 
-#[cfg(unix)]
-#[test]
-fn serve_stops_cleanly_on_sigterm() {
+/// A directory with a CA and a serving pair for 127.0.0.1 from `certs`.
+fn serving_certs() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     assert!(run(&["certs", "--out", d, "--san", "127.0.0.1"], b"")
         .status
         .success());
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = serving_certs();
+    let d = dir.path().to_str().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -289,11 +296,8 @@ fn serve_stops_cleanly_on_sigterm() {
 
 #[test]
 fn serve_on_a_taken_port_says_why_once() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = serving_certs();
     let d = dir.path().to_str().unwrap();
-    assert!(run(&["certs", "--out", d, "--san", "127.0.0.1"], b"")
-        .status
-        .success());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = run(
