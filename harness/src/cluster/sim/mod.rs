@@ -212,8 +212,9 @@ impl SimCluster {
         pod["kind"] = json!("Pod");
         // Decoding the body: quantities are read (and later written back)
         // in canonical form, or the request is refused before admission.
+        let written = pod.clone();
         if let Some(spec) = pod.get_mut("spec") {
-            quantities::pod_spec(spec).map_err(|e| quantities::refusal("Pod", &e))?;
+            quantities::pod_spec(spec).map_err(|e| quantities::refusal(&written, &e))?;
         }
         if !self.namespaces.contains_key(&ns) {
             return Err(format!("namespaces {ns:?} not found"));
@@ -257,8 +258,9 @@ impl SimCluster {
         };
         // The patched object is decoded anew, which reads its quantities
         // and applies defaults again.
+        let patched = pod.clone();
         if let Some(spec) = pod.get_mut("spec") {
-            quantities::pod_spec(spec).map_err(|e| quantities::refusal("Pod", &e))?;
+            quantities::pod_spec(spec).map_err(|e| quantities::refusal(&patched, &e))?;
         }
         defaults::pod(&mut pod);
 
@@ -457,8 +459,9 @@ impl SimCluster {
         let ns = crate::object::namespace(&object).to_string();
         // A refusal names the object as the scenario wrote it.
         let written = crate::object::written_name(&object).to_string();
+        let sent = object.clone();
         if let Err(e) = quantities::workload(&mut object) {
-            self.record_rejection(&ns, &kind, &written, quantities::refusal(&kind, &e));
+            self.record_rejection(&ns, &kind, &written, quantities::refusal(&sent, &e));
             return Ok(());
         }
         if !self.namespaces.contains_key(&ns) {

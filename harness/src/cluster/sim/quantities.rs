@@ -2,8 +2,7 @@
 //! spec (and of a workload's pod template) is decoded and written back in
 //! canonical form ([`crate::quantity`]), resource lists rounded up to milli
 //! units as defaulting does. A quantity that does not parse makes the whole
-//! object undecodable, which the apiserver answers with a 400 before any
-//! admission.
+//! object undecodable, which the apiserver refuses before any admission.
 
 use serde_json::Value;
 
@@ -42,10 +41,30 @@ pub fn workload(object: &mut Value) -> Result<(), QuantityError> {
     Ok(())
 }
 
-/// The apiserver's answer to a body with a bad quantity (its decode error,
-/// as `transformDecodeError` words it).
-pub fn refusal(kind: &str, error: &QuantityError) -> String {
-    format!("{kind} in version \"v1\" cannot be handled as a {kind}: {error}")
+/// The apiserver's answer to `object` with a bad quantity, as the harness
+/// sends it: a named object by server-side apply, whose merged result fails
+/// to convert to the typed object; one with only a generateName by POST,
+/// whose body fails to decode (`transformDecodeError`). Both read so on a
+/// v1.37.2 apiserver.
+pub fn refusal(object: &Value, error: &QuantityError) -> String {
+    let kind = object["kind"].as_str().unwrap_or("");
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let name = crate::object::meta_str(object, "name");
+    if name.is_empty() {
+        let version = api_version.rsplit('/').next().unwrap_or(api_version);
+        return format!("{kind} in version \"{version}\" cannot be handled as a {kind}: {error}");
+    }
+    let namespace = crate::object::namespace(object);
+    // A core-group version prints with an empty group: `/v1, Kind=Pod`.
+    let group_version = if api_version.contains('/') {
+        api_version.to_string()
+    } else {
+        format!("/{api_version}")
+    };
+    format!(
+        "failed to convert new object ({namespace}/{name}; {group_version}, Kind={kind}) to proper version: \
+         unable to convert unstructured object to {group_version}, Kind={kind}: {error}"
+    )
 }
 
 fn items<'a>(v: &'a mut Value, key: &str) -> impl Iterator<Item = &'a mut Value> {
@@ -140,9 +159,22 @@ mod tests {
         let mut bad =
             json!({"containers": [{"name": "a", "resources": {"requests": {"cpu": "lots"}}}]});
         let e = pod_spec(&mut bad).unwrap_err();
+        let rule = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+        // As kubectl showed them from a v1.37.2 apiserver.
+        let applied = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "badq", "namespace": "default"}});
         assert_eq!(
-            refusal("Pod", &e),
-            "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+            refusal(&applied, &e),
+            format!("failed to convert new object (default/badq; /v1, Kind=Pod) to proper version: unable to convert unstructured object to /v1, Kind=Pod: {rule}")
+        );
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "badq", "namespace": "default"}});
+        assert_eq!(
+            refusal(&deployment, &e),
+            format!("failed to convert new object (default/badq; apps/v1, Kind=Deployment) to proper version: unable to convert unstructured object to apps/v1, Kind=Deployment: {rule}")
+        );
+        let posted = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"generateName": "badq-", "namespace": "default"}});
+        assert_eq!(
+            refusal(&posted, &e),
+            format!("Deployment in version \"v1\" cannot be handled as a Deployment: {rule}")
         );
     }
 }
