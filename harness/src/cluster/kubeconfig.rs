@@ -813,8 +813,11 @@ impl Cluster for KubeconfigCluster {
                 .await?
                 .items
             {
-                let v = serde_json::to_value(&o)?;
+                let mut v = serde_json::to_value(&o)?;
                 if self.owned_by_scenario(ns, "Pod", &v) {
+                    if self.kubelet == Kubelet::Real {
+                        crate::cluster::settled::as_backing_off(&mut v);
+                    }
                     pods.push(v);
                 }
             }

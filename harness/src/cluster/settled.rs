@@ -3,6 +3,14 @@
 //! restarted and waits in back-off; an unschedulable pod once the scheduler
 //! has said so; a container that runs but never becomes ready once it has
 //! had time to pass its probes.
+//!
+//! A crash loop's back-off shows in two ways. The kubelet writes `waiting:
+//! CrashLoopBackOff` only when it syncs the pod during the back-off; a pod
+//! that nothing syncs (one container, no probes) keeps showing the exit,
+//! `terminated`, until the sync just before the restart (on kind v1.37.2:
+//! 13 s and 21 s of `terminated`, then `CrashLoopBackOff` for about 0.1 s).
+//! Settling counts both as the back-off, and [`as_backing_off`] rewrites the
+//! second into the first, so a snapshot shows one state whichever was seen.
 
 use std::time::{Duration, SystemTime};
 
@@ -70,7 +78,12 @@ pub fn real_pod(pod: &Value, now: SystemTime) -> bool {
         let native_sidecar = init_specs
             .iter()
             .any(|c| c["name"] == name && c["restartPolicy"] == "Always");
-        if stuck(s) {
+        let policy = if native_sidecar {
+            "Always"
+        } else {
+            init_policy(pod_restarts)
+        };
+        if stuck(s) || backing_off(s, policy) {
             // The containers after it never start: the pod stays here.
             return true;
         }
@@ -98,8 +111,80 @@ fn stuck(s: &Value) -> bool {
         || STUCK_WAITING.contains(&reason)
 }
 
+/// The restart policy a regular init container runs under: restarted on
+/// failure unless the pod says Never.
+fn init_policy(pod_restarts: &str) -> &'static str {
+    if pod_restarts == "Never" {
+        "Never"
+    } else {
+        "OnFailure"
+    }
+}
+
+/// Whether the kubelet restarts a container that exited with `code`.
+fn restarts(restart_policy: &str, code: i64) -> bool {
+    match restart_policy {
+        "Never" => false,
+        "OnFailure" => code != 0,
+        _ => true,
+    }
+}
+
+/// A container that exited after at least one restart and will be
+/// restarted: the kubelet is backing off, though it reports the exit until
+/// it next syncs the pod (see the module doc).
+fn backing_off(s: &Value, restart_policy: &str) -> bool {
+    let Some(t) = s["state"]["terminated"].as_object() else {
+        return false;
+    };
+    let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(1);
+    s["restartCount"].as_i64().unwrap_or(0) >= 1 && restarts(restart_policy, code)
+}
+
+/// Rewrites each container of `pod` that [`backing_off`] as the kubelet
+/// reports it at its next sync: waiting in `CrashLoopBackOff`, the exit as
+/// its last state.
+pub fn as_backing_off(pod: &mut Value) {
+    let spec = pod["spec"].clone();
+    let pod_restarts = spec["restartPolicy"]
+        .as_str()
+        .unwrap_or("Always")
+        .to_string();
+    for (key, specs) in [
+        ("initContainerStatuses", "initContainers"),
+        ("containerStatuses", "containers"),
+    ] {
+        let Some(statuses) = pod
+            .pointer_mut(&format!("/status/{key}"))
+            .and_then(Value::as_array_mut)
+        else {
+            continue;
+        };
+        for s in statuses {
+            let name = s["name"].clone();
+            let policy = if key == "containerStatuses" {
+                pod_restarts.as_str()
+            } else if spec[specs]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["name"] == name && c["restartPolicy"] == "Always")
+            {
+                "Always"
+            } else {
+                init_policy(&pod_restarts)
+            };
+            if backing_off(s, policy) {
+                let exit = s["state"].take();
+                s["lastState"] = exit;
+                s["state"] = serde_json::json!({"waiting": {"reason": "CrashLoopBackOff"}});
+            }
+        }
+    }
+}
+
 fn container_done(s: &Value, restart_policy: &str, now: SystemTime) -> bool {
-    if stuck(s) {
+    if stuck(s) || backing_off(s, restart_policy) {
         return true;
     }
     let state = &s["state"];
@@ -156,6 +241,42 @@ mod tests {
         let now = at("2026-01-01T00:00:05Z");
         assert!(!real_pod(&pod(c.clone(), json!([ready, first_crash])), now));
         assert!(real_pod(&pod(c, json!([ready, backing_off])), now));
+    }
+
+    /// What kind v1.37.2 showed for a one-container pod with no probes whose
+    /// container fails at once: `terminated` through the back-off.
+    #[test]
+    fn a_crash_loop_reported_as_its_exit_is_the_back_off() {
+        let c = json!([{"name": "agent"}]);
+        let exited = |restarts: i64| {
+            json!([{"name": "agent", "ready": false, "restartCount": restarts,
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "first"}},
+                "state": {"terminated": {"exitCode": 1, "reason": "Error", "message": "cannot bind"}}}])
+        };
+        let now = at("2026-01-01T00:00:05Z");
+        // The first exit is restarted at once: not yet backing off.
+        assert!(!real_pod(&pod(c.clone(), exited(0)), now));
+        let mut p = pod(c.clone(), exited(1));
+        assert!(real_pod(&p, now));
+        as_backing_off(&mut p);
+        let s = &p["status"]["containerStatuses"][0];
+        assert_eq!(
+            s["state"],
+            json!({"waiting": {"reason": "CrashLoopBackOff"}})
+        );
+        assert_eq!(s["lastState"]["terminated"]["message"], "cannot bind");
+        assert_eq!(
+            crate::snapshot::container_state(s),
+            "CrashLoopBackOff: cannot bind"
+        );
+        assert_eq!(crate::status::pod_line(&p).status, "CrashLoopBackOff");
+
+        // Under Never the exit is final, and nothing is rewritten.
+        let mut done = pod(c, exited(1));
+        done["spec"]["restartPolicy"] = json!("Never");
+        let before = done.clone();
+        as_backing_off(&mut done);
+        assert_eq!(done, before);
     }
 
     #[test]
