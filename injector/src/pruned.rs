@@ -236,4 +236,31 @@ mod tests {
         assert_eq!(prune(json!({})), json!({}));
         assert_eq!(prune(json!({"volumes": null})), json!({"volumes": null}));
     }
+
+    /// A number keeps its value through decoding and encoding again, so a
+    /// port the engine reports (or a fuzzer re-encodes) is the one sent.
+    /// serde_json's default float parsing is off by an ulp on some inputs:
+    /// `9e91` read back as `9.000000000000001e91` (found by the
+    /// review_decode fuzz target); the workspace enables `float_roundtrip`.
+    #[test]
+    fn numbers_survive_a_round_trip_exactly() {
+        for text in [
+            "9e91",
+            "90e90",
+            "1e23",
+            "8.589973e9",
+            "0.1",
+            "2.2250738585072014e-308",
+        ] {
+            let sent: f64 = text.parse().unwrap();
+            let body = format!(
+                r#"{{"containers":[{{"name":"web","ports":[{{"containerPort":{text}}}]}}]}}"#
+            );
+            let pruned: PrunedSpec = serde_json::from_str(&body).unwrap();
+            let port = &pruned.0["containers"][0]["ports"][0]["containerPort"];
+            assert_eq!(port.as_f64(), Some(sent), "{text} decoded as {port}");
+            let again: Value = serde_json::from_str(&port.to_string()).unwrap();
+            assert_eq!(&again, port, "{text} re-encoded as {port}");
+        }
+    }
 }
