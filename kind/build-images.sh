@@ -2,7 +2,8 @@
 # Builds the two images the kind backend needs, FROM scratch, from static
 # binaries built on the host (no base image can be pulled here):
 #   sidecar-injector:dev        injector/Dockerfile
-#   injector-harness/probe:v1   harness/probe.Dockerfile
+#   injector-harness/probe:v1   harness/probe/Dockerfile
+# Honours CARGO_TARGET_DIR, as cargo does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
@@ -11,8 +12,8 @@ echo "build-images: static release binaries for $target" >&2
 # Stripped: the image carries the binary alone (about 10 MB instead of 80).
 RUSTFLAGS="-C target-feature=+crt-static" CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols \
   cargo build --release --locked --target "$target" \
-  -p sidecar-injector --bin sidecar-injector -p injector-harness --bin probe
-out=target/$target/release
+  -p sidecar-injector --bin sidecar-injector -p injector-probe --bin probe
+out=${CARGO_TARGET_DIR:-target}/$target/release
 for bin in sidecar-injector probe; do
   if ! file "$out/$bin" | grep -qE 'statically linked|static-pie linked'; then
     echo "build-images: $out/$bin is not statically linked" >&2
@@ -21,6 +22,6 @@ for bin in sidecar-injector probe; do
 done
 kind/docker.sh ensure
 docker build -q -f injector/Dockerfile -t sidecar-injector:dev "$out"
-docker build -q -f harness/probe.Dockerfile -t injector-harness/probe:v1 "$out"
+docker build -q -f harness/probe/Dockerfile -t injector-harness/probe:v1 "$out"
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(sidecar-injector:dev|injector-harness/probe:v1) '
 echo "build-images: done in $(( $(date +%s) - started )) s" >&2

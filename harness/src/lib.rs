@@ -15,7 +15,9 @@ pub mod images;
 pub mod junit;
 pub mod kubelet;
 pub mod object;
-pub mod probe;
+/// The probe program's flags and failure text, shared with the kubelet model
+/// (its own std-only crate, `harness/probe`, so the image build stays small).
+pub use injector_probe as probe;
 pub mod quantity;
 pub mod report;
 pub mod run;

@@ -1,16 +1,12 @@
 //! `probe`: listens where told, answers `200 OK`, exits when told.
 //!
 //! Scenario containers run this in the simulator's model and on a real
-//! cluster alike (see `src/probe.rs` for the flags). It runs as PID 1 in a
+//! cluster alike (see `src/lib.rs` for the flags). It runs as PID 1 in a
 //! FROM-scratch image, which shapes two choices here: it depends on std and
-//! libc only (the flag parser is included by path rather than by linking the
-//! harness library), and it installs its own SIGTERM/SIGINT handlers, because
+//! libc only (the flag parser is this crate's library, not the harness's),
+//! and it installs its own SIGTERM/SIGINT handlers, because
 //! the kernel does not apply default signal dispositions to PID 1 and the pod
 //! would otherwise wait out its whole grace period.
-
-#[allow(dead_code)] // the image helpers are for the simulator, not the binary
-#[path = "../probe.rs"]
-mod probe;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,7 +14,7 @@ use std::process::exit;
 use std::thread;
 use std::time::Duration;
 
-use probe::{bind_error, ProbeArgs};
+use injector_probe::{bind_error, ProbeArgs};
 
 /// Where the kubelet looks for a container's last words (the default
 /// terminationMessagePath).

@@ -5,12 +5,13 @@
 //! understand: it listens on the ports it is told to (answering every
 //! connection with `200 OK`, so httpGet and tcpSocket probes pass), fails to
 //! start when a port is taken, and optionally exits after a while. The
-//! simulator's kubelet model (`crate::kubelet`) reads the same flags with
-//! [`ProbeArgs::parse`] and reports the same failure text with [`bind_error`].
+//! simulator's kubelet model (`injector_harness::kubelet`) reads the same
+//! flags with [`ProbeArgs::parse`] and reports the same failure text with
+//! [`bind_error`].
 //!
-//! This file is std-only on purpose: the `probe` binary includes it with
-//! `#[path]` instead of linking the harness library, so the binary stays small
-//! enough for a FROM-scratch image.
+//! This crate is std-only (the binary adds libc for its signal handlers) on
+//! purpose: the static build of the image compiles nothing else, and the
+//! binary stays small enough for a FROM-scratch image.
 
 /// The image scenarios use for probe containers.
 pub const PROBE_IMAGE: &str = "injector-harness/probe:v1";

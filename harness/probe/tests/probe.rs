@@ -1,12 +1,12 @@
 //! The `probe` binary as a process: it serves, clashes and exits the way the
-//! kubelet model in `src/kubelet/` assumes it does.
+//! kubelet model in `harness/src/kubelet/` assumes it does.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use injector_harness::probe::bind_error;
+use injector_probe::bind_error;
 
 fn probe(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_probe"))
