@@ -21,8 +21,15 @@
 # keyed by a hash of the pins, the files under kind/node-image and this
 # script, so a second run only checks that the image exists.
 #
+# A node image the user already has comes first: KIND_NODE_IMAGE, else the
+# stock kindest/node:$K8S_VERSION when the local Docker engine has it (or,
+# with KIND_NODE_PULL=1, can pull it within KIND_NODE_PULL_TIMEOUT, 300 s).
+# Building is the fallback.
+#
 # Usage:
-#   kind/build-node-image.sh           build what is missing; prints the image tag on stdout
+#   kind/build-node-image.sh           the image to use, built if that is the choice and
+#                                      it is missing; prints the image tag on stdout
+#   kind/build-node-image.sh --choose  print "IMAGE<TAB>WHY" for that image (no build)
 #   kind/build-node-image.sh --tag     print the tag the current pins give (no build)
 #   kind/build-node-image.sh --bins    only build (or find cached) the Go binaries
 #   kind/build-node-image.sh --rootfs  only build (or find cached) the Debian rootfs image
@@ -283,10 +290,40 @@ build_node() {
   log "node image: built in $(secs "$t" "$(now)")"
 }
 
+# The stock image kind publishes for the pinned Kubernetes version.
+stock_tag=kindest/node:$K8S_VERSION
+
+# Prints "IMAGE<TAB>WHY": the node image a cluster is created from, one line.
+# Building is the fallback: a stock image the user has (or, with
+# KIND_NODE_PULL=1, can pull) wins. The pull is opt-in: the harness reaches
+# no registry unless told to.
+choose() {
+  if [[ -n "${KIND_NODE_IMAGE:-}" ]]; then
+    printf '%s\t%s\n' "$KIND_NODE_IMAGE" "KIND_NODE_IMAGE is set"
+  elif docker image inspect "$stock_tag" >/dev/null 2>&1; then
+    printf '%s\t%s\n' "$stock_tag" "the stock image of $K8S_VERSION is in the local Docker engine"
+  elif [[ "${KIND_NODE_PULL:-0}" == 1 ]] &&
+    timeout "${KIND_NODE_PULL_TIMEOUT:-300}" docker pull -q "$stock_tag" >/dev/null 2>&1; then
+    printf '%s\t%s\n' "$stock_tag" "pulled the stock image of $K8S_VERSION (KIND_NODE_PULL=1)"
+  elif docker image inspect "$node_tag" >/dev/null 2>&1; then
+    printf '%s\t%s\n' "$node_tag" "the offline image of $K8S_VERSION, built earlier"
+  else
+    local pull="KIND_NODE_PULL=1 to pull it"
+    [[ "${KIND_NODE_PULL:-0}" == 1 ]] && pull="the pull failed"
+    printf '%s\t%s\n' "$node_tag" "no $stock_tag here ($pull; or set KIND_NODE_IMAGE): building the offline image of $K8S_VERSION, about 22 min cold on 2 cores"
+  fi
+}
+
 main() {
-  local t rootfs_pid
+  local t rootfs_pid chosen why
   t=$(now)
   "$here/docker.sh" ensure
+  IFS=$'\t' read -r chosen why < <(choose)
+  log "node image: $chosen ($why)"
+  if [[ "$chosen" != "$node_tag" ]]; then
+    echo "$chosen"
+    return 0
+  fi
   mkdir -p "$cache"
   if docker image inspect "$node_tag" >/dev/null 2>&1; then
     log "node image: cached ($node_tag)"
@@ -317,10 +354,11 @@ main() {
 case "${1:-}" in
   "") main ;;
   --tag) echo "$node_tag" ;;
+  --choose) "$here/docker.sh" ensure && choose ;;
   --bins) build_bins ;;
   --rootfs) build_rootfs ;;
   *)
-    echo "usage: $0 [--tag | --bins | --rootfs]" >&2
+    echo "usage: $0 [--choose | --tag | --bins | --rootfs]" >&2
     exit 2
     ;;
 esac

@@ -134,7 +134,12 @@ impl KindEnvironment {
         };
         if created {
             let image = match &opts.node_image {
-                Some(i) => i.clone(),
+                Some(i) => {
+                    tools::notice(&format!(
+                        "injector-harness: node image: {i} (--node-image / KIND_NODE_IMAGE)"
+                    ));
+                    i.clone()
+                }
                 None => node_image(&root).await?,
             };
             if let Some(o) = &env.ownership {
@@ -305,24 +310,36 @@ fn list_or_none(items: &[String]) -> String {
     }
 }
 
-/// KIND, or `kind` on PATH, or the pinned one `kind/build-kind.sh` builds.
+/// The kind CLI `kind/build-kind.sh` chooses (KIND, else `kind` on PATH of
+/// a supported version, else the pinned build), built only if that is the
+/// choice. The choice and its reason are one line on stderr.
 async fn kind_binary(root: &Path) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("KIND").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(p) = tools::on_path("kind") {
-        return Ok(p);
-    }
-    let out = tools::output(&root.join("kind/build-kind.sh"), &[], Some(root)).await?;
+    let script = root.join("kind/build-kind.sh");
+    announce_choice("kind", &script, root).await?;
+    let out = tools::output(&script, &[], Some(root)).await?;
     tools::last_line(&out)
         .map(PathBuf::from)
         .context("kind/build-kind.sh printed no path")
 }
 
-/// The offline node image `kind/build-node-image.sh` builds (or finds cached).
+/// The node image `kind/build-node-image.sh` chooses (KIND_NODE_IMAGE, else
+/// a local stock kindest/node of the pinned version, else the offline
+/// build), built only if that is the choice.
 async fn node_image(root: &Path) -> Result<String> {
-    let out = tools::output(&root.join("kind/build-node-image.sh"), &[], Some(root)).await?;
+    let script = root.join("kind/build-node-image.sh");
+    announce_choice("node image", &script, root).await?;
+    let out = tools::output(&script, &[], Some(root)).await?;
     tools::last_line(&out).context("kind/build-node-image.sh printed no image tag")
+}
+
+/// Says which `what` a script of `kind/` will use and why, before a build
+/// that can take minutes begins (`SCRIPT --choose` prints "CHOICE<TAB>WHY").
+async fn announce_choice(what: &str, script: &Path, root: &Path) -> Result<()> {
+    let out = tools::output(script, &["--choose"], Some(root)).await?;
+    let line = tools::last_line(&out).unwrap_or_default();
+    let (chosen, why) = line.split_once('\t').unwrap_or((line.as_str(), ""));
+    tools::notice(&format!("injector-harness: {what}: {chosen} ({why})"));
+    Ok(())
 }
 
 async fn clusters(kind: &Path) -> Result<Vec<String>> {

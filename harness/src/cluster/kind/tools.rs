@@ -3,7 +3,7 @@
 //! error with the tail of what the program printed, so a failure says which
 //! command to rerun by hand.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
 use anyhow::{bail, Context, Result};
@@ -95,12 +95,12 @@ fn command_line(program: &Path, args: &[&str]) -> String {
         .join(" ")
 }
 
-/// `name` on PATH, if it is there.
-pub fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+/// Writes one line to the process's stderr, past libtest's output capture
+/// (which takes `eprintln!` only): a user of `cargo test --features e2e`
+/// must see that a 20-minute build is starting, and why.
+pub fn notice(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// The last non-empty line a script printed on stdout: the scripts under
