@@ -79,9 +79,8 @@ elif [[ $# -gt 0 ]]; then
   exit 2
 fi
 
-log() { echo "build-control-plane: $*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 mkdir -p "$bin_dir"
 # One build per key at a time (e.g. two `local-cluster.sh up` racing).

@@ -39,7 +39,8 @@ key=$({
 dir=$cache_root/kind/$KIND_VERSION-$key
 bin=$dir/bin/kind
 
-log() { echo "build-kind: $*" >&2; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 # The minor (vX.Y) of a `kind version` line ("kind v0.32.0 go1.25 linux/amd64").
 kind_minor() { sed -nE 's/^kind (v[0-9]+\.[0-9]+)\.[0-9]+.*/\1/p' <<<"$1"; }

@@ -54,11 +54,8 @@ cache_root=${INJECTOR_HARNESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/injector-ha
 cache=$cache_root/node-image
 node_dir=$here/node-image
 
-log() { echo "build-node-image: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-now() { echo "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
-short_hash() { sha256sum | cut -c1-12; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 # The packages of the node's root filesystem. containerd, runc and the CNI
 # plugins are Debian's; the rest is what kubelet, kubeadm, kube-proxy's host

@@ -29,7 +29,9 @@ log_file=$STATE/dockerd.log
 wrapper_dir=$STATE/docker-runtime
 wrapper=$wrapper_dir/runc-capfilter
 
-log() { echo "docker.sh: $*" >&2; }
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 # Capability names by number (include/uapi/linux/capability.h), as the OCI
 # spec spells them.

@@ -31,9 +31,8 @@ kubeconfig=$state/$name.kubeconfig
 created=$state/$name.created
 network_created=$state/$name.network-created
 
-log() { echo "kind-cluster: $*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 kind_bin() { "$here/build-kind.sh"; }
 
@@ -66,10 +65,10 @@ up() {
   fi
   if ! "$kind" create cluster --name "$name" --image "$image" --config "$config" \
     --kubeconfig "$kubeconfig" --wait "$wait_for"; then
-    log "kind create cluster failed after $(secs "$t" "$(now)") s"
+    log "kind create cluster failed after $(secs "$t" "$(now)")"
     return 1
   fi
-  log "cluster $name Ready in $(secs "$t" "$(now)") s (kind create cluster --wait $wait_for); KUBECONFIG=$kubeconfig"
+  log "cluster $name Ready in $(secs "$t" "$(now)") (kind create cluster --wait $wait_for); KUBECONFIG=$kubeconfig"
 }
 
 down() {
@@ -95,7 +94,7 @@ load() {
   kind=$(kind_bin)
   t=$(now)
   "$kind" load docker-image --name "$name" "$@"
-  log "loaded $* in $(secs "$t" "$(now)") s"
+  log "loaded $* in $(secs "$t" "$(now)")"
 }
 
 case "${1:-}" in

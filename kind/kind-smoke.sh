@@ -17,10 +17,9 @@ timeout=${KIND_SMOKE_TIMEOUT:-120}
 ns=kind-smoke
 eval "$("$here/kind-cluster.sh" env)"
 
-log() { echo "kind-smoke: $*" >&2; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 fail() { log "FAIL: $*"; kubectl -n "$ns" get pods -o wide >&2 || true; kubectl -n "$ns" get events >&2 || true; exit 1; }
-now() { echo "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 cleanup() { kubectl delete namespace "$ns" --wait=false >/dev/null 2>&1 || true; }
 trap cleanup EXIT
@@ -62,7 +61,7 @@ EOF
 
 kubectl -n "$ns" wait --for=condition=Ready pod/one --timeout="${timeout}s" >/dev/null ||
   fail "pod one did not become Ready within ${timeout}s"
-log "pod one: $(kubectl -n "$ns" get pod one -o jsonpath='{.status.phase}') and Ready after $(secs "$t" "$(now)") s"
+log "pod one: $(kubectl -n "$ns" get pod one -o jsonpath='{.status.phase}') and Ready after $(secs "$t" "$(now)")"
 
 # One of the two containers binds first; the other must fail with the
 # probe's own message. Read it from the container's terminated state.

@@ -36,10 +36,8 @@ components=(etcd kube-apiserver kube-controller-manager kube-scheduler)
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
 
-log() { echo "local-cluster: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-now() { echo "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1fs", b - a }'; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 # ---- processes ---------------------------------------------------------------
 

@@ -55,9 +55,8 @@ while (($#)); do
   esac
 done
 
-log() { echo "matrix: $*" >&2; }
-now() { echo "$EPOCHREALTIME"; }
-isecs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
+# shellcheck source=lib.sh disable=SC1091
+source "$here/lib.sh"
 
 # Resolve the versions now, so a typo fails before anything is built.
 versions=()
