@@ -22,6 +22,7 @@ pub mod quantity;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod schedule;
 pub mod snapshot;
 pub mod status;
 pub mod version;

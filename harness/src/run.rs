@@ -342,21 +342,45 @@ pub async fn run_scenario_as(
     ))
 }
 
+/// Removing what a scenario made on a real cluster: its namespaces, its
+/// injector's, its webhook configuration; done when they are gone.
+pub type Removal = futures::future::BoxFuture<'static, Result<()>>;
+
 /// Runs one scenario on a kind cluster: its own injector Deployment and
 /// Service, its webhooks calling that Service, real kubelets.
 pub async fn run_scenario_on_kind(
     scenario: &Scenario,
     env: &KindEnvironment,
 ) -> Result<ScenarioRun> {
+    let (run, removal) = run_scenario_on_kind_then_remove(scenario, env).await;
+    let removed = removal.await;
+    let run = run?;
+    removed?;
+    Ok(run)
+}
+
+/// [`run_scenario_on_kind`], with the removal of what the scenario made
+/// handed back instead of awaited: the result is known before the
+/// namespaces are gone (several seconds: the injector's 5 s preStop, the
+/// pods' grace), and a suite runs the next scenario meanwhile. A scenario
+/// that needs the node to itself waits for every pending removal first.
+pub async fn run_scenario_on_kind_then_remove(
+    scenario: &Scenario,
+    env: &KindEnvironment,
+) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
     let client = env.client().clone();
-    let mut injector = InClusterInjector::deploy(
+    let mut injector = match InClusterInjector::deploy(
         client.clone(),
         scenario.name(),
         &scenario.injector_config,
         scenario.header.injector.available,
     )
-    .await?;
+    .await
+    {
+        Ok(i) => i,
+        Err(e) => return (Err(e), Box::pin(async { Ok(()) })),
+    };
     let mut checkpoints = Vec::new();
     let mut cluster = KubeconfigCluster::with_client(
         client.clone(),
@@ -394,26 +418,29 @@ pub async fn run_scenario_on_kind(
     }
     // Both wait until their namespaces are gone (terminating pods still
     // hold the node's resources); waiting for them side by side halves it.
-    let (cleaned, removed) = tokio::join!(cluster.cleanup(), injector.remove());
+    let removal: Removal = Box::pin(async move {
+        let (cleaned, removed) = tokio::join!(cluster.cleanup(), injector.remove());
+        cleaned.and(removed)
+    });
     if let Err(e) = result {
         if diagnostics.is_empty() {
-            return Err(e);
+            return (Err(e), removal);
         }
-        return Err(e.context(diagnostics.join("\n")));
+        return (Err(e.context(diagnostics.join("\n"))), removal);
     }
-    let observed = observed?;
-    cleaned?;
-    removed?;
-    Ok(ScenarioRun::new(
-        scenario,
-        observed,
-        &checkpoints,
-        failures,
-        decisions,
-        Vec::new(),
-        diagnostics,
-        started,
-    ))
+    let run = observed.map(|observed| {
+        ScenarioRun::new(
+            scenario,
+            observed,
+            &checkpoints,
+            failures,
+            decisions,
+            Vec::new(),
+            diagnostics,
+            started,
+        )
+    });
+    (run, removal)
 }
 
 /// Progress of a parallel run, for the live display.
@@ -549,53 +576,107 @@ async fn run_pass(
     // At most this many at once (a few thousand would only thrash).
     let width: u32 = parallel.clamp(1, 1024) as u32;
     let limit = Arc::new(tokio::sync::Semaphore::new(width as usize));
+    // Held shared by each pending removal of a finished scenario's objects
+    // (on kind), exclusively by a serial scenario: it starts on a node that
+    // no earlier scenario's terminating pods still load.
+    let node = Arc::new(tokio::sync::RwLock::new(()));
+    let scenarios: Vec<Result<Scenario>> = paths.iter().map(|p| load_scenario(p)).collect();
+    let jobs: Vec<crate::schedule::Job> = paths
+        .iter()
+        .zip(&scenarios)
+        .map(|(p, s)| crate::schedule::Job {
+            name: scenario_name(p),
+            serial: s.as_ref().is_ok_and(|s| s.header.serial),
+            steps: s.as_ref().map_or(0, |s| s.header.steps.len()),
+        })
+        .collect();
+    let mut durations = crate::schedule::Durations::load(backend);
+    let mut slots: Vec<Option<(PathBuf, Result<Scenario>)>> =
+        paths.iter().cloned().zip(scenarios).map(Some).collect();
     let mut tasks = Vec::new();
-    for path in paths {
-        let (path, limit, progress) = (path.clone(), limit.clone(), progress.clone());
-        let kind_env = kind_env.clone();
-        tasks.push(tokio::spawn(async move {
-            let scenario = load_scenario(&path);
-            // A serial scenario takes every permit: it waits for the
-            // running ones to finish, and the ones after it wait for it
-            // (the semaphore is fair, first come first served).
-            let serial = scenario.as_ref().is_ok_and(|s| s.header.serial);
-            let _permit = limit
-                .acquire_many_owned(if serial { width } else { 1 })
-                .await;
-            let name = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .unwrap_or("?")
-                .to_string();
-            progress(Progress::Started(name.clone()));
-            let result = match (scenario, &kind_env) {
-                (Ok(s), Some(env)) => run_scenario_on_kind(&s, env).await,
-                (Ok(s), None) => run_scenario_as(&s, backend, sim_minor).await,
-                (Err(e), _) => Err(e),
-            };
-            let (passed, elapsed) = match &result {
-                Ok(r) => (r.passed(), r.elapsed),
-                Err(_) => (false, Duration::ZERO),
-            };
-            progress(Progress::Finished {
-                name,
-                passed,
-                elapsed,
-            });
-            (path, result)
-        }));
+    for i in crate::schedule::order(&jobs, &durations) {
+        let Some((path, scenario)) = slots[i].take() else {
+            continue;
+        };
+        let (limit, progress) = (limit.clone(), progress.clone());
+        let (kind_env, node) = (kind_env.clone(), node.clone());
+        tasks.push((
+            i,
+            tokio::spawn(async move {
+                // A serial scenario takes every permit: it waits for the
+                // running ones to finish, and the ones after it wait for it
+                // (the semaphore is fair, first come first served).
+                let serial = scenario.as_ref().is_ok_and(|s| s.header.serial);
+                let permit = limit
+                    .acquire_many_owned(if serial { width } else { 1 })
+                    .await;
+                let alone = if serial {
+                    Some(node.clone().write_owned().await)
+                } else {
+                    None
+                };
+                let name = scenario_name(&path);
+                progress(Progress::Started(name.clone()));
+                let (mut result, removal) = match (scenario, &kind_env) {
+                    (Ok(s), Some(env)) => {
+                        let (run, removal) = run_scenario_on_kind_then_remove(&s, env).await;
+                        (run, Some(removal))
+                    }
+                    (Ok(s), None) => (run_scenario_as(&s, backend, sim_minor).await, None),
+                    (Err(e), _) => (Err(e), None),
+                };
+                let (passed, elapsed) = match &result {
+                    Ok(r) => (r.passed(), r.elapsed),
+                    Err(_) => (false, Duration::ZERO),
+                };
+                progress(Progress::Finished {
+                    name,
+                    passed,
+                    elapsed,
+                });
+                if let Some(removal) = removal {
+                    // The shared hold is taken before the permit goes, so a
+                    // serial scenario that gets every permit also waits for
+                    // this removal.
+                    let _pending = match alone {
+                        Some(exclusive) => exclusive.downgrade(),
+                        None => node.read_owned().await,
+                    };
+                    drop(permit);
+                    if let Err(e) = removal.await {
+                        result = result.and(Err(e));
+                    }
+                }
+                (path, result)
+            }),
+        ));
     }
-    let mut out = Vec::new();
-    for (t, path) in tasks.into_iter().zip(paths) {
-        match t.await {
-            Ok(r) => out.push(r),
-            Err(e) => out.push((
-                path.clone(),
+    let mut out: Vec<Option<(PathBuf, Result<ScenarioRun>)>> = paths.iter().map(|_| None).collect();
+    for (i, t) in tasks {
+        out[i] = Some(match t.await {
+            Ok(r) => r,
+            Err(e) => (
+                paths[i].clone(),
                 Err(anyhow::anyhow!("scenario task failed: {e}")),
-            )),
+            ),
+        });
+    }
+    for (path, run) in out.iter().flatten() {
+        if let Ok(run) = run {
+            durations.record(&scenario_name(path), run.elapsed);
         }
     }
-    out
+    durations.save();
+    out.into_iter().flatten().collect()
+}
+
+/// A scenario's name as progress lines and the durations file give it: its
+/// file's stem.
+fn scenario_name(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("?")
+        .to_string()
 }
 
 /// A scenario whose snapshot was not the same in every pass: its name and
