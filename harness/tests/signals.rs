@@ -127,6 +127,13 @@ fn interrupt(phase: Phase, signal: &str, code: i32) {
     );
     let mark = format!("{}-{phase:?}-{signal}", std::process::id());
     let dir = tempfile::tempdir().unwrap();
+    // A scenario's config starts from base/injector.yaml beside it.
+    std::fs::create_dir_all(dir.path().join("base")).unwrap();
+    std::fs::copy(
+        workspace().join("scenarios/base/injector.yaml"),
+        dir.path().join("base/injector.yaml"),
+    )
+    .unwrap();
     let scenario = dir.path().join("held.yaml");
     // The injector holds its one admission for 60 s: the run is surely in
     // its scenario when the signal comes.
@@ -172,7 +179,8 @@ fn interrupt(phase: Phase, signal: &str, code: i32) {
         let _ = child.kill();
         let out = child.wait_with_output().unwrap();
         panic!(
-            "the run never reached {phase:?}:\n{}",
+            "the run never reached {phase:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -209,13 +209,10 @@ impl KindEnvironment {
     /// Deletes the cluster if this run created it and was not told to keep it.
     pub async fn down(mut self) -> Result<()> {
         let result = if self.deletes_cluster() {
-            tools::output(
-                &self.kind,
-                &["delete", "cluster", "--name", &self.name],
-                None,
-            )
-            .await
-            .map(|_| ())
+            let (kind, name) = (self.kind.clone(), self.name.clone());
+            tokio::task::spawn_blocking(move || delete_until_gone(&kind, &name))
+                .await
+                .context("deleting the kind cluster")?
         } else {
             Ok(())
         };
@@ -236,18 +233,52 @@ impl Drop for KindEnvironment {
     fn drop(&mut self) {
         if self.deletes_cluster() {
             eprintln!("deleting kind cluster {}", self.name);
-            let deleted = std::process::Command::new(&self.kind)
-                .args(["delete", "cluster", "--name", &self.name])
-                .stdin(std::process::Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if deleted {
-                if let Some(o) = &self.ownership {
-                    o.clear();
+            match delete_until_gone(&self.kind, &self.name) {
+                Ok(()) => {
+                    if let Some(o) = &self.ownership {
+                        o.clear();
+                    }
                 }
+                Err(e) => eprintln!("{e:#}"),
             }
         }
     }
+}
+
+/// `kind delete cluster`, repeated until `kind get nodes` lists no node
+/// container of the cluster (at most 10 tries, a second apart).
+///
+/// One delete is not always enough when creation was cut short: SIGTERM to
+/// the harness while `kind create cluster` had just made the node container
+/// left it behind in state `created` although `kind delete` had reported
+/// it deleted (harness/tests/signals.rs, 2026-12-05): the Docker engine
+/// finishes a request whose client was killed.
+fn delete_until_gone(kind: &Path, name: &str) -> Result<()> {
+    let run = |args: &[&str]| {
+        std::process::Command::new(kind)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let mut left = String::new();
+    for attempt in 0..10 {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        let deleted = run(&["delete", "cluster", "--name", name])
+            .with_context(|| format!("cannot run {} delete cluster", kind.display()))?;
+        if !deleted.status.success() {
+            left = String::from_utf8_lossy(&deleted.stderr).trim().to_string();
+            continue;
+        }
+        let nodes = run(&["get", "nodes", "--name", name])
+            .with_context(|| format!("cannot run {} get nodes", kind.display()))?;
+        left = String::from_utf8_lossy(&nodes.stdout).trim().to_string();
+        if nodes.status.success() && left.is_empty() {
+            return Ok(());
+        }
+    }
+    bail!("kind cluster {name:?} is still there after 10 deletes: {left}")
 }
 
 /// Takes the default cluster name for this run. A cluster of that name left
