@@ -5,11 +5,12 @@
 #
 #   v1.36.3 kubeconfig 18/18 pass 41 s (snapshots 18/18, up 9 s)
 #
-# A leg passes when every scenario's expectations hold (`injector-harness run`,
-# JUnit in <out>/<version>-<backend>.xml) and every scenario's normalized
-# result matches its shared snapshot in snapshots/ (the e2e snapshot test,
-# output in <out>/<version>-<backend>-snapshots.log; skipped with
-# --no-snapshots). Exits non-zero if any leg fails.
+# A leg passes when every scenario's expectations hold and every scenario's
+# normalized result matches its snapshot in snapshots/. One pass of the e2e
+# snapshot test checks both (JUnit in <out>/<version>-<backend>.xml through
+# HARNESS_JUNIT, output in <out>/<version>-<backend>.log); with
+# --no-snapshots `injector-harness run` checks the expectations alone.
+# Exits non-zero if any leg fails.
 #
 # Usage:
 #   kind/matrix.sh [--versions LIST] [--backends LIST] [--out DIR] [--no-snapshots]
@@ -89,22 +90,33 @@ if ((snapshots)); then
   cargo test -q -p injector-harness --features e2e --test scenarios --no-run 2>/dev/null
 fi
 
-# "tests failures" of a JUnit file written by `injector-harness run`.
+# "tests failures" of a JUnit file written by `injector-harness run` or the
+# e2e test (HARNESS_JUNIT).
 junit_counts() {
   sed -n 's/.*<testsuite [^>]*tests="\([0-9]*\)" failures="\([0-9]*\)".*/\1 \2/p' "$1" | head -n1
 }
 
 # Runs the scenarios on the cluster in $KUBECONFIG; sets leg_* for the summary.
+# One pass: with snapshots, the e2e test runs every scenario, checks
+# expectations and snapshots, and writes the JUnit report (HARNESS_JUNIT);
+# without, `injector-harness run` does.
 run_scenarios() {
   local backend=$1 version=$2 junit="$out/$2-$1.xml" t0 tests failures
+  local log_file="$out/$version-$backend.log" rc=0
   rm -f "$junit"
   t0=$(now)
-  local rc=0
-  HARNESS_BACKEND=$backend cargo run -q -p injector-harness -- run --backend "$backend" \
-    --junit "$junit" >"$out/$version-$backend.log" 2>&1 || rc=$?
+  if ((snapshots)); then
+    # INSTA_UPDATE=no: a mismatch fails the test and writes nothing into
+    # snapshots/; the log holds insta's diff for each one.
+    HARNESS_BACKEND=$backend HARNESS_JUNIT=$junit INSTA_UPDATE=no CI=true \
+      cargo test -q -p injector-harness --features e2e --test scenarios >"$log_file" 2>&1 || rc=$?
+  else
+    HARNESS_BACKEND=$backend cargo run -q -p injector-harness -- run --backend "$backend" \
+      --junit "$junit" >"$log_file" 2>&1 || rc=$?
+  fi
   leg_secs=$(isecs "$t0" "$(now)")
   if [[ ! -s "$junit" ]]; then
-    leg_result="ERROR (no JUnit; see $out/$version-$backend.log)"
+    leg_result="ERROR (no JUnit; see $log_file)"
     return 1
   fi
   read -r tests failures < <(junit_counts "$junit")
@@ -113,13 +125,9 @@ run_scenarios() {
 
   leg_snap=""
   if ((snapshots)); then
-    local slog="$out/$version-$backend-snapshots.log" src=0 bad
-    # INSTA_UPDATE=no: a mismatch fails the test and writes nothing into
-    # snapshots/; the log holds insta's diff for each one.
-    HARNESS_BACKEND=$backend INSTA_UPDATE=no CI=true \
-      cargo test -q -p injector-harness --features e2e --test scenarios >"$slog" 2>&1 || src=$?
-    bad=$(grep -c '^Snapshot file: ' "$slog" || true)
-    if ((src == 0)); then
+    local bad
+    bad=$(grep -c '^Snapshot file: ' "$log_file" || true)
+    if ((rc == 0)); then
       leg_snap="snapshots $tests/$tests"
     elif ((bad > 0)); then
       leg_snap="snapshots $((tests - bad))/$tests"
@@ -127,7 +135,7 @@ run_scenarios() {
     else
       # Failed without a snapshot diff: a scenario errored or broke an
       # expectation, and its snapshot was not compared.
-      leg_snap="snapshots not all compared (see $slog)"
+      leg_snap="snapshots not all compared (see $log_file)"
       leg_result=FAIL
     fi
   fi

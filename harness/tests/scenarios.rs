@@ -4,7 +4,8 @@
 //!
 //! With `--features e2e` the scenarios run on a kind cluster (created and
 //! deleted by the run), or on the backend HARNESS_BACKEND names (sim, kind or
-//! kubeconfig); the snapshots are the same files.
+//! kubeconfig); the snapshots are the same files. HARNESS_JUNIT=FILE also
+//! writes the run's JUnit report there.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +65,15 @@ fn run_everything_as(sim_minor: Option<Minor>) -> Results {
         sim_minor,
         Arc::new(|_| {}),
     ));
+    // HARNESS_JUNIT: the run's JUnit report too, so a caller (kind/matrix.sh)
+    // gets per-scenario results and the snapshot check from this one pass.
+    if sim_minor.is_none() {
+        if let Some(file) = std::env::var_os("HARNESS_JUNIT") {
+            std::fs::write(&file, injector_harness::junit::render(&results)).unwrap_or_else(|e| {
+                panic!("HARNESS_JUNIT {}: cannot write: {e}", Path::new(&file).display())
+            });
+        }
+    }
     results
         .into_iter()
         .map(|(p, r)| (p.canonicalize().unwrap(), r))
