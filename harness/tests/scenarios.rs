@@ -70,7 +70,10 @@ fn run_everything_as(sim_minor: Option<Minor>) -> Results {
     if sim_minor.is_none() {
         if let Some(file) = std::env::var_os("HARNESS_JUNIT") {
             std::fs::write(&file, injector_harness::junit::render(&results)).unwrap_or_else(|e| {
-                panic!("HARNESS_JUNIT {}: cannot write: {e}", Path::new(&file).display())
+                panic!(
+                    "HARNESS_JUNIT {}: cannot write: {e}",
+                    Path::new(&file).display()
+                )
             });
         }
     }
