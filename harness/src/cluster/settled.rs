@@ -20,6 +20,14 @@ use serde_json::Value;
 /// its steady state (a readiness probe that keeps failing).
 pub const NOT_READY_GRACE: Duration = Duration::from_secs(20);
 
+/// How long a container must have run before running counts as its steady
+/// state. One that fails at once (a bind error) shows `running`, ready when
+/// it has no probe, until the kubelet's next relist (every second) and
+/// status write report the exit: on kind v1.37.2 with 8 scenarios at once
+/// that took longer than the 1.5 s quiet period, and hostnetwork-crashloop
+/// was snapshotted `Running, ready` (CI check, 2026-12-05).
+pub const MIN_UPTIME: Duration = Duration::from_secs(4);
+
 /// Waiting reasons a container stays in until something outside it changes.
 /// `ErrImagePull` is not one: it is the first failed pull, which the
 /// kubelet's next sync turns into `ImagePullBackOff` (and each retry turns
@@ -220,16 +228,15 @@ fn container_done(s: &Value, restart_policy: &str, now: SystemTime) -> bool {
     }
     let state = &s["state"];
     if let Some(running) = state["running"].as_object() {
-        if s["ready"] == true {
-            return true;
-        }
-        let started = running
+        let up = running
             .get("startedAt")
             .and_then(Value::as_str)
             .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(SystemTime::from);
-        return started
-            .is_some_and(|t| now.duration_since(t).unwrap_or_default() >= NOT_READY_GRACE);
+            .map(|t| now.duration_since(SystemTime::from(t)).unwrap_or_default());
+        if s["ready"] == true {
+            return up.is_some_and(|up| up >= MIN_UPTIME);
+        }
+        return up.is_some_and(|up| up >= NOT_READY_GRACE);
     }
     if let Some(t) = state["terminated"].as_object() {
         // Under `Always` the kubelet restarts it; under `OnFailure` only a
@@ -253,7 +260,7 @@ mod tests {
     fn a_probe_told_to_exit_is_not_settled_while_it_runs() {
         let now = at("2026-01-01T00:01:00Z");
         let running = json!([{"name": "job", "ready": true, "restartCount": 0,
-            "state": {"running": {"startedAt": "2026-01-01T00:00:59Z"}}}]);
+            "state": {"running": {"startedAt": "2026-01-01T00:00:50Z"}}}]);
         let spec = |args: Value| json!([{"name": "job", "image": injector_probe::PROBE_IMAGE, "args": args}]);
         let exits = spec(json!(["--exit-after-ms", "200", "--exit-code", "0"]));
         let serves = spec(json!(["--listen", "8080"]));
@@ -364,6 +371,29 @@ mod tests {
         assert!(!real_pod(&pod(c, json!([])), now));
         let no_start = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
         assert!(!real_pod(&no_start, now));
+    }
+
+    #[test]
+    fn a_container_that_just_started_is_not_settled_yet() {
+        let c = json!([{"name": "agent"}]);
+        let running = json!([{"name": "agent", "ready": true, "restartCount": 0,
+            "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]);
+        assert!(!real_pod(
+            &pod(c.clone(), running.clone()),
+            at("2026-01-01T00:00:01Z")
+        ));
+        assert!(!real_pod(
+            &pod(c.clone(), running.clone()),
+            at("2026-01-01T00:00:03Z")
+        ));
+        assert!(real_pod(
+            &pod(c.clone(), running.clone()),
+            at("2026-01-01T00:00:04Z")
+        ));
+        // Without a start time it never counts as settled by uptime.
+        let unknown =
+            json!([{"name": "agent", "ready": true, "restartCount": 0, "state": {"running": {}}}]);
+        assert!(!real_pod(&pod(c, unknown), at("2026-01-01T00:01:00Z")));
     }
 
     #[test]
