@@ -635,15 +635,22 @@ async fn run_pass(
                     elapsed,
                 });
                 if let Some(removal) = removal {
-                    // The shared hold is taken before the permit goes, so a
-                    // serial scenario that gets every permit also waits for
-                    // this removal.
-                    let _pending = match alone {
-                        Some(exclusive) => exclusive.downgrade(),
-                        None => node.read_owned().await,
+                    let removed = if alone.is_some() {
+                        // A serial scenario keeps the node (every permit, the
+                        // exclusive hold) until its own objects are gone: its
+                        // pods ask for most of the node and hold it while they
+                        // terminate (the next scenario's pod showed
+                        // FailedScheduling, Insufficient cpu, when they did not).
+                        removal.await
+                    } else {
+                        // The shared hold is taken before the permit goes, so a
+                        // serial scenario that gets every permit also waits for
+                        // this removal.
+                        let _pending = node.read_owned().await;
+                        drop(permit);
+                        removal.await
                     };
-                    drop(permit);
-                    if let Err(e) = removal.await {
+                    if let Err(e) = removed {
                         result = result.and(Err(e));
                     }
                 }
