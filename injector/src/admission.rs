@@ -549,6 +549,29 @@ mod tests {
     }
 
     #[test]
+    fn a_number_past_f64_is_skipped_where_unread_and_refused_where_read() {
+        // Found by the review_decode fuzz target: `5e990` is JSON by RFC 8259
+        // but past f64, so serde_json's Value refuses the whole body. In a
+        // field the engine never reads, the pruned decoder passes over it as
+        // Go's encoding/json passes over unknown fields; where the engine
+        // reads the value, the body is refused with the place it fails at.
+        let inj = Injector::new(Config::builtin());
+        let body = serde_json::to_string(&review_json("CREATE", "Pod", pod())).unwrap();
+        let unread = body.replace(r#""image":"nginx""#, r#""image":"nginx","weight":5e990"#);
+        assert_ne!(unread, body);
+        assert!(serde_json::from_str::<Value>(&unread).is_err());
+        let r = review(&inj, unread.as_bytes()).unwrap();
+        assert!(r.summary.injected, "{:?}", r.summary);
+
+        let read = body.replace(r#""containerPort":10000"#, r#""containerPort":5e990"#);
+        assert_ne!(read, body);
+        let err = review(&inj, read.as_bytes()).unwrap_err().to_string();
+        let column = read.find("5e990").unwrap() + "5e990".len();
+        assert!(err.contains("number out of range"), "{err}");
+        assert!(err.ends_with(&format!("line 1 column {column}")), "{err}");
+    }
+
+    #[test]
     fn malformed_pod_is_denied_with_the_field() {
         let mut bad = pod();
         bad["spec"]["containers"] = json!("web");
