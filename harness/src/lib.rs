@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod expect;
 pub mod fake_kubelet;
 pub mod images;
+pub mod isolation;
 pub mod junit;
 pub mod kubelet;
 pub mod object;

@@ -55,6 +55,21 @@ enum Command {
         /// that differ: an outcome that depends on timing.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
         repeat: u32,
+        /// kubeconfig: where the webhook runs: `host` (this process, for an
+        /// apiserver on this machine) or `in-cluster` (a Deployment and
+        /// Service, for any cluster; pods run on its own nodes).
+        #[arg(long, value_enum, env = "HARNESS_WEBHOOK")]
+        webhook: Option<run::Webhook>,
+        /// The injector image an in-cluster webhook runs (default
+        /// sidecar-injector:dev, which kind/build-images.sh builds): name an
+        /// image in a registry the cluster pulls from.
+        #[arg(long, env = "HARNESS_INJECTOR_IMAGE")]
+        injector_image: Option<String>,
+        /// This run's id (1-8 lowercase letters and digits; default random):
+        /// on a real cluster, the suffix of its namespaces and the value of
+        /// the injector-harness/run label on what it creates.
+        #[arg(long, env = "HARNESS_RUN_ID")]
+        run_id: Option<String>,
     },
     /// Write a scenario skeleton to scenarios/NAME.yaml.
     New {
@@ -131,7 +146,33 @@ fn real_main() -> Result<ExitCode> {
             node_image,
             no_image_build,
             repeat,
+            webhook,
+            injector_image,
+            run_id,
         } => {
+            // The library reads these from the environment (so that
+            // `cargo test --features e2e` is steered the same way); a flag
+            // sets its variable. Nothing else runs yet: no thread reads the
+            // environment while it changes.
+            if let Some(w) = webhook {
+                std::env::set_var(
+                    "HARNESS_WEBHOOK",
+                    match w {
+                        run::Webhook::Host => "host",
+                        run::Webhook::InCluster => "in-cluster",
+                    },
+                );
+            }
+            if let Some(image) = injector_image {
+                std::env::set_var("HARNESS_INJECTOR_IMAGE", image);
+            }
+            if let Some(id) = run_id {
+                std::env::set_var("HARNESS_RUN_ID", id);
+            }
+            let run_id = injector_harness::isolation::run_id().map_err(|e| anyhow::anyhow!(e))?;
+            if backend != Backend::Sim {
+                eprintln!("run id {run_id}: namespaces end in -{run_id}; objects are labelled injector-harness/run={run_id}");
+            }
             let kind_options = injector_harness::cluster::kind::KindOptions {
                 cluster: kind_cluster,
                 keep_cluster,
@@ -200,13 +241,12 @@ fn real_main() -> Result<ExitCode> {
                         .filter_map(|f| run::load_scenario(f).ok())
                         .collect();
                     let swept = match (backend, &kind_options.cluster) {
-                        (Backend::Kubeconfig, _) => Some(
-                            runtime
-                                .block_on(injector_harness::cluster::kubeconfig::sweep(&scenarios)),
-                        ),
+                        (Backend::Kubeconfig, _) => Some(runtime.block_on(
+                            injector_harness::cluster::kubeconfig::sweep(run_id, &scenarios),
+                        )),
                         (Backend::Kind, Some(name)) => Some(runtime.block_on(
                             injector_harness::cluster::kind::environment::sweep_reused(
-                                name, &scenarios,
+                                name, run_id, &scenarios,
                             ),
                         )),
                         _ => None,

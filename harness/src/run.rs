@@ -14,6 +14,7 @@ use crate::cluster::kind::{InClusterInjector, KindEnvironment, KindOptions};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
+use crate::isolation::{run_id, Isolated, Isolation};
 use crate::scenario::{self, Scenario, Step};
 use crate::version::Minor;
 use crate::{expect, snapshot, status};
@@ -267,69 +268,109 @@ async fn drive<C: Cluster, I: Injector>(
     Ok(())
 }
 
-/// Runs one scenario on `backend` (sim or kubeconfig; kind needs its
-/// cluster: [`run_scenario_on_kind`]).
-pub async fn run_scenario(scenario: &Scenario, backend: Backend) -> Result<ScenarioRun> {
-    run_scenario_as(scenario, backend, None).await
+/// Where a scenario's webhook runs, against which cluster.
+#[derive(Clone)]
+enum Target {
+    /// The simulated cluster, modelling this Kubernetes minor (default: the
+    /// `HARNESS_K8S_VERSION` environment variable, else the newest).
+    Sim(Option<Minor>),
+    /// The cluster in KUBECONFIG, with the injector in this process on
+    /// 127.0.0.1 and the fake kubelet running pods.
+    HostInjector,
+    /// The cluster `client` talks to, with the injector deployed in it and
+    /// real kubelets: kind, or any cluster with `HARNESS_WEBHOOK=in-cluster`.
+    InCluster(kube::Client),
 }
 
-/// [`run_scenario`] with the sim's Kubernetes minor given (default: the
-/// `HARNESS_K8S_VERSION` environment variable, else the newest supported).
-pub async fn run_scenario_as(
-    scenario: &Scenario,
-    backend: Backend,
-    sim_minor: Option<Minor>,
-) -> Result<ScenarioRun> {
-    if backend == Backend::Kind {
-        bail!("the kind backend runs through run_all, which brings the cluster up");
-    }
-    let started = Instant::now();
-    let mut injector = InjectorServer::start(
-        scenario.injector_config.clone(),
-        scenario.header.injector.available,
-    )
-    .await?;
-    let decisions;
-    let mut checkpoints = Vec::new();
-    let (observed, admission_log) = match backend {
-        Backend::Sim => {
-            let minor = match sim_minor {
-                Some(m) => m,
-                None => crate::version::sim_minor().map_err(|e| anyhow::anyhow!(e))?,
-            };
-            let mut cluster = SimCluster::of_version(scenario.name(), minor);
-            cluster.preload_images(&scenario.header.preload_images);
-            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
-            let observed = cluster.observe().await;
-            decisions = injector.decisions();
-            injector.stop().await;
-            result?;
-            (observed?, cluster.admission_log())
+/// Where the `kubeconfig` backend runs the webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Webhook {
+    /// In the harness process on 127.0.0.1: for an apiserver on this host
+    /// (the local control plane); pods run on the harness's fake kubelet.
+    Host,
+    /// As a Deployment and Service in the cluster, called through the
+    /// Service (as on kind): for any cluster whose nodes can run the
+    /// injector image (`HARNESS_INJECTOR_IMAGE`); pods run on its kubelets.
+    InCluster,
+}
+
+impl Webhook {
+    /// `HARNESS_WEBHOOK` (`host` or `in-cluster`), default `host`.
+    pub fn from_env() -> Result<Webhook> {
+        match std::env::var("HARNESS_WEBHOOK").as_deref() {
+            Err(_) | Ok("") | Ok("host") => Ok(Webhook::Host),
+            Ok("in-cluster") => Ok(Webhook::InCluster),
+            Ok(other) => bail!("HARNESS_WEBHOOK={other:?}: use host or in-cluster"),
         }
-        Backend::Kind => unreachable!("refused above"),
-        Backend::Kubeconfig => {
-            let mut cluster =
-                KubeconfigCluster::connect(scenario.name(), scenario.namespaces()).await?;
-            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
-            let observed = match &result {
-                Ok(()) => cluster.observe().await,
-                Err(_) => Ok(Observed::default()),
+    }
+}
+
+/// Removing what a scenario made on a real cluster: its namespaces, its
+/// injector's, its webhook configuration; done when they are gone.
+pub type Removal = futures::future::BoxFuture<'static, Result<()>>;
+
+fn nothing_to_remove() -> Removal {
+    Box::pin(async { Ok(()) })
+}
+
+/// Runs one scenario on `target`. The result comes back with the removal
+/// of what the scenario made on a real cluster, not yet awaited: the result
+/// is known before its namespaces are gone (several seconds: the injector's
+/// 5 s preStop, the pods' grace), and a suite runs the next scenario
+/// meanwhile.
+async fn run_scenario_on(scenario: &Scenario, target: &Target) -> (Result<ScenarioRun>, Removal) {
+    match target {
+        Target::Sim(minor) => (
+            run_on_sim(scenario, *minor, None).await,
+            nothing_to_remove(),
+        ),
+        Target::HostInjector => (run_with_host_injector(scenario).await, nothing_to_remove()),
+        Target::InCluster(client) => run_in_cluster(scenario, client).await,
+    }
+}
+
+/// On the sim; with `names`, through a run's renaming, as on a real
+/// cluster (the test that shows the renaming changes no snapshot).
+async fn run_on_sim(
+    scenario: &Scenario,
+    minor: Option<Minor>,
+    names: Option<&Isolation>,
+) -> Result<ScenarioRun> {
+    let started = Instant::now();
+    let minor = match minor {
+        Some(m) => m,
+        None => crate::version::sim_minor().map_err(|e| anyhow::anyhow!(e))?,
+    };
+    let config = match names {
+        Some(n) => n.config(&scenario.injector_config),
+        None => scenario.injector_config.clone(),
+    };
+    let mut injector = InjectorServer::start(config, scenario.header.injector.available).await?;
+    let mut cluster = SimCluster::of_version(scenario.name(), minor);
+    cluster.preload_images(&scenario.header.preload_images);
+    let mut checkpoints = Vec::new();
+    let (result, observed, admission_log) = match names {
+        Some(names) => {
+            let mut isolated = Isolated {
+                inner: &mut cluster,
+                names,
             };
-            // Clean up whatever happened above.
-            let cleaned = cluster.cleanup().await;
-            decisions = injector.decisions();
-            injector.stop().await;
-            result?;
-            let observed = observed?;
-            cleaned?;
-            (observed, Vec::new())
+            let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
+            let observed = isolated.observe().await;
+            let log = cluster.admission_log();
+            let log = log.iter().map(|l| names.restore_text(l)).collect();
+            (result, observed, log)
+        }
+        None => {
+            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
+            (result, cluster.observe().await, cluster.admission_log())
         }
     };
-    let mut failures: Vec<String> = checkpoints
-        .iter()
-        .flat_map(|c| c.failures.iter().cloned())
-        .collect();
-    failures.extend(expect::check(scenario, &observed));
+    let decisions = injector.decisions();
+    injector.stop().await;
+    result?;
+    let observed = observed?;
+    let failures = failures_of(scenario, &checkpoints, &observed);
     Ok(ScenarioRun::new(
         scenario,
         observed,
@@ -342,56 +383,110 @@ pub async fn run_scenario_as(
     ))
 }
 
-/// Removing what a scenario made on a real cluster: its namespaces, its
-/// injector's, its webhook configuration; done when they are gone.
-pub type Removal = futures::future::BoxFuture<'static, Result<()>>;
-
-/// Runs one scenario on a kind cluster: its own injector Deployment and
-/// Service, its webhooks calling that Service, real kubelets.
-pub async fn run_scenario_on_kind(
+/// The expectations a finished scenario failed, at its checkpoints and at
+/// the end.
+fn failures_of(
     scenario: &Scenario,
-    env: &KindEnvironment,
-) -> Result<ScenarioRun> {
-    let (run, removal) = run_scenario_on_kind_then_remove(scenario, env).await;
-    let removed = removal.await;
-    let run = run?;
-    removed?;
-    Ok(run)
+    checkpoints: &[Checkpoint],
+    observed: &Observed,
+) -> Vec<String> {
+    let mut failures: Vec<String> = checkpoints
+        .iter()
+        .flat_map(|c| c.failures.iter().cloned())
+        .collect();
+    failures.extend(expect::check(scenario, observed));
+    failures
 }
 
-/// [`run_scenario_on_kind`], with the removal of what the scenario made
-/// handed back instead of awaited: the result is known before the
-/// namespaces are gone (several seconds: the injector's 5 s preStop, the
-/// pods' grace), and a suite runs the next scenario meanwhile. A scenario
-/// that needs the node to itself waits for every pending removal first.
-pub async fn run_scenario_on_kind_then_remove(
+/// On the cluster in KUBECONFIG, the injector in this process.
+async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
+    let started = Instant::now();
+    let run = run_id().map_err(|e| anyhow::anyhow!(e))?;
+    let names = Isolation::for_run(run, scenario);
+    let client = crate::cluster::kubeconfig::connect_client().await?;
+    let mut injector = InjectorServer::start(
+        names.config(&scenario.injector_config),
+        scenario.header.injector.available,
+    )
+    .await?;
+    let mut cluster = KubeconfigCluster::with_client(
+        client,
+        scenario.name(),
+        run,
+        names.cluster_namespaces(scenario),
+        Kubelet::Fake,
+    );
+    let mut checkpoints = Vec::new();
+    let mut isolated = Isolated {
+        inner: &mut cluster,
+        names: &names,
+    };
+    let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
+    let observed = match &result {
+        Ok(()) => isolated.observe().await,
+        Err(_) => Ok(Observed::default()),
+    };
+    // Clean up whatever happened above.
+    let cleaned = cluster.cleanup().await;
+    let decisions = injector.decisions();
+    injector.stop().await;
+    result?;
+    let observed = observed?;
+    cleaned?;
+    let failures = failures_of(scenario, &checkpoints, &observed);
+    Ok(ScenarioRun::new(
+        scenario,
+        observed,
+        &checkpoints,
+        failures,
+        decisions,
+        Vec::new(),
+        Vec::new(),
+        started,
+    ))
+}
+
+/// On the cluster `client` talks to, with its own injector Deployment and
+/// Service, its webhooks calling that Service, real kubelets.
+async fn run_in_cluster(
     scenario: &Scenario,
-    env: &KindEnvironment,
+    client: &kube::Client,
 ) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
-    let client = env.client().clone();
+    let run = match run_id() {
+        Ok(r) => r,
+        Err(e) => return (Err(anyhow::anyhow!(e)), nothing_to_remove()),
+    };
+    let names = Isolation::for_run(run, scenario);
     let mut injector = match InClusterInjector::deploy(
         client.clone(),
         scenario.name(),
-        &scenario.injector_config,
+        run,
+        &names.config(&scenario.injector_config),
         scenario.header.injector.available,
     )
     .await
     {
         Ok(i) => i,
-        Err(e) => return (Err(e), Box::pin(async { Ok(()) })),
+        Err(e) => return (Err(e), nothing_to_remove()),
     };
     let mut checkpoints = Vec::new();
+    let cluster_namespaces = names.cluster_namespaces(scenario);
     let mut cluster = KubeconfigCluster::with_client(
         client.clone(),
         scenario.name(),
-        scenario.namespaces(),
+        run,
+        cluster_namespaces.clone(),
         Kubelet::Real,
     )
     .require_reachable(scenario.header.injector.available);
-    let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
+    let mut isolated = Isolated {
+        inner: &mut cluster,
+        names: &names,
+    };
+    let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
     let observed = match &result {
-        Ok(()) => cluster.observe().await,
+        Ok(()) => isolated.observe().await,
         Err(_) => Ok(Observed::default()),
     };
     let decisions = injector.decisions().await;
@@ -402,18 +497,18 @@ pub async fn run_scenario_on_kind_then_remove(
     if let (Ok(o), Ok(())) = (&observed, &result) {
         failures.extend(expect::check(scenario, o));
     }
-    // Gather what only a real cluster can say before anything is deleted.
+    // Gather what only a real cluster can say before anything is deleted
+    // (in the cluster's names: those are what `kubectl` finds).
     let mut diagnostics = Vec::new();
     if result.is_err() || !failures.is_empty() {
-        let namespaces: Vec<String> = scenario.namespaces().into_iter().collect();
-        let pods = observed
-            .as_ref()
-            .map(|o| o.pods.clone())
-            .unwrap_or_default();
-        diagnostics.extend(
-            crate::cluster::kind::diagnostics::failing_container_logs(&client, &pods).await,
-        );
-        diagnostics.extend(crate::cluster::kind::diagnostics::events(&client, &namespaces).await);
+        let namespaces: Vec<String> = cluster_namespaces.into_iter().collect();
+        let pods = match cluster.observe().await {
+            Ok(o) => o.pods,
+            Err(_) => Vec::new(),
+        };
+        diagnostics
+            .extend(crate::cluster::kind::diagnostics::failing_container_logs(client, &pods).await);
+        diagnostics.extend(crate::cluster::kind::diagnostics::events(client, &namespaces).await);
         diagnostics.extend(injector.logs().await);
     }
     // Both wait until their namespaces are gone (terminating pods still
@@ -462,22 +557,20 @@ pub async fn run_all(
     parallel: usize,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
-    run_all_with(paths, backend, parallel, &KindOptions::from_env(), progress).await
+    run_all_as(
+        paths,
+        backend,
+        parallel,
+        &KindOptions::from_env(),
+        None,
+        progress,
+    )
+    .await
 }
 
-/// [`run_all`] with the kind cluster's options given (the CLI's flags).
-pub async fn run_all_with(
-    paths: &[PathBuf],
-    backend: Backend,
-    parallel: usize,
-    kind_options: &KindOptions,
-    progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<(PathBuf, Result<ScenarioRun>)> {
-    run_all_as(paths, backend, parallel, kind_options, None, progress).await
-}
-
-/// [`run_all_with`] with the sim's Kubernetes minor given (see
-/// [`run_scenario_as`]); other backends run what their cluster runs.
+/// [`run_all`] with the kind cluster's options (the CLI's flags) and the
+/// sim's Kubernetes minor given (default: `HARNESS_K8S_VERSION`, else the
+/// newest supported); other backends run what their cluster runs.
 pub async fn run_all_as(
     paths: &[PathBuf],
     backend: Backend,
@@ -501,6 +594,70 @@ pub async fn run_all_as(
     .unwrap_or_default()
 }
 
+/// What a run holds for its whole length: a kind cluster it brought up,
+/// the fake kubelet it started. Dropped (on Ctrl-C too), they go.
+struct Suite {
+    target: Target,
+    kind: Option<KindEnvironment>,
+    _kubelet: Option<crate::fake_kubelet::FakeKubelet>,
+}
+
+impl Suite {
+    async fn up(
+        paths: &[PathBuf],
+        backend: Backend,
+        kind_options: &KindOptions,
+        sim_minor: Option<Minor>,
+    ) -> Result<Suite> {
+        match backend {
+            Backend::Sim => Ok(Suite {
+                target: Target::Sim(sim_minor),
+                kind: None,
+                _kubelet: None,
+            }),
+            // One cluster for the whole run, torn down at the end (or when
+            // this is dropped, on Ctrl-C).
+            Backend::Kind => {
+                let env = KindEnvironment::up(kind_options, &preload_images(paths)).await?;
+                Ok(Suite {
+                    target: Target::InCluster(env.client().clone()),
+                    kind: Some(env),
+                    _kubelet: None,
+                })
+            }
+            Backend::Kubeconfig => match Webhook::from_env()? {
+                Webhook::InCluster => Ok(Suite {
+                    target: Target::InCluster(crate::cluster::kubeconfig::connect_client().await?),
+                    kind: None,
+                    _kubelet: None,
+                }),
+                // A cluster without nodes of its own needs the fake kubelet,
+                // unless HARNESS_FAKE_KUBELET=0 says one runs already.
+                Webhook::Host => {
+                    let kubelet = if std::env::var("HARNESS_FAKE_KUBELET").as_deref() != Ok("0") {
+                        Some(start_fake_kubelet(&preload_images(paths)).await?)
+                    } else {
+                        None
+                    };
+                    Ok(Suite {
+                        target: Target::HostInjector,
+                        kind: None,
+                        _kubelet: kubelet,
+                    })
+                }
+            },
+        }
+    }
+
+    async fn down(self) {
+        if let Some(env) = self.kind {
+            if let Err(e) = env.down().await {
+                eprintln!("deleting the kind cluster failed: {e:#}");
+            }
+        }
+    }
+}
+
 /// [`run_all_as`] `passes` times over, on one cluster (a kind cluster is
 /// created once): one result list per pass, each in the order of `paths`.
 /// Comparing the passes' snapshots shows a scenario whose outcome depends
@@ -514,53 +671,21 @@ pub async fn run_all_repeated(
     passes: usize,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<Vec<(PathBuf, Result<ScenarioRun>)>> {
-    let fail_all = |message: String| {
-        vec![paths
-            .iter()
-            .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
-            .collect::<Vec<_>>()]
-    };
-    // kind: one cluster for the whole run, torn down at the end (or when
-    // this future is dropped, on Ctrl-C).
-    let kind_env = if backend == Backend::Kind {
-        match KindEnvironment::up(kind_options, &preload_images(paths)).await {
-            Ok(env) => Some(Arc::new(env)),
-            Err(e) => return fail_all(format!("{e:#}")),
+    let suite = match Suite::up(paths, backend, kind_options, sim_minor).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("{e:#}");
+            return vec![paths
+                .iter()
+                .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
+                .collect()];
         }
-    } else {
-        None
-    };
-    // A real cluster needs a node for its pods: the fake kubelet, unless
-    // HARNESS_FAKE_KUBELET=0 says one runs already.
-    let _kubelet = if backend == Backend::Kubeconfig
-        && std::env::var("HARNESS_FAKE_KUBELET").as_deref() != Ok("0")
-    {
-        match start_fake_kubelet(&preload_images(paths)).await {
-            Ok(k) => Some(k),
-            Err(e) => return fail_all(format!("{e:#}")),
-        }
-    } else {
-        None
     };
     let mut out = Vec::new();
     for _ in 0..passes.max(1) {
-        out.push(
-            run_pass(
-                paths,
-                backend,
-                parallel,
-                kind_env.clone(),
-                sim_minor,
-                progress.clone(),
-            )
-            .await,
-        );
+        out.push(run_pass(paths, backend, parallel, &suite.target, progress.clone()).await);
     }
-    if let Some(env) = kind_env.and_then(|e| Arc::try_unwrap(e).ok()) {
-        if let Err(e) = env.down().await {
-            eprintln!("deleting the kind cluster failed: {e:#}");
-        }
-    }
+    suite.down().await;
     out
 }
 
@@ -569,16 +694,15 @@ async fn run_pass(
     paths: &[PathBuf],
     backend: Backend,
     parallel: usize,
-    kind_env: Option<Arc<KindEnvironment>>,
-    sim_minor: Option<Minor>,
+    target: &Target,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
     // At most this many at once (a few thousand would only thrash).
     let width: u32 = parallel.clamp(1, 1024) as u32;
     let limit = Arc::new(tokio::sync::Semaphore::new(width as usize));
     // Held shared by each pending removal of a finished scenario's objects
-    // (on kind), exclusively by a serial scenario: it starts on a node that
-    // no earlier scenario's terminating pods still load.
+    // (on a real cluster), exclusively by a serial scenario: it starts on a
+    // node that no earlier scenario's terminating pods still load.
     let node = Arc::new(tokio::sync::RwLock::new(()));
     let scenarios: Vec<Result<Scenario>> = paths.iter().map(|p| load_scenario(p)).collect();
     let jobs: Vec<crate::schedule::Job> = paths
@@ -599,7 +723,7 @@ async fn run_pass(
             continue;
         };
         let (limit, progress) = (limit.clone(), progress.clone());
-        let (kind_env, node) = (kind_env.clone(), node.clone());
+        let (target, node) = (target.clone(), node.clone());
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -617,13 +741,9 @@ async fn run_pass(
                 };
                 let name = scenario_name(&path);
                 progress(Progress::Started(name.clone()));
-                let (mut result, removal) = match (scenario, &kind_env) {
-                    (Ok(s), Some(env)) => {
-                        let (run, removal) = run_scenario_on_kind_then_remove(&s, env).await;
-                        (run, Some(removal))
-                    }
-                    (Ok(s), None) => (run_scenario_as(&s, backend, sim_minor).await, None),
-                    (Err(e), _) => (Err(e), None),
+                let (mut result, removal) = match scenario {
+                    Ok(s) => run_scenario_on(&s, &target).await,
+                    Err(e) => (Err(e), nothing_to_remove()),
                 };
                 let (passed, elapsed) = match &result {
                     Ok(r) => (r.passed(), r.elapsed),
@@ -634,25 +754,23 @@ async fn run_pass(
                     passed,
                     elapsed,
                 });
-                if let Some(removal) = removal {
-                    let removed = if alone.is_some() {
-                        // A serial scenario keeps the node (every permit, the
-                        // exclusive hold) until its own objects are gone: its
-                        // pods ask for most of the node and hold it while they
-                        // terminate (the next scenario's pod showed
-                        // FailedScheduling, Insufficient cpu, when they did not).
-                        removal.await
-                    } else {
-                        // The shared hold is taken before the permit goes, so a
-                        // serial scenario that gets every permit also waits for
-                        // this removal.
-                        let _pending = node.read_owned().await;
-                        drop(permit);
-                        removal.await
-                    };
-                    if let Err(e) = removed {
-                        result = result.and(Err(e));
-                    }
+                let removed = if alone.is_some() {
+                    // A serial scenario keeps the node (every permit, the
+                    // exclusive hold) until its own objects are gone: its
+                    // pods ask for most of the node and hold it while they
+                    // terminate (the next scenario's pod showed
+                    // FailedScheduling, Insufficient cpu, when they did not).
+                    removal.await
+                } else {
+                    // The shared hold is taken before the permit goes, so a
+                    // serial scenario that gets every permit also waits for
+                    // this removal.
+                    let _pending = node.read_owned().await;
+                    drop(permit);
+                    removal.await
+                };
+                if let Err(e) = removed {
+                    result = result.and(Err(e));
                 }
                 (path, result)
             }),
@@ -821,6 +939,44 @@ mod tests {
                 assert!(events[..at].contains(&format!("end {n}")), "{events:?}");
             }
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_runs_renaming_changes_no_snapshot() {
+        // Every scenario on the sim, as itself and through the renaming a
+        // real cluster gets (namespaces with the run's suffix, objects in
+        // kube-system renamed, selectors and ignoredNamespaces following):
+        // the same snapshot and the same verdict, or the renaming leaks.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+        let run = crate::isolation::RunId::parse("zq7").unwrap();
+        let mut renamed_any = false;
+        for path in scenario::discover(&dir).unwrap() {
+            let s = load_scenario(&path).unwrap();
+            let names = Isolation::for_run(&run, &s);
+            renamed_any |= names.namespace(s.namespaces().iter().next().unwrap())
+                != *s.namespaces().iter().next().unwrap();
+            let plain = run_on_sim(&s, None, None).await;
+            let isolated = run_on_sim(&s, None, Some(&names)).await;
+            match (plain, isolated) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(
+                        b.snapshot,
+                        a.snapshot,
+                        "{}: {}",
+                        path.display(),
+                        crate::versioned_snapshots::diff(&a.snapshot, &b.snapshot)
+                    );
+                    assert_eq!(a.failures, b.failures, "{}", path.display());
+                }
+                (a, b) => panic!(
+                    "{}: as itself {:?}, renamed {:?}",
+                    path.display(),
+                    a.err(),
+                    b.err()
+                ),
+            }
+        }
+        assert!(renamed_any);
     }
 
     fn run_with(name: &str, snapshot: Value) -> (PathBuf, Result<ScenarioRun>) {

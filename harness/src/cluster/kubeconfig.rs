@@ -22,6 +22,7 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
+use crate::isolation::{Isolation, RunId, RUN_LABEL};
 
 const FIELD_MANAGER: &str = "injector-harness";
 /// Namespaces a scenario may use but never deletes.
@@ -61,6 +62,8 @@ const WORKLOAD_KINDS: &[&str] = &[
 pub struct KubeconfigCluster {
     client: Client,
     scenario: String,
+    /// The run whose objects these are (see [`crate::isolation`]).
+    run: RunId,
     namespaces: BTreeSet<String>,
     /// Objects created in namespaces the scenario does not own.
     foreign: Vec<(String, String, String)>,
@@ -139,31 +142,20 @@ pub fn api_error_message(e: &kube::Error) -> String {
 }
 
 impl KubeconfigCluster {
-    /// Connects with the KUBECONFIG in the environment. `namespaces` are the
-    /// ones the scenario uses; they scope its webhooks.
-    pub async fn connect(
-        scenario: &str,
-        namespaces: BTreeSet<String>,
-    ) -> Result<KubeconfigCluster> {
-        let client = connect_client().await?;
-        Ok(Self::with_client(
-            client,
-            scenario,
-            namespaces,
-            Kubelet::Fake,
-        ))
-    }
-
-    /// A scenario on the cluster `client` talks to.
+    /// A scenario of run `run` on the cluster `client` talks to.
+    /// `namespaces` are the ones it uses, as the cluster names them; they
+    /// scope its webhooks.
     pub fn with_client(
         client: Client,
         scenario: &str,
+        run: &RunId,
         namespaces: BTreeSet<String>,
         kubelet: Kubelet,
     ) -> KubeconfigCluster {
         KubeconfigCluster {
             client,
             scenario: scenario.to_string(),
+            run: run.clone(),
             namespaces,
             foreign: Vec::new(),
             rejections: Vec::new(),
@@ -186,7 +178,7 @@ impl KubeconfigCluster {
     }
 
     fn config_name(&self) -> String {
-        format!("injector-harness-{}", self.scenario)
+        format!("injector-harness-{}-{}", self.scenario, self.run)
     }
 
     fn api(&self, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>> {
@@ -257,10 +249,10 @@ impl KubeconfigCluster {
         let config = MutatingWebhookConfiguration {
             metadata: kube::api::ObjectMeta {
                 name: Some(self.config_name()),
-                labels: Some(BTreeMap::from([(
-                    "injector-harness/scenario".into(),
-                    self.scenario.clone(),
-                )])),
+                labels: Some(BTreeMap::from([
+                    ("injector-harness/scenario".into(), self.scenario.clone()),
+                    (RUN_LABEL.into(), self.run.to_string()),
+                ])),
                 ..Default::default()
             },
             webhooks: Some(hooks),
@@ -327,9 +319,10 @@ impl KubeconfigCluster {
     async fn ensure_namespace(&self, name: &str) -> Result<()> {
         let api = self.api("Namespace", None)?;
         if api.get_opt(name).await?.is_none() {
-            let ns: DynamicObject = serde_json::from_value(
-                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-            )?;
+            let ns: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {RUN_LABEL: self.run.as_str()}},
+            }))?;
             match api.create(&PostParams::default(), &ns).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
@@ -873,62 +866,62 @@ impl Cluster for KubeconfigCluster {
     }
 }
 
-/// Removes what the given scenarios may have left: every webhook
-/// configuration the harness registered, the scenarios' own namespaces, and
-/// the objects they put into system namespaces. The Ctrl-C path, when
-/// scenario tasks are abandoned mid-way.
-pub async fn sweep(scenarios: &[crate::scenario::Scenario]) -> Result<()> {
-    sweep_with(connect_client().await?, scenarios).await
+/// Removes what run `run` may have left on the cluster: its namespaces and
+/// webhook configurations (by [`RUN_LABEL`]), with the pods in them at once,
+/// and the objects its scenarios put into shared namespaces. Another run's
+/// objects are not touched. The Ctrl-C path, when scenario tasks are
+/// abandoned mid-way.
+pub async fn sweep(run: &RunId, scenarios: &[crate::scenario::Scenario]) -> Result<()> {
+    sweep_with(connect_client().await?, run, scenarios).await
 }
 
-/// [`sweep`] on the cluster `client` talks to; also deletes the namespaces
-/// of in-cluster injectors (labelled with their scenario).
-pub async fn sweep_with(client: Client, scenarios: &[crate::scenario::Scenario]) -> Result<()> {
-    if let Some((ar, _)) = api_resource("Namespace") {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-        let lp = ListParams::default().labels(crate::cluster::kind::injector::SCENARIO_LABEL);
-        for ns in api.list(&lp).await.map(|l| l.items).unwrap_or_default() {
-            if let Some(name) = ns.metadata.name {
-                let _ = api.delete(&name, &DeleteParams::background()).await;
-            }
-        }
-    }
+/// [`sweep`] on the cluster `client` talks to.
+pub async fn sweep_with(
+    client: Client,
+    run: &RunId,
+    scenarios: &[crate::scenario::Scenario],
+) -> Result<()> {
+    let mine = ListParams::default().labels(&format!("{RUN_LABEL}={run}"));
     let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let lp = ListParams::default().labels("injector-harness/scenario");
-    for h in hooks.list(&lp).await?.items {
+    for h in hooks.list(&mine).await?.items {
         if let Some(name) = h.metadata.name {
             let _ = hooks.delete(&name, &DeleteParams::default()).await;
         }
     }
+    let background_now = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..DeleteParams::background()
+    };
     for scenario in scenarios {
+        let names = Isolation::for_run(run, scenario);
         for m in &scenario.manifests {
             let ns = crate::object::namespace(&m.object);
-            if m.kind() == "Namespace" || !SYSTEM_NAMESPACES.contains(&ns) {
+            let Some((_, _, renamed)) = names
+                .shared_objects()
+                .find(|(n, name, _)| *n == ns && *name == m.name())
+            else {
                 continue;
-            }
+            };
             if let Some((ar, _)) = api_resource(m.kind()) {
                 let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-                let _ = api.delete(m.name(), &DeleteParams::background()).await;
+                let _ = api.delete(renamed, &background_now).await;
             }
         }
-        for ns in scenario.namespaces() {
-            if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
+    }
+    if let (Some((ns_ar, _)), Some((pod_ar, _))) = (api_resource("Namespace"), api_resource("Pod"))
+    {
+        let namespaces: Api<DynamicObject> = Api::all_with(client.clone(), &ns_ar);
+        for ns in namespaces.list(&mine).await?.items {
+            let Some(name) = ns.metadata.name else {
                 continue;
-            }
+            };
             // No kubelet may be left to confirm pod deletions (the fake one
             // lived in this process), so remove pods at once.
-            if let Some((ar, _)) = api_resource("Pod") {
-                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..DeleteParams::background()
-                };
-                let _ = api.delete_collection(&dp, &ListParams::default()).await;
-            }
-            if let Some((ar, _)) = api_resource("Namespace") {
-                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
-                let _ = api.delete(&ns, &DeleteParams::background()).await;
-            }
+            let pods: Api<DynamicObject> = Api::namespaced_with(client.clone(), &name, &pod_ar);
+            let _ = pods
+                .delete_collection(&background_now, &ListParams::default())
+                .await;
+            let _ = namespaces.delete(&name, &DeleteParams::background()).await;
         }
     }
     Ok(())

@@ -447,9 +447,13 @@ async fn wait_until_ready(client: &Client) -> Result<()> {
     }
 }
 
-/// After an interrupted run on a reused cluster: removes the scenarios'
-/// objects and injectors from it (the cluster itself stays).
-pub async fn sweep_reused(name: &str, scenarios: &[crate::scenario::Scenario]) -> Result<()> {
+/// After an interrupted run on a reused cluster: removes run `run`'s
+/// objects and injectors from it (the cluster and other runs' objects stay).
+pub async fn sweep_reused(
+    name: &str,
+    run: &crate::isolation::RunId,
+    scenarios: &[crate::scenario::Scenario],
+) -> Result<()> {
     let root = workspace();
     let kind = kind_binary(&root).await?;
     let dir = tempfile::tempdir()?;
@@ -457,5 +461,5 @@ pub async fn sweep_reused(name: &str, scenarios: &[crate::scenario::Scenario]) -
     let text = tools::output(&kind, &["get", "kubeconfig", "--name", name], None).await?;
     std::fs::write(&kubeconfig, text)?;
     let client = client_for(&kubeconfig).await?;
-    crate::cluster::kubeconfig::sweep_with(client, scenarios).await
+    crate::cluster::kubeconfig::sweep_with(client, run, scenarios).await
 }

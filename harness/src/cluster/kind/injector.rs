@@ -21,7 +21,7 @@ use serde::Serialize;
 use sidecar_injector::manifests::{self, ManifestOptions, APP_LABEL, APP_NAME, SERVICE_PORT};
 use sidecar_injector::{certs, Config};
 
-use crate::images::INJECTOR_IMAGE;
+use crate::isolation::{RunId, RUN_LABEL};
 use crate::scenario::WebhookSpec;
 
 const FIELD_MANAGER: &str = "injector-harness";
@@ -49,11 +49,12 @@ pub struct InClusterInjector {
     past_counters: BTreeMap<String, f64>,
 }
 
-/// The injector namespace of a scenario: a DNS label of at most 63 bytes.
-pub fn namespace_for(scenario: &str) -> String {
+/// The injector namespace of a scenario in run `run`: a DNS label of at
+/// most 63 bytes that ends with the run id.
+pub fn namespace_for(scenario: &str, run: &RunId) -> String {
     let mut ns = format!("injector-{scenario}");
-    ns.truncate(63);
-    ns.trim_end_matches('-').to_string()
+    ns.truncate(63 - run.as_str().len() - 1);
+    format!("{}-{run}", ns.trim_end_matches('-'))
 }
 
 impl InClusterInjector {
@@ -63,10 +64,11 @@ impl InClusterInjector {
     pub async fn deploy(
         client: Client,
         scenario: &str,
+        run: &RunId,
         config: &Config,
         available: bool,
     ) -> Result<InClusterInjector> {
-        let namespace = namespace_for(scenario);
+        let namespace = namespace_for(scenario, run);
         let ca = certs::Ca::generate().context("generating the injector's CA")?;
         let bundle = ca
             .issue(SERVICE, &namespace, &[])
@@ -75,7 +77,7 @@ impl InClusterInjector {
         let opts = ManifestOptions {
             namespace: namespace.clone(),
             service: SERVICE.into(),
-            image: INJECTOR_IMAGE.into(),
+            image: crate::images::injector_image(),
             replicas: i32::from(available),
             failure_policy: "Fail".into(),
             timeout_seconds: 10,
@@ -83,11 +85,13 @@ impl InClusterInjector {
             certs: bundle,
         };
         let mut m = manifests::build(&opts);
-        m.namespace
+        let labels = m
+            .namespace
             .metadata
             .labels
-            .get_or_insert_with(BTreeMap::new)
-            .insert(SCENARIO_LABEL.into(), scenario.into());
+            .get_or_insert_with(BTreeMap::new);
+        labels.insert(SCENARIO_LABEL.into(), scenario.into());
+        labels.insert(RUN_LABEL.into(), run.to_string());
         // The scenario's webhooks are registered by the cluster backend,
         // scoped to the scenario's namespaces; the manifests' own
         // configuration (cluster-wide) and PodDisruptionBudget are not used.
@@ -510,17 +514,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn injector_namespaces_are_dns_labels() {
+    fn injector_namespaces_are_dns_labels_ending_with_the_run() {
+        let run = RunId::parse("k3x9q").unwrap();
         assert_eq!(
-            namespace_for("port-conflict-10000"),
-            "injector-port-conflict-10000"
+            namespace_for("port-conflict-10000", &run),
+            "injector-port-conflict-10000-k3x9q"
         );
         let long = "a".repeat(60);
-        let ns = namespace_for(&long);
+        let ns = namespace_for(&long, &run);
         assert_eq!(ns.len(), 63);
-        let dashes = format!("{}-{}", "a".repeat(53), "b".repeat(9));
-        // Cut right after a dash: the trailing dash is dropped.
-        assert!(!namespace_for(&dashes).ends_with('-'));
-        assert!(sidecar_injector::config::check_dns1123_label(&namespace_for(&dashes)).is_ok());
+        assert!(ns.ends_with("a-k3x9q"), "{ns}");
+        // Cut right after a dash: the dash is not doubled.
+        let dashes = format!("{}-{}", "a".repeat(47), "b".repeat(9));
+        let ns = namespace_for(&dashes, &run);
+        assert!(!ns.contains("--"), "{ns}");
+        assert!(sidecar_injector::config::check_dns1123_label(&ns).is_ok());
     }
 }
