@@ -150,6 +150,7 @@ fn interrupt(phase: Phase, signal: &str, code: i32) {
     cmd.args(["run", "--backend", "kind"])
         .arg(&scenario)
         .env(MARK, &mark)
+        .env("HARNESS_RUN_ID", "sig")
         .env_remove("HARNESS_KIND_CLUSTER")
         .env_remove("HARNESS_KEEP_CLUSTER")
         .env_remove("HARNESS_BUILD_IMAGES")
@@ -172,7 +173,7 @@ fn interrupt(phase: Phase, signal: &str, code: i32) {
             })
         }),
         Phase::Scenario => wait_for(&mut child, Duration::from_secs(600), || {
-            namespace_exists(&kind, &kubeconfig, "injector-held")
+            namespace_exists(&kind, &kubeconfig, "injector-held-sig")
         }),
     };
     if !reached {

@@ -1,10 +1,14 @@
 //! The `kubeconfig` backend: scenarios on the cluster in KUBECONFIG, through
-//! kube-rs. The injector runs in the harness process on 127.0.0.1 and is
-//! registered by `url`, so the apiserver must run on this host (the local
-//! control plane, `kind/local-cluster.sh`). Each scenario gets its own
+//! kube-rs. The webhook runs either in the harness process on 127.0.0.1,
+//! registered by `url` (the apiserver must then run on this host: the local
+//! control plane, `kind/local-cluster.sh`), or in the cluster as a
+//! Deployment behind a Service (`HARNESS_WEBHOOK=in-cluster`, as on kind),
+//! which any cluster can call. Each scenario gets its own
 //! MutatingWebhookConfiguration, scoped to the scenario's namespaces, so
-//! scenarios can run side by side. Objects are applied server-side; waiting
-//! is driven by watch events with a quiet period and a timeout.
+//! scenarios can run side by side, and each run its own names
+//! ([`crate::isolation`]), so runs can share a cluster. Objects are applied
+//! server-side; waiting is driven by watch events with a quiet period and a
+//! timeout.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
