@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests of kind/k8s-version.sh on tables written here (not the real one), and
-# of the real table's consistency with README.md. No network.
+# of the real table's consistency with docs/versions.md. No network.
 # Prints "N passed, N failed" and exits non-zero on a failure.
 # SC2016: the single-quoted scripts expand in the child bash. SC2015: ok never fails.
 # shellcheck disable=SC2016,SC2015,SC1091
@@ -59,11 +59,11 @@ out=$(run "$tmp/etcd.tsv" k8s_version_select v1.40.1)
 out=$(K8S_VERSION=v1.0.0 bash -c 'source "$0"; echo reached' "$here/versions.env" 2>&1)
 [[ "$out" != *reached* && "$out" == *"v1.0.0 is not in"* ]] && ok || ko "versions.env on an unknown version: $out"
 
-# The real table: every row parses, and the README's table is rendered from it.
+# The real table: every row parses, and docs/versions.md's table is rendered from it.
 while read -r v; do
   out=$(run "$here/supported-versions.tsv" k8s_version_select "$v") && ok || ko "$v: $out"
 done < <(run "$here/supported-versions.tsv" k8s_supported_versions)
-out=$("$here/check-readme-matrix.sh" 2>&1) && ok || ko "README table: $out"
+out=$("$here/check-readme-matrix.sh" 2>&1) && ok || ko "docs/versions.md table: $out"
 
 echo "$pass passed, $fail failed"
 ((fail == 0))

@@ -6,8 +6,8 @@ use std::process::Command;
 const BIN: &str = env!("CARGO_BIN_EXE_injector-harness");
 
 /// The binary with the environment these tests assume pinned: no backend or
-/// fake-kubelet choice leaks in from the caller's shell (the README has
-/// users export HARNESS_BACKEND=kubeconfig), and tests that want another
+/// fake-kubelet choice leaks in from the caller's shell (docs/real-clusters.md
+/// has users export HARNESS_BACKEND=kubeconfig), and tests that want another
 /// backend or cluster say so on the command.
 fn harness() -> Command {
     let mut c = Command::new(BIN);

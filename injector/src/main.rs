@@ -16,7 +16,7 @@ use tower::ServiceExt;
 // mimalloc: an admission allocates and frees many small JSON values on two
 // worker threads, and glibc malloc spent about a fifth of the server's CPU on
 // that (arena locking, consolidation); with mimalloc the server used 18 %
-// less CPU per request (README, Performance). `no_thp`: with transparent
+// less CPU per request (docs/measurements/2026-11-30.md). `no_thp`: with transparent
 // huge pages its arenas doubled the peak RSS (22 MB instead of 11).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -1,7 +1,8 @@
-//! The README's config reference is a test input: the fenced YAML block
-//! under "### Config reference" must load with the real loader, say the real
-//! defaults, and name every field, so the documentation cannot drift from
-//! the code.
+//! The documented config reference is a test input: the fenced YAML block
+//! under "## Config reference" in docs/injector.md must load with the real
+//! loader, say the real defaults, and name every field, so the documentation
+//! cannot drift from the code. (The file is named for the README, where the
+//! reference was before docs/ held it.)
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -11,30 +12,33 @@ use serde_json::Value;
 use sidecar_injector::config::{Policy, PortRule};
 use sidecar_injector::Config;
 
-/// The config reference block and the README line its first YAML line is on.
+/// The doc that holds the config reference, relative to the workspace root.
+const DOC: &str = "docs/injector.md";
+
+/// The config reference block and the line of the doc its first YAML line is on.
 fn reference_block() -> (String, usize) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let lines: Vec<&str> = readme.lines().collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(DOC);
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let lines: Vec<&str> = doc.lines().collect();
     let heading = lines
         .iter()
-        .position(|l| l.trim() == "### Config reference")
-        .expect("README.md has a \"### Config reference\" section");
+        .position(|l| l.trim() == "## Config reference")
+        .unwrap_or_else(|| panic!("{DOC} has a \"## Config reference\" section"));
     let open = (heading..lines.len())
         .find(|&i| lines[i].trim() == "```yaml")
-        .expect("the config reference section has a ```yaml block");
+        .unwrap_or_else(|| panic!("the config reference section of {DOC} has a ```yaml block"));
     let close = (open + 1..lines.len())
         .find(|&i| lines[i].trim() == "```")
-        .expect("the ```yaml block is closed");
+        .unwrap_or_else(|| panic!("the ```yaml block of {DOC} is closed"));
     (lines[open + 1..close].join("\n"), open + 2)
 }
 
 fn load_reference() -> Config {
     let (block, first_line) = reference_block();
     // Pad with the lines before the block so an error's line number is the
-    // README's own line.
+    // doc's own line.
     let text = "\n".repeat(first_line - 1) + &block;
-    Config::from_yaml(&text, "README.md").unwrap_or_else(|e| panic!("{e}"))
+    Config::from_yaml(&text, DOC).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]
