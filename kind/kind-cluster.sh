@@ -15,9 +15,14 @@
 #   KIND_WAIT          how long `kind create cluster` waits for Ready (default 180s)
 #   HARNESS_STATE      state root (default /tmp/injector-harness)
 #
-# State: $HARNESS_STATE/kind/<name>.kubeconfig, <name>.created when `up`
-# created the cluster (so `down` never deletes a cluster it did not create),
-# and <name>.network-created when kind's Docker network "kind" was made by it.
+# State in $HARNESS_STATE/kind: <name>.kubeconfig; <name>.owner, the one
+# record of who made the cluster, shared with the harness (`by=kind-cluster.sh`
+# or `by=injector-harness`, the node image, the time, a harness run's pid; a
+# harness run holds <name>.owner.lock while it lives). `down` deletes only a
+# cluster whose record says `up` made it; `up` never reuses a cluster a live
+# harness run owns (that run deletes it when it ends), and adopts one a killed
+# run left. <name>.network-created marks kind's Docker network "kind" as made
+# by `up`.
 # No process outlives these commands except the dockerd that kind/docker.sh
 # may start (recorded in $HARNESS_STATE/dockerd.pid; `kind/docker.sh stop`).
 set -euo pipefail
@@ -28,7 +33,8 @@ config=${KIND_CONFIG:-$here/cluster.yaml}
 wait_for=${KIND_WAIT:-180s}
 state=${HARNESS_STATE:-/tmp/injector-harness}/kind
 kubeconfig=$state/$name.kubeconfig
-created=$state/$name.created
+owner=$state/$name.owner
+owner_lock=$state/$name.owner.lock
 network_created=$state/$name.network-created
 
 # shellcheck source=lib.sh disable=SC1091
@@ -38,17 +44,35 @@ kind_bin() { "$here/build-kind.sh"; }
 
 exists() { "$1" get clusters 2>/dev/null | grep -qx "$name"; }
 
+# record FIELD: a field of the ownership record (empty when absent).
+record() { sed -n "s/^$1=//p" "$owner" 2>/dev/null | head -n 1; }
+# Whether a harness run holds the record's lock (it lives; the kernel drops
+# the lock when it dies, however it dies).
+harness_alive() { [[ -f "$owner_lock" ]] && ! flock -n "$owner_lock" true; }
+write_record() {
+  printf 'by=kind-cluster.sh
+image=%s
+created=%s
+' "$1" "$2" >"$owner"
+}
+
 up() {
   "$here/docker.sh" ensure
   local kind image t
   kind=$(kind_bin)
   mkdir -p "$state"
+  if harness_alive; then
+    die "cluster $name belongs to a running harness run (pid $(record pid)), which deletes it when it ends; use another KIND_CLUSTER_NAME"
+  fi
   if exists "$kind"; then
-    if [[ -f "$created" ]]; then
-      log "cluster $name exists (created by an earlier up); reusing it"
-    else
-      log "cluster $name exists; reusing it (down will not delete it)"
-    fi
+    case $(record by) in
+      kind-cluster.sh) log "cluster $name exists (created by an earlier up); reusing it" ;;
+      injector-harness)
+        log "cluster $name was left by a harness run that did not finish (pid $(record pid)); reusing it, and down will delete it"
+        write_record "$(record image)" "$(record created)"
+        ;;
+      *) log "cluster $name exists; reusing it (down will not delete it)" ;;
+    esac
     "$kind" get kubeconfig --name "$name" >"$kubeconfig"
     return 0
   fi
@@ -57,7 +81,7 @@ up() {
   t=$(now)
   # Recorded before create: a create that fails half-way still leaves
   # containers that down must remove.
-  echo "$image" >"$created"
+  write_record "$image" "$(date +%s)"
   # kind creates the Docker network "kind" when missing and never removes it;
   # down removes it only if this up created it and nothing else uses it.
   if ! docker network inspect kind >/dev/null 2>&1; then
@@ -73,13 +97,13 @@ up() {
 
 down() {
   local kind
-  if [[ ! -f "$created" ]]; then
+  if [[ $(record by) != kind-cluster.sh ]] || harness_alive; then
     log "cluster $name was not created by kind/kind-cluster.sh up; leaving it alone"
     return 0
   fi
   kind=$(kind_bin)
   "$kind" delete cluster --name "$name" --kubeconfig "$kubeconfig"
-  rm -f "$created" "$kubeconfig"
+  rm -f "$owner" "$kubeconfig"
   if [[ -f "$network_created" ]]; then
     if [[ -z "$(docker network inspect kind -f '{{range .Containers}}{{.Name}} {{end}}' 2>/dev/null)" ]]; then
       docker network rm kind >/dev/null 2>&1 && log "removed the Docker network kind (created by up)"

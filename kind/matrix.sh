@@ -195,7 +195,7 @@ leg_kind() {
   # A leg starts from nothing: a cluster of that name that this leg's state
   # did not create (the user's, or another run's) is never reused or deleted.
   if "$("$here/build-kind.sh" 2>>"$clog")" get clusters 2>/dev/null | grep -qx "$name" \
-    && [[ ! -e "$HARNESS_STATE/kind/$name.created" ]]; then
+    && ! grep -qx 'by=kind-cluster.sh' "$HARNESS_STATE/kind/$name.owner" 2>/dev/null; then
     leg_result="ERROR (a kind cluster named $name exists; delete it first: kind delete cluster --name $name)"
     unset HARNESS_STATE KIND_CLUSTER_NAME
     return 1

@@ -301,22 +301,22 @@ async fn claim_default(kind: &Path, existing: &[String]) -> Result<ownership::Ow
     if !existing.iter().any(|c| c == DEFAULT_CLUSTER) {
         return Ok(held);
     }
-    let Some(previous) = previous else {
-        let by_script = dir.join(format!("{DEFAULT_CLUSTER}.created")).exists();
-        bail!(
+    let previous = match previous {
+        Some(p) if p.by.as_deref() != Some(ownership::BY_SCRIPT) => p,
+        by_script => bail!(
             "a kind cluster named {DEFAULT_CLUSTER:?} already exists{}; reuse it with \
              --kind-cluster {DEFAULT_CLUSTER} (HARNESS_KIND_CLUSTER), or delete it with `{}`",
-            if by_script {
+            if by_script.is_some() {
                 " (made by kind/kind-cluster.sh up)"
             } else {
                 " and no harness run recorded making it"
             },
-            if by_script {
+            if by_script.is_some() {
                 "kind/kind-cluster.sh down".to_string()
             } else {
                 format!("kind delete cluster --name {DEFAULT_CLUSTER}")
             }
-        );
+        ),
     };
     eprintln!(
         "deleting kind cluster {DEFAULT_CLUSTER}, left by a harness run that did not finish ({})",

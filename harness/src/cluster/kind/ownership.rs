@@ -1,13 +1,18 @@
-//! Which kind cluster a harness run made, and whether that run still lives.
+//! Who made a kind cluster, and whether a harness run that made it lives.
 //!
-//! A run that creates the default cluster holds an exclusive lock on
-//! `$HARNESS_STATE/kind/<name>.harness-lock` for as long as it lives, and
-//! writes `<name>.harness-run` (its pid, the node image, the time) before
-//! `kind create cluster`. The kernel drops the lock when the process dies,
-//! however it dies. So a later run that finds the cluster, the record and a
-//! free lock knows the cluster is the leftover of a killed run (SIGKILL, a
-//! closed session, an OOM kill: no destructor ran) and may delete it; a
-//! cluster without the record was made by someone else and is left alone.
+//! One record per cluster, `$HARNESS_STATE/kind/<name>.owner`, shared with
+//! `kind/kind-cluster.sh`: `by=` says which made it (`injector-harness` or
+//! `kind-cluster.sh`), with the node image, the time and a harness run's
+//! pid. A harness run that creates the default cluster holds an exclusive
+//! lock on `<name>.owner.lock` for as long as it lives, and writes the
+//! record before `kind create cluster`. The kernel drops the lock when the
+//! process dies, however it dies. So a later run that finds the cluster, a
+//! record by the harness and a free lock knows the cluster is the leftover
+//! of a killed run (SIGKILL, a closed session, an OOM kill: no destructor
+//! ran) and may delete it; a cluster the script made belongs to the user
+//! who ran `up`, and one without a record to someone else: both are left
+//! alone. The script reads the same lock (`flock -n`), so `up` never takes
+//! over a cluster a live run will delete.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -28,15 +33,25 @@ pub fn state_dir() -> PathBuf {
 /// What the run that created a cluster wrote down about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunRecord {
+    /// Which made the cluster: [`BY_HARNESS`] or [`BY_SCRIPT`].
+    pub by: Option<String>,
     pub pid: Option<u32>,
     pub image: Option<String>,
     /// Seconds since the epoch.
     pub created: Option<u64>,
 }
 
+/// The record's `by=` when a harness run made the cluster.
+pub const BY_HARNESS: &str = "injector-harness";
+/// The record's `by=` when `kind/kind-cluster.sh up` made the cluster.
+pub const BY_SCRIPT: &str = "kind-cluster.sh";
+
 impl RunRecord {
     fn render(&self) -> String {
         let mut s = String::new();
+        if let Some(by) = &self.by {
+            s.push_str(&format!("by={by}\n"));
+        }
         if let Some(pid) = self.pid {
             s.push_str(&format!("pid={pid}\n"));
         }
@@ -53,12 +68,14 @@ impl RunRecord {
     /// that does not parse is just unknown, never an error.
     fn parse(text: &str) -> RunRecord {
         let mut r = RunRecord {
+            by: None,
             pid: None,
             image: None,
             created: None,
         };
         for line in text.lines() {
             match line.split_once('=') {
+                Some(("by", v)) => r.by = Some(v.trim().to_string()),
                 Some(("pid", v)) => r.pid = v.trim().parse().ok(),
                 Some(("image", v)) => r.image = Some(v.trim().to_string()),
                 Some(("created", v)) => r.created = v.trim().parse().ok(),
@@ -120,8 +137,8 @@ pub enum Claim {
 /// Takes the lock for `name` in `dir` without waiting.
 pub fn claim(dir: &Path, name: &str) -> Result<Claim> {
     std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
-    let lock_path = dir.join(format!("{name}.harness-lock"));
-    let record = dir.join(format!("{name}.harness-run"));
+    let lock_path = dir.join(format!("{name}.owner.lock"));
+    let record = dir.join(format!("{name}.owner"));
     let lock = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -157,6 +174,7 @@ impl Ownership {
     /// leaves a node container the next run must be allowed to remove.
     pub fn record_creation(&self, image: &str) -> Result<()> {
         let record = RunRecord {
+            by: Some(BY_HARNESS.into()),
             pid: Some(std::process::id()),
             image: Some(image.to_string()),
             created: Some(now()),
@@ -178,6 +196,7 @@ mod tests {
     #[test]
     fn a_record_reads_back_what_was_written() {
         let r = RunRecord {
+            by: Some(BY_SCRIPT.into()),
             pid: Some(42),
             image: Some("injector-harness/kind-node:v1.37.2".into()),
             created: Some(1_700_000_000),
