@@ -5,12 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, RuleWithOperations, WebhookClientConfig,
@@ -19,7 +18,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::ByteString;
 use kube::core::{Selector, SelectorExt};
 use serde_json::{json, Value};
-use sidecar_injector::certs;
 use sidecar_injector::server::{self, ConfigSource, RunningServer, ServerOptions};
 use sidecar_injector::Config;
 
@@ -44,12 +42,8 @@ const DECISION_COUNTERS: &[&str] = &[
 /// and started again at the same address, slowed down, and given a new
 /// serving certificate from the same CA while it runs.
 pub struct InjectorServer {
-    ca: certs::Ca,
-    ca_pem: String,
-    /// The serving cert in force on disk (PEM).
-    cert_pem: String,
-    /// How many serving certs were written (names the projection dirs).
-    cert_generation: u32,
+    /// The CA and the serving pair on disk.
+    certs: crate::subject::CertFiles,
     addr: SocketAddr,
     config: Config,
     server: Option<RunningServer>,
@@ -58,7 +52,6 @@ pub struct InjectorServer {
     /// Counters of instances already stopped, so a restart loses nothing.
     past_counters: BTreeMap<String, f64>,
     ever_served: bool,
-    dir: tempfile::TempDir,
 }
 
 impl InjectorServer {
@@ -66,60 +59,20 @@ impl InjectorServer {
     /// at the address (a port that was bound once and released), so calls
     /// fail the way they do when the injector is down, until [`Self::serve`].
     pub async fn start(config: Config, available: bool) -> anyhow::Result<InjectorServer> {
-        let dir = tempfile::tempdir()?;
-        let ca = certs::Ca::generate()?;
         let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut injector = InjectorServer {
-            ca_pem: ca.pem(),
-            ca,
-            cert_pem: String::new(),
-            cert_generation: 0,
+            certs: crate::subject::CertFiles::new()?,
             addr,
             config,
             server: None,
             delay_ms: Arc::new(AtomicU64::new(0)),
             past_counters: BTreeMap::new(),
             ever_served: false,
-            dir,
         };
-        injector.write_new_cert()?;
         if available {
             injector.serve().await?;
         }
         Ok(injector)
-    }
-
-    /// Issues a serving cert from the CA and projects it into the cert
-    /// directory the way the kubelet updates a mounted Secret: the files
-    /// go into a fresh `..<n>` directory, then the `..data` symlink is
-    /// swapped to it in one rename, so the injector never reads a new
-    /// certificate with an old key.
-    fn write_new_cert(&mut self) -> anyhow::Result<()> {
-        let bundle = self.ca.issue(
-            "sidecar-injector",
-            "injector-harness",
-            &["127.0.0.1".into(), "localhost".into()],
-        )?;
-        self.cert_generation += 1;
-        let dir = self.dir.path();
-        let version = format!("..{}", self.cert_generation);
-        bundle.write_to(&dir.join(&version))?;
-        let tmp = dir.join("..data_tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&version, &tmp)?;
-        std::fs::rename(&tmp, dir.join("..data"))?;
-        for file in [certs::CA_CERT_FILE, certs::CERT_FILE, certs::KEY_FILE] {
-            let link = dir.join(file);
-            if std::fs::symlink_metadata(&link).is_err() {
-                std::os::unix::fs::symlink(Path::new("..data").join(file), &link)?;
-            }
-        }
-        if self.cert_generation > 1 {
-            let old = dir.join(format!("..{}", self.cert_generation - 1));
-            let _ = std::fs::remove_dir_all(old);
-        }
-        self.cert_pem = bundle.cert_pem;
-        Ok(())
     }
 
     /// Starts serving at the injector's address (again, after [`Self::halt`]).
@@ -127,11 +80,7 @@ impl InjectorServer {
         if self.server.is_some() {
             return Ok(());
         }
-        let mut opts = ServerOptions::new(
-            self.addr,
-            self.dir.path().join(certs::CERT_FILE),
-            self.dir.path().join(certs::KEY_FILE),
-        );
+        let mut opts = ServerOptions::new(self.addr, self.certs.cert_path(), self.certs.key_path());
         opts.config = ConfigSource::Inline(Box::new(self.config.clone()));
         opts.shutdown_grace = Duration::from_secs(1);
         opts.reload_interval = RELOAD_INTERVAL;
@@ -192,26 +141,14 @@ impl InjectorServer {
     /// injector is serving, returns once a new TLS handshake presents the
     /// new certificate, verified against the caBundle.
     pub async fn rotate_cert(&mut self) -> anyhow::Result<()> {
-        self.write_new_cert()?;
+        self.certs.rotate()?;
         if !self.serving() {
             return Ok(());
         }
-        let want = pem_der(&self.cert_pem)?;
-        let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
-        loop {
-            let (addr, ca) = (self.addr, self.ca_pem.clone());
-            let got = tokio::task::spawn_blocking(move || presented_cert(addr, &ca)).await??;
-            if got == want {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "the injector still presents its old certificate {} s after the rotation",
-                    ROTATION_TIMEOUT.as_secs()
-                );
-            }
-            tokio::time::sleep(RELOAD_INTERVAL).await;
-        }
+        self.certs
+            .wait_until_presented(self.addr, ROTATION_TIMEOUT)
+            .await
+            .map_err(|e| anyhow::anyhow!("the injector {e}"))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -219,7 +156,7 @@ impl InjectorServer {
     }
 
     pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
+        self.certs.ca_pem()
     }
 
     /// The URL a webhook registration uses for `path`.
@@ -236,7 +173,7 @@ impl InjectorServer {
                 let mut hook = webhook_from_spec(w);
                 hook.client_config = WebhookClientConfig {
                     url: Some(self.url(&w.path)),
-                    ca_bundle: Some(ByteString(self.ca_pem.as_bytes().to_vec())),
+                    ca_bundle: Some(ByteString(self.ca_pem().as_bytes().to_vec())),
                     service: None,
                 };
                 hook
@@ -271,27 +208,7 @@ impl InjectorServer {
     }
 }
 
-/// What a scenario's fault steps do to its injector, however it runs: in
-/// the harness process (sim, kubeconfig) or in the cluster (kind).
-#[allow(async_fn_in_trait)]
-pub trait Injector {
-    /// The scenario's webhooks, pointing at this injector.
-    fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook>;
-    /// Whether it serves now.
-    fn serving(&self) -> bool;
-    /// How long each admission review waits before it is answered.
-    fn delay(&self) -> Duration;
-    /// Stops serving: calls fail as when the injector is down.
-    async fn halt(&mut self) -> anyhow::Result<()>;
-    /// Serves again, with the same config and CA.
-    async fn serve(&mut self) -> anyhow::Result<()>;
-    /// Makes every admission review wait `delay` (zero: none).
-    async fn set_delay(&mut self, delay: Duration) -> anyhow::Result<()>;
-    /// A new serving certificate from the same CA, in force when this returns.
-    async fn rotate_cert(&mut self) -> anyhow::Result<()>;
-}
-
-impl Injector for InjectorServer {
+impl crate::subject::Subject for InjectorServer {
     fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
         InjectorServer::webhooks(self, specs)
     }
@@ -314,6 +231,13 @@ impl Injector for InjectorServer {
     }
     async fn rotate_cert(&mut self) -> anyhow::Result<()> {
         InjectorServer::rotate_cert(self).await
+    }
+    async fn decisions(&self) -> Vec<String> {
+        InjectorServer::decisions(self)
+    }
+    async fn logs(&self) -> Vec<String> {
+        // Its log lines go to the harness's own tracing output.
+        Vec::new()
     }
 }
 
@@ -362,7 +286,7 @@ pub(crate) fn counters(text: &str) -> BTreeMap<String, f64> {
 }
 
 /// The DER of the first certificate in a PEM text.
-fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     let cert = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
@@ -372,7 +296,7 @@ fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
 
 /// The leaf certificate a fresh TLS handshake with `addr` presents,
 /// verified against `ca_pem` for the address (as the apiserver verifies it).
-fn presented_cert(addr: SocketAddr, ca_pem: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn presented_cert(addr: SocketAddr, ca_pem: &str) -> anyhow::Result<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -954,7 +878,7 @@ mod tests {
         inj.rotate_cert().await.unwrap();
         let after = served(&inj).await.unwrap();
         assert_ne!(before, after, "new handshakes see the new certificate");
-        assert_eq!(after, pem_der(&inj.cert_pem).unwrap());
+        assert_eq!(after, pem_der(inj.certs.cert_pem()).unwrap());
         // Registered before the rotation, still trusted after it.
         let out = WebhookCaller::new()
             .admit(&hooks, &attrs(&labels), pod(80))
@@ -976,7 +900,7 @@ mod tests {
             .await
             .unwrap();
         let mut hooks = inj.webhooks(&[WebhookSpec::default()]);
-        let other = certs::generate("x", "y", &[]).unwrap();
+        let other = sidecar_injector::certs::generate("x", "y", &[]).unwrap();
         hooks[0].client_config.ca_bundle = Some(ByteString(other.ca_pem.into_bytes()));
         let labels = enabled();
         let out = WebhookCaller::new()

@@ -72,7 +72,7 @@ pub fn check_listed(
     observed: &Observed,
 ) -> Vec<String> {
     let mut failures = Vec::new();
-    let status_key = &scenario.injector_config.policy.status_annotation;
+    let status_key = scenario.injected_annotation();
     for e in &expect.pods {
         let what = describe(e);
         let pods: Vec<&Value> = observed
@@ -97,7 +97,7 @@ pub fn check_listed(
             let name = p["metadata"]["name"].as_str().unwrap_or("?");
             let line = status::pod_line(p);
             if let Some(want) = e.injected {
-                let got = p["metadata"]["annotations"][status_key.as_str()].is_string();
+                let got = p["metadata"]["annotations"][status_key].is_string();
                 if got != want {
                     failures.push(format!(
                         "{name}: expected {}injected, but it {} the {status_key} annotation",

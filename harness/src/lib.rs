@@ -26,5 +26,6 @@ pub mod scenario;
 pub mod schedule;
 pub mod snapshot;
 pub mod status;
+pub mod subject;
 pub mod version;
 pub mod versioned_snapshots;

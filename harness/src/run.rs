@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::admission::{Injector, InjectorServer};
 use crate::cluster::kind::{InClusterInjector, KindEnvironment, KindOptions};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
 use crate::isolation::{run_id, Isolated, Isolation};
 use crate::scenario::{self, Scenario, Step};
+use crate::subject::{LocalSubject, Subject};
 use crate::version::Minor;
 use crate::{expect, snapshot, status};
 
@@ -73,7 +73,7 @@ impl ScenarioRun {
             failures,
             admission_log,
             decisions,
-            status_annotation: scenario.injector_config.policy.status_annotation.clone(),
+            status_annotation: scenario.injected_annotation().to_string(),
             diagnostics,
             elapsed: started.elapsed(),
         }
@@ -174,7 +174,7 @@ struct Checkpoint {
 
 /// Whether the injector answers webhook calls within every webhook's
 /// timeout, given what the fault steps did to it.
-fn answering(scenario: &Scenario, injector: &impl Injector) -> bool {
+fn answering(scenario: &Scenario, injector: &impl Subject) -> bool {
     let shortest = scenario
         .header
         .webhooks
@@ -185,7 +185,7 @@ fn answering(scenario: &Scenario, injector: &impl Injector) -> bool {
     injector.serving() && injector.delay() < shortest
 }
 
-async fn drive<C: Cluster, I: Injector>(
+async fn drive<C: Cluster, I: Subject>(
     cluster: &mut C,
     scenario: &Scenario,
     injector: &mut I,
@@ -345,7 +345,7 @@ async fn run_on_sim(
         Some(n) => n.config(&scenario.injector_config),
         None => scenario.injector_config.clone(),
     };
-    let mut injector = InjectorServer::start(config, scenario.header.injector.available).await?;
+    let mut injector = LocalSubject::start(scenario, config).await?;
     let mut cluster = SimCluster::of_version(scenario.name(), minor);
     cluster.preload_images(&scenario.header.preload_images);
     let mut checkpoints = Vec::new();
@@ -366,11 +366,17 @@ async fn run_on_sim(
             (result, cluster.observe().await, cluster.admission_log())
         }
     };
-    let decisions = injector.decisions();
+    let decisions = injector.decisions().await;
+    let logs = injector.logs().await;
     injector.stop().await;
-    result?;
+    result.map_err(|e| with_logs(e, &logs))?;
     let observed = observed?;
     let failures = failures_of(scenario, &checkpoints, &observed);
+    let diagnostics = if failures.is_empty() {
+        Vec::new()
+    } else {
+        logs
+    };
     Ok(ScenarioRun::new(
         scenario,
         observed,
@@ -378,9 +384,19 @@ async fn run_on_sim(
         failures,
         decisions,
         admission_log,
-        Vec::new(),
+        diagnostics,
         started,
     ))
+}
+
+/// `e` with the subject's own last words, when it had any.
+fn with_logs(e: anyhow::Error, logs: &[String]) -> anyhow::Error {
+    if logs.is_empty() {
+        e
+    } else {
+        let start = logs.len().saturating_sub(20);
+        e.context(logs[start..].join("\n"))
+    }
 }
 
 /// The expectations a finished scenario failed, at its checkpoints and at
@@ -404,11 +420,8 @@ async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
     let run = run_id().map_err(|e| anyhow::anyhow!(e))?;
     let names = Isolation::for_run(run, scenario);
     let client = crate::cluster::kubeconfig::connect_client().await?;
-    let mut injector = InjectorServer::start(
-        names.config(&scenario.injector_config),
-        scenario.header.injector.available,
-    )
-    .await?;
+    let mut injector =
+        LocalSubject::start(scenario, names.config(&scenario.injector_config)).await?;
     let mut cluster = KubeconfigCluster::with_client(
         client,
         scenario.name(),
@@ -428,12 +441,18 @@ async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
     };
     // Clean up whatever happened above.
     let cleaned = cluster.cleanup().await;
-    let decisions = injector.decisions();
+    let decisions = injector.decisions().await;
+    let logs = injector.logs().await;
     injector.stop().await;
-    result?;
+    result.map_err(|e| with_logs(e, &logs))?;
     let observed = observed?;
     cleaned?;
     let failures = failures_of(scenario, &checkpoints, &observed);
+    let diagnostics = if failures.is_empty() {
+        Vec::new()
+    } else {
+        logs
+    };
     Ok(ScenarioRun::new(
         scenario,
         observed,
@@ -441,7 +460,7 @@ async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
         failures,
         decisions,
         Vec::new(),
-        Vec::new(),
+        diagnostics,
         started,
     ))
 }
@@ -458,6 +477,15 @@ async fn run_in_cluster(
         Err(e) => return (Err(anyhow::anyhow!(e)), nothing_to_remove()),
     };
     let names = Isolation::for_run(run, scenario);
+    if !scenario.builtin_subject() {
+        return (
+            Err(anyhow::anyhow!(
+                "{}: a process subject runs on the sim and on the kubeconfig backend with the webhook on the host; in a cluster the webhook has to be an image, which this harness does not deploy yet",
+                scenario.path.display()
+            )),
+            nothing_to_remove(),
+        );
+    }
     let mut injector = match InClusterInjector::deploy(
         client.clone(),
         scenario.name(),

@@ -31,6 +31,20 @@ impl Scenario {
         &self.header.name
     }
 
+    /// The annotation that marks a pod the subject changed.
+    pub fn injected_annotation(&self) -> &str {
+        self.header
+            .subject
+            .injected_annotation
+            .as_deref()
+            .unwrap_or(&self.injector_config.policy.status_annotation)
+    }
+
+    /// Whether the webhook under test is the built-in injector.
+    pub fn builtin_subject(&self) -> bool {
+        self.header.subject.process.is_none()
+    }
+
     /// Every namespace the scenario touches: its Namespace objects, the
     /// namespaces of its other objects, steps and expectations.
     pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
@@ -131,8 +145,12 @@ pub struct Header {
     pub preload_images: Vec<String>,
     #[serde(default)]
     pub injector: InjectorSpec,
+    /// The webhook under test; absent: the built-in injector, configured
+    /// by `injector.config`.
+    #[serde(default)]
+    pub subject: SubjectSpec,
     /// The MutatingWebhookConfiguration's webhooks, all pointing at the
-    /// injector. Default: one, gated on `sidecar-injector: enabled`.
+    /// subject. Default: one, gated on `sidecar-injector: enabled`.
     #[serde(default = "default_webhooks")]
     pub webhooks: Vec<WebhookSpec>,
     /// Run after the manifests are applied, in order. Each step is a
@@ -165,6 +183,42 @@ impl Default for InjectorSpec {
 
 fn yes() -> bool {
     true
+}
+
+/// Which webhook a scenario tests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubjectSpec {
+    /// A program that serves admission over HTTPS, started by the harness
+    /// (sim, and kubeconfig with the webhook on the host).
+    #[serde(default)]
+    pub process: Option<ProcessSpec>,
+    /// The annotation that marks a pod the subject changed (what
+    /// `injected:` in expectations and the table's injected count read);
+    /// default: the built-in injector's status annotation.
+    #[serde(default)]
+    pub injected_annotation: Option<String>,
+}
+
+/// A program the harness runs as the webhook under test. In `command` and
+/// `env`, `$(TLS_CERT)`, `$(TLS_KEY)` and `$(CA_CERT)` become the paths of
+/// the serving pair and CA the harness made for it, `$(PORT)` the port on
+/// 127.0.0.1 it must serve on, `$(SCENARIO_DIR)` the scenario file's
+/// directory (also the program's working directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProcessSpec {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How long it may take to serve TLS after it starts (a `cargo run`
+    /// that compiles first needs minutes).
+    #[serde(default = "default_start_timeout")]
+    pub start_timeout_seconds: u32,
+}
+
+fn default_start_timeout() -> u32 {
+    300
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -268,19 +322,23 @@ pub enum Step {
         name: String,
         replicas: u32,
     },
-    /// Stop the injector: its connections close and nothing listens at its
-    /// address, so webhook calls are refused (`connect: connection refused`).
+    /// Stop the webhook under test: its connections close and nothing
+    /// listens at its address, so calls are refused (`connect: connection
+    /// refused`). `stopInjector` is the older name.
+    #[serde(rename = "stopWebhook", alias = "stopInjector")]
     StopInjector,
-    /// Start the injector again at the same address, with the same config.
+    /// Start it again at the same address, with the same config.
+    #[serde(rename = "startWebhook", alias = "startInjector")]
     StartInjector,
-    /// Make every admission request wait `delaySeconds` before the injector
-    /// reviews it (0 restores). Longer than a webhook's timeoutSeconds, the
+    /// Make every admission request wait `delaySeconds` before the webhook
+    /// answers (0 restores). Longer than a webhook's timeoutSeconds, the
     /// apiserver gives up on the call.
+    #[serde(rename = "slowWebhook", alias = "slowInjector")]
     SlowInjector {
         #[serde(rename = "delaySeconds")]
         delay_seconds: u32,
     },
-    /// Give the running injector a new serving key and certificate from the
+    /// Give the running webhook a new serving key and certificate from the
     /// same CA (the caBundle stays valid); done once new handshakes see it.
     RotateCert,
     /// Check expectations at this point (after the previous step settled);
@@ -296,12 +354,24 @@ impl Step {
             Step::RolloutRestart { .. } => "rolloutRestart",
             Step::Apply { .. } => "apply",
             Step::Scale { .. } => "scale",
-            Step::StopInjector => "stopInjector",
-            Step::StartInjector => "startInjector",
-            Step::SlowInjector { .. } => "slowInjector",
+            Step::StopInjector => "stopWebhook",
+            Step::StartInjector => "startWebhook",
+            Step::SlowInjector { .. } => "slowWebhook",
             Step::RotateCert => "rotateCert",
             Step::Expect(_) => "expect",
         }
+    }
+
+    /// The names a scenario may write the step under: its name, then the
+    /// older one it replaced.
+    pub fn written_names(&self) -> Vec<&'static str> {
+        let older = match self {
+            Step::StopInjector => Some("stopInjector"),
+            Step::StartInjector => Some("startInjector"),
+            Step::SlowInjector { .. } => Some("slowInjector"),
+            _ => None,
+        };
+        std::iter::once(self.name()).chain(older).collect()
     }
 }
 
@@ -638,8 +708,8 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
     for (i, step) in header.steps.iter().enumerate() {
         let field = format!("steps[{i}].{}", step.name());
         let problem = match step {
-            Step::StopInjector if !serving => Some("the injector is not running here".to_string()),
-            Step::StartInjector if serving => Some("the injector is already running here".into()),
+            Step::StopInjector if !serving => Some("the webhook is not running here".to_string()),
+            Step::StartInjector if serving => Some("the webhook is already running here".into()),
             Step::SlowInjector { delay_seconds } if *delay_seconds > 60 => {
                 Some(format!("delaySeconds {delay_seconds} is over 60"))
             }
@@ -658,7 +728,7 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
                 .iter()
                 .filter(|s| s.name() == step.name())
                 .count();
-            let line = find_step_line(header_text, step.name(), nth)
+            let line = find_step_line(header_text, &step.written_names(), nth)
                 .map(|l| header_line + l - 1)
                 .or(Some(header_line));
             return Err(ScenarioError::new(path, line, field, message));
@@ -667,6 +737,24 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
             Step::StopInjector => serving = false,
             Step::StartInjector => serving = true,
             _ => {}
+        }
+    }
+    if let Some(process) = &header.subject.process {
+        if process.command.is_empty() {
+            return Err(ScenarioError::new(
+                path,
+                at("subject"),
+                "subject.process.command",
+                "names no program",
+            ));
+        }
+        if !header.injector.config.is_null() {
+            return Err(ScenarioError::new(
+                path,
+                at("injector"),
+                "injector.config",
+                "configures the built-in injector, but this scenario's subject is a process (subject.process)",
+            ));
         }
     }
     for (i, p) in header.expect.pods.iter().enumerate() {
@@ -812,14 +900,16 @@ fn find_line(doc: &str, field: &str) -> Option<usize> {
 
 /// The line (1-based, within `doc`) of the `nth` (0-based) step item named
 /// `name`, written `- name` or `- name: ...`.
-fn find_step_line(doc: &str, name: &str, nth: usize) -> Option<usize> {
+fn find_step_line(doc: &str, names: &[&str], nth: usize) -> Option<usize> {
     doc.lines()
         .enumerate()
         .filter(|(_, l)| {
             let t = l.trim_start();
             t.strip_prefix("- ").is_some_and(|t| {
                 let t = t.trim_end();
-                t == name || t.starts_with(&format!("{name}:"))
+                names
+                    .iter()
+                    .any(|name| t == *name || t.starts_with(&format!("{name}:")))
             })
         })
         .nth(nth)
@@ -1051,17 +1141,18 @@ mod tests {
     fn fault_steps_parse_and_are_checked_in_order() {
         let head = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\n";
         let text = format!(
-            "{head}steps:\n- stopInjector\n- scale: {{namespace: d, name: web, replicas: 3}}\n- expect:\n    pods: [{{namespace: d, count: 1}}]\n- startInjector\n- slowInjector: {{delaySeconds: 3}}\n- rotateCert\n"
+            "{head}steps:\n- stopWebhook\n- scale: {{namespace: d, name: web, replicas: 3}}\n- expect:\n    pods: [{{namespace: d, count: 1}}]\n- startInjector\n- slowWebhook: {{delaySeconds: 3}}\n- rotateCert\n"
         );
         let s = parse_text("x", &text).unwrap();
         assert_eq!(
             s.header.steps.iter().map(Step::name).collect::<Vec<_>>(),
+            // The older names (startInjector here) read as the new ones.
             [
-                "stopInjector",
+                "stopWebhook",
                 "scale",
                 "expect",
-                "startInjector",
-                "slowInjector",
+                "startWebhook",
+                "slowWebhook",
                 "rotateCert"
             ]
         );
@@ -1074,7 +1165,7 @@ mod tests {
         let e = parse_text("x", &format!("{head}steps:\n- startInjector\n")).unwrap_err();
         assert_eq!(
             (e.line, e.field.as_str()),
-            (Some(5), "steps[0].startInjector"),
+            (Some(5), "steps[0].startWebhook"),
             "{e}"
         );
         assert!(e.message.contains("already running"), "{e}");

@@ -360,7 +360,7 @@ impl InClusterInjector {
     }
 }
 
-impl crate::admission::Injector for InClusterInjector {
+impl crate::subject::Subject for InClusterInjector {
     fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
         InClusterInjector::webhooks(self, specs)
     }
@@ -461,6 +461,14 @@ impl crate::admission::Injector for InClusterInjector {
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         Ok(())
+    }
+
+    async fn decisions(&self) -> Vec<String> {
+        InClusterInjector::decisions(self).await
+    }
+
+    async fn logs(&self) -> Vec<String> {
+        InClusterInjector::logs(self).await
     }
 }
 

@@ -54,11 +54,17 @@ pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result
 }
 
 /// Kills a process group when dropped while armed: the group a cancelled
-/// [`output`] call's program leads (its pid is the group's id).
-struct GroupGuard(Option<u32>);
+/// [`output`] call's program leads (its pid is the group's id), or a
+/// subject program's.
+pub(crate) struct GroupGuard(Option<u32>);
 
 impl GroupGuard {
-    fn disarm(&mut self) {
+    /// Arms for the group led by `pid` (spawned with `process_group(0)`).
+    pub(crate) fn new(pid: Option<u32>) -> GroupGuard {
+        GroupGuard(pid)
+    }
+
+    pub(crate) fn disarm(&mut self) {
         self.0 = None;
     }
 }

@@ -454,7 +454,12 @@ impl SimCluster {
         }
     }
 
-    fn store(&mut self, mut object: Value) -> Result<()> {
+    /// Creates or updates any object but a Pod or Namespace, as the
+    /// apiserver does: decode (quantities), the namespace's existence, the
+    /// kind's defaults, mutating webhooks whose rules name the kind (the
+    /// image-swap webhook's `apps/v1 deployments`), then name and metadata
+    /// validation.
+    async fn store(&mut self, mut object: Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
         let ns = crate::object::namespace(&object).to_string();
         // A refusal names the object as the scenario wrote it.
@@ -469,6 +474,44 @@ impl SimCluster {
             return Ok(());
         }
         object["metadata"]["namespace"] = json!(ns);
+        match kind.as_str() {
+            "Deployment" => defaults::deployment(&mut object),
+            "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
+            _ => {}
+        }
+        let written_name = crate::object::meta_str(&object, "name").to_string();
+        let updating = !written_name.is_empty()
+            && self
+                .objects
+                .contains_key(&(kind.clone(), ns.clone(), written_name));
+        if let Some(info) = crate::cluster::kind_info(&kind) {
+            let labels = self.namespace_labels(&ns);
+            let attrs = Attributes {
+                operation: if updating { "UPDATE" } else { "CREATE" },
+                group: info.group,
+                version: info.version,
+                kind: info.kind,
+                resource: info.plural,
+                namespace: &ns,
+                namespace_labels: &labels,
+            };
+            let webhooks = self.webhooks.clone();
+            match self.caller.admit(&webhooks, &attrs, object).await {
+                Admitted::Allowed {
+                    object: admitted,
+                    warnings,
+                } => {
+                    object = admitted;
+                    for w in warnings {
+                        self.warnings.push((format!("{ns}/{written}"), w));
+                    }
+                }
+                Admitted::Rejected(message) => {
+                    self.record_rejection(&ns, &kind, &written, message);
+                    return Ok(());
+                }
+            }
+        }
         self.generate_name(&mut object);
         let name = crate::object::meta_str(&object, "name").to_string();
         let exists = self
@@ -483,11 +526,6 @@ impl SimCluster {
             let message = metadata::invalid_message(&kind, &name, &errs);
             self.record_rejection(&ns, &kind, &written, message);
             return Ok(());
-        }
-        match kind.as_str() {
-            "Deployment" => defaults::deployment(&mut object),
-            "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
-            _ => {}
         }
         let key = (kind, ns, name);
         match self.objects.get(&key) {
@@ -599,7 +637,7 @@ impl Cluster for SimCluster {
                 }
             }
             "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "Deployment" | "ReplicaSet"
-            | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone())?,
+            | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone()).await?,
             other => bail!("the simulated cluster cannot apply a {other}"),
         }
         Ok(())
