@@ -607,18 +607,29 @@ impl WebhookCaller {
         }
         let answer: Value = serde_json::from_slice(&body)
             .map_err(|e| failed(format!("received invalid webhook response: {e}")))?;
-        if answer["apiVersion"] != "admission.k8s.io/v1" || answer["kind"] != "AdmissionReview" {
-            return Err(failed(format!(
-                "received invalid webhook response: expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {}, Kind={}",
-                answer["apiVersion"].as_str().unwrap_or(""),
-                answer["kind"].as_str().unwrap_or("")
-            )));
-        }
+        // In the apiserver's order: a response at all, its uid, then the
+        // answer's type.
         let resp = &answer["response"];
+        if !resp.is_object() {
+            return Err(failed(
+                "received invalid webhook response: webhook response was absent".into(),
+            ));
+        }
         if resp["uid"].as_str() != Some(uid.as_str()) {
             return Err(failed(format!(
                 "received invalid webhook response: expected response.uid=\"{uid}\", got \"{}\"",
                 resp["uid"].as_str().unwrap_or("")
+            )));
+        }
+        if answer["apiVersion"] != "admission.k8s.io/v1" || answer["kind"] != "AdmissionReview" {
+            // The apiserver prints the answer's GroupVersionKind as Go's
+            // `group/version, Kind=kind`: `/, Kind=` when both are missing,
+            // `/v1, Kind=...` for a core apiVersion.
+            let api_version = answer["apiVersion"].as_str().unwrap_or("");
+            let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+            return Err(failed(format!(
+                "received invalid webhook response: expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {group}/{version}, Kind={}",
+                answer["kind"].as_str().unwrap_or("")
             )));
         }
         if let Some(d) = resp["auditAnnotations"]["decision"].as_str() {

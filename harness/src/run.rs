@@ -477,24 +477,36 @@ async fn run_in_cluster(
         Err(e) => return (Err(anyhow::anyhow!(e)), nothing_to_remove()),
     };
     let names = Isolation::for_run(run, scenario);
-    if !scenario.builtin_subject() {
-        return (
-            Err(anyhow::anyhow!(
-                "{}: a process subject runs on the sim and on the kubeconfig backend with the webhook on the host; in a cluster the webhook has to be an image, which this harness does not deploy yet",
-                scenario.path.display()
-            )),
-            nothing_to_remove(),
-        );
-    }
-    let mut injector = match InClusterInjector::deploy(
-        client.clone(),
-        scenario.name(),
-        run,
-        &names.config(&scenario.injector_config),
-        scenario.header.injector.available,
-    )
-    .await
-    {
+    let available = scenario.header.injector.available;
+    let deployed = match (&scenario.header.subject.image, scenario.builtin_subject()) {
+        (Some(image), _) => {
+            let dir = scenario.path.parent().unwrap_or(Path::new("."));
+            InClusterInjector::deploy_image(
+                client.clone(),
+                scenario.name(),
+                run,
+                image,
+                dir,
+                available,
+            )
+            .await
+        }
+        (None, true) => {
+            InClusterInjector::deploy(
+                client.clone(),
+                scenario.name(),
+                run,
+                &names.config(&scenario.injector_config),
+                available,
+            )
+            .await
+        }
+        (None, false) => Err(anyhow::anyhow!(
+            "{}: the subject is a process, which runs on the sim and on the kubeconfig backend with the webhook on the host; in a cluster give it an image too (subject.image)",
+            scenario.path.display()
+        )),
+    };
+    let mut injector = match deployed {
         Ok(i) => i,
         Err(e) => return (Err(e), nothing_to_remove()),
     };
@@ -881,7 +893,11 @@ fn preload_images(paths: &[PathBuf]) -> Vec<String> {
     let mut images: Vec<String> = paths
         .iter()
         .filter_map(|p| load_scenario(p).ok())
-        .flat_map(|s| s.header.preload_images)
+        .flat_map(|s| {
+            // A subject's image goes onto the node with the scenario's own.
+            let subject = s.header.subject.image.map(|i| i.name);
+            s.header.preload_images.into_iter().chain(subject)
+        })
         .collect();
     images.sort();
     images.dedup();

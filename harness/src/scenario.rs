@@ -42,7 +42,7 @@ impl Scenario {
 
     /// Whether the webhook under test is the built-in injector.
     pub fn builtin_subject(&self) -> bool {
-        self.header.subject.process.is_none()
+        self.header.subject.process.is_none() && self.header.subject.image.is_none()
     }
 
     /// Every namespace the scenario touches: its Namespace objects, the
@@ -193,6 +193,11 @@ pub struct SubjectSpec {
     /// (sim, and kubeconfig with the webhook on the host).
     #[serde(default)]
     pub process: Option<ProcessSpec>,
+    /// An image that serves admission over HTTPS, deployed by the harness
+    /// in the cluster (kind, and kubeconfig with the webhook in-cluster).
+    /// A scenario may give both: each backend runs what it can.
+    #[serde(default)]
+    pub image: Option<ImageSpec>,
     /// The annotation that marks a pod the subject changed (what
     /// `injected:` in expectations and the table's injected count read);
     /// default: the built-in injector's status annotation.
@@ -219,6 +224,27 @@ pub struct ProcessSpec {
 
 fn default_start_timeout() -> u32 {
     300
+}
+
+/// An image the harness deploys as the webhook under test: a Deployment
+/// and a Service in a namespace of its own, the serving pair and CA in a
+/// Secret mounted at `/etc/webhook/certs` (`$(TLS_CERT)`, `$(TLS_KEY)`,
+/// `$(CA_CERT)` in `args`), the scenario's `files` in a ConfigMap mounted
+/// at `/etc/webhook/files` (`$(FILES)`), and `$(PORT)` for `port`. The
+/// image must be on the nodes: on kind the harness loads it from the local
+/// Docker engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageSpec {
+    pub name: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// The port it serves HTTPS on inside its pod.
+    pub port: i32,
+    /// Files beside the scenario (paths relative to its directory) the
+    /// subject reads, by file name under `$(FILES)`.
+    #[serde(default)]
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -739,6 +765,25 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
             _ => {}
         }
     }
+    let own_subject = header.subject.process.is_some() || header.subject.image.is_some();
+    if own_subject && !header.injector.config.is_null() {
+        return Err(ScenarioError::new(
+            path,
+            at("injector"),
+            "injector.config",
+            "configures the built-in injector, but this scenario's subject is its own webhook (subject)",
+        ));
+    }
+    if let Some(image) = &header.subject.image {
+        if image.name.is_empty() || !(1..=65535).contains(&image.port) {
+            return Err(ScenarioError::new(
+                path,
+                at("subject"),
+                "subject.image",
+                "needs a name and a port from 1 to 65535",
+            ));
+        }
+    }
     if let Some(process) = &header.subject.process {
         if process.command.is_empty() {
             return Err(ScenarioError::new(
@@ -746,14 +791,6 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
                 at("subject"),
                 "subject.process.command",
                 "names no program",
-            ));
-        }
-        if !header.injector.config.is_null() {
-            return Err(ScenarioError::new(
-                path,
-                at("injector"),
-                "injector.config",
-                "configures the built-in injector, but this scenario's subject is a process (subject.process)",
             ));
         }
     }

@@ -491,6 +491,12 @@ impl LocalSubject {
         config: sidecar_injector::Config,
     ) -> Result<LocalSubject> {
         let available = scenario.header.injector.available;
+        if scenario.header.subject.process.is_none() && scenario.header.subject.image.is_some() {
+            bail!(
+                "{}: the subject is an image, which runs in a cluster (kind, or kubeconfig with --webhook in-cluster); on this backend give it a process too (subject.process)",
+                scenario.path.display()
+            );
+        }
         Ok(match &scenario.header.subject.process {
             None => LocalSubject::Builtin(InjectorServer::start(config, available).await?),
             Some(spec) => {

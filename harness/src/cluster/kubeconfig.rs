@@ -225,6 +225,17 @@ impl KubeconfigCluster {
         canary.name = "canary.injector-harness.io".into();
         canary.failure_policy = Some("Fail".into());
         canary.reinvocation_policy = Some("Never".into());
+        // It is asked about a pod, whatever the scenario's webhooks are for
+        // (the image-swap subject's are for Deployments).
+        canary.rules = Some(vec![
+            k8s_openapi::api::admissionregistration::v1::RuleWithOperations {
+                operations: Some(vec!["CREATE".into()]),
+                api_groups: Some(vec!["".into()]),
+                api_versions: Some(vec!["v1".into()]),
+                resources: Some(vec!["pods".into()]),
+                scope: Some("*".into()),
+            },
+        ]);
         canary.namespace_selector = Some(LabelSelector {
             match_labels: None,
             match_expressions: Some(vec![scope]),

@@ -22,11 +22,18 @@ use sidecar_injector::manifests::{self, ManifestOptions, APP_LABEL, APP_NAME, SE
 use sidecar_injector::{certs, Config};
 
 use crate::isolation::{RunId, RUN_LABEL};
-use crate::scenario::WebhookSpec;
+use crate::scenario::{ImageSpec, WebhookSpec};
 
 const FIELD_MANAGER: &str = "injector-harness";
 /// The Service the webhooks call, in the injector's namespace.
 pub const SERVICE: &str = "sidecar-injector";
+/// An image subject's Deployment, Service and app label.
+pub const IMAGE_SUBJECT: &str = "webhook";
+/// Where an image subject finds its serving pair and CA (`$(TLS_CERT)`,
+/// `$(TLS_KEY)`, `$(CA_CERT)` name files here).
+pub const CERT_DIR: &str = "/etc/webhook/certs";
+/// Where an image subject finds the scenario's `files` (`$(FILES)`).
+pub const FILES_DIR: &str = "/etc/webhook/files";
 /// Labels the injector namespace so an interrupted run can find it.
 pub const SCENARIO_LABEL: &str = "injector-harness/scenario";
 /// How long the injector may take to become an endpoint of its Service.
@@ -39,6 +46,11 @@ const ROTATION_TIMEOUT: Duration = Duration::from_secs(150);
 pub struct InClusterInjector {
     client: Client,
     namespace: String,
+    /// The Deployment's and Service's name, and the pods' app label.
+    name: String,
+    /// Some for an image subject (not the built-in injector): what it
+    /// cannot do that the injector can.
+    image: Option<String>,
     /// The CA the webhooks trust; rotations issue from it.
     ca: certs::Ca,
     ca_pem: String,
@@ -115,6 +127,8 @@ impl InClusterInjector {
         let injector = InClusterInjector {
             client,
             namespace,
+            name: SERVICE.into(),
+            image: None,
             ca,
             ca_pem,
             serving: available,
@@ -132,6 +146,125 @@ impl InClusterInjector {
         Ok(injector)
     }
 
+    /// Deploys an image subject (`subject.image`): a Deployment of `spec`'s
+    /// image behind a Service, with a serving pair from a new CA in a
+    /// Secret mounted at [`CERT_DIR`] and the scenario's `files` in a
+    /// ConfigMap mounted at [`FILES_DIR`]. `scenario_dir` is where `files`
+    /// are read from.
+    pub async fn deploy_image(
+        client: Client,
+        scenario: &str,
+        run: &RunId,
+        spec: &ImageSpec,
+        scenario_dir: &std::path::Path,
+        available: bool,
+    ) -> Result<InClusterInjector> {
+        let name = IMAGE_SUBJECT.to_string();
+        let namespace = namespace_for(scenario, run);
+        let ca = certs::Ca::generate().context("generating the subject's CA")?;
+        let bundle = ca
+            .issue(&name, &namespace, &[])
+            .context("generating the subject's serving certificate")?;
+        let mut files = BTreeMap::new();
+        for f in &spec.files {
+            let path = scenario_dir.join(f);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("subject.image.files: {}: cannot read", path.display()))?;
+            let key = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("file")
+                .to_string();
+            files.insert(key, text);
+        }
+        let substitute = |a: &str| {
+            a.replace("$(TLS_CERT)", &format!("{CERT_DIR}/{}", certs::CERT_FILE))
+                .replace("$(TLS_KEY)", &format!("{CERT_DIR}/{}", certs::KEY_FILE))
+                .replace("$(CA_CERT)", &format!("{CERT_DIR}/{}", certs::CA_CERT_FILE))
+                .replace("$(PORT)", &spec.port.to_string())
+                .replace("$(FILES)", FILES_DIR)
+        };
+        let args: Vec<String> = spec.args.iter().map(|a| substitute(a)).collect();
+        let labels = BTreeMap::from([(APP_LABEL.to_string(), name.clone())]);
+        let ns_labels = BTreeMap::from([
+            (SCENARIO_LABEL.to_string(), scenario.to_string()),
+            (RUN_LABEL.to_string(), run.to_string()),
+        ]);
+        let objects = serde_json::json!({
+            "namespace": {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": namespace, "labels": ns_labels}},
+            "secret": {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": format!("{name}-certs"), "namespace": namespace},
+                "stringData": {certs::CERT_FILE: bundle.cert_pem, certs::KEY_FILE: bundle.key_pem, certs::CA_CERT_FILE: bundle.ca_pem}},
+            "files": {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": format!("{name}-files"), "namespace": namespace},
+                "data": files},
+            "service": {"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"selector": labels, "ports": [{"port": SERVICE_PORT, "targetPort": spec.port}]}},
+            "deployment": {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"replicas": i32::from(available), "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {
+                        "containers": [{"name": name, "image": spec.name, "imagePullPolicy": "IfNotPresent",
+                            "args": args, "ports": [{"containerPort": spec.port}],
+                            "readinessProbe": {"tcpSocket": {"port": spec.port}, "periodSeconds": 1},
+                            "volumeMounts": [
+                                {"name": "certs", "mountPath": CERT_DIR, "readOnly": true},
+                                {"name": "files", "mountPath": FILES_DIR, "readOnly": true}]}],
+                        "volumes": [
+                            {"name": "certs", "secret": {"secretName": format!("{name}-certs")}},
+                            {"name": "files", "configMap": {"name": format!("{name}-files")}}]}}}}
+        });
+        let ns = namespace.as_str();
+        remove_namespace(&client, ns).await?;
+        let typed = |key: &str| objects[key].clone();
+        apply(
+            Api::<Namespace>::all(client.clone()),
+            &serde_json::from_value(typed("namespace"))?,
+        )
+        .await?;
+        apply(
+            Api::<Secret>::namespaced(client.clone(), ns),
+            &serde_json::from_value(typed("secret"))?,
+        )
+        .await?;
+        apply(
+            Api::<ConfigMap>::namespaced(client.clone(), ns),
+            &serde_json::from_value(typed("files"))?,
+        )
+        .await?;
+        apply(
+            Api::<Service>::namespaced(client.clone(), ns),
+            &serde_json::from_value(typed("service"))?,
+        )
+        .await?;
+        apply(
+            Api::<Deployment>::namespaced(client.clone(), ns),
+            &serde_json::from_value(typed("deployment"))?,
+        )
+        .await?;
+        let subject = InClusterInjector {
+            client,
+            namespace,
+            name,
+            image: Some(spec.name.clone()),
+            ca_pem: ca.pem(),
+            ca,
+            serving: available,
+            ever_served: available,
+            delay: Duration::ZERO,
+            past_counters: BTreeMap::new(),
+        };
+        if available {
+            if let Err(e) = subject.wait_for_endpoint().await {
+                let _ = remove_namespace(&subject.client, &subject.namespace).await;
+                return Err(e);
+            }
+        }
+        Ok(subject)
+    }
+
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -146,7 +279,7 @@ impl InClusterInjector {
                     url: None,
                     service: Some(ServiceReference {
                         namespace: self.namespace.clone(),
-                        name: SERVICE.into(),
+                        name: self.name.clone(),
                         path: Some(w.path.clone()),
                         port: Some(SERVICE_PORT),
                     }),
@@ -164,7 +297,7 @@ impl InClusterInjector {
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         let mut wait = Duration::from_millis(200);
         loop {
-            let ready = api.get_opt(SERVICE).await?.is_some_and(|e| {
+            let ready = api.get_opt(&self.name).await?.is_some_and(|e| {
                 e.subsets
                     .unwrap_or_default()
                     .iter()
@@ -191,8 +324,8 @@ impl InClusterInjector {
     /// (the harness cannot reach a ClusterIP from the host).
     pub async fn metrics(&self) -> Result<String> {
         let path = format!(
-            "/api/v1/namespaces/{}/services/https:{SERVICE}:{SERVICE_PORT}/proxy/metrics",
-            self.namespace
+            "/api/v1/namespaces/{}/services/https:{}:{SERVICE_PORT}/proxy/metrics",
+            self.namespace, self.name
         );
         let request = http::Request::get(path).body(Vec::new())?;
         Ok(self.client.request_text(request).await?)
@@ -226,7 +359,7 @@ impl InClusterInjector {
     async fn scale(&self, replicas: i32) -> Result<()> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
         let patch = serde_json::json!({"spec": {"replicas": replicas}});
-        api.patch(SERVICE, &PatchParams::default(), &Patch::Merge(&patch))
+        api.patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .with_context(|| format!("scaling the injector in {} to {replicas}", self.namespace))?;
         Ok(())
@@ -236,10 +369,10 @@ impl InClusterInjector {
     async fn wait_until_down(&self) -> Result<()> {
         let endpoints: Api<Endpoints> = Api::namespaced(self.client.clone(), &self.namespace);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
-            let addresses = endpoints.get_opt(SERVICE).await?.map_or(0, |e| {
+            let addresses = endpoints.get_opt(&self.name).await?.map_or(0, |e| {
                 e.subsets
                     .unwrap_or_default()
                     .iter()
@@ -265,10 +398,10 @@ impl InClusterInjector {
     async fn wait_for_rollout(&self) -> Result<()> {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
         let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
         loop {
-            let d = api.get(SERVICE).await?;
+            let d = api.get(&self.name).await?;
             let generation = d.metadata.generation.unwrap_or(0);
             let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
             let done = d.status.as_ref().is_some_and(|s| {
@@ -295,7 +428,7 @@ impl InClusterInjector {
     /// kubelet syncs them and refreshes their Secret volumes.
     async fn touch_pods(&self) -> Result<()> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -325,7 +458,7 @@ impl InClusterInjector {
     /// The injector pods' logs, for failure reports.
     pub async fn logs(&self) -> Vec<String> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={APP_NAME}"));
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
         let mut out = Vec::new();
         let list = match pods.list(&lp).await {
             Ok(l) => l,
@@ -399,6 +532,9 @@ impl crate::subject::Subject for InClusterInjector {
     /// Rolls the injector out again with `serve --review-delay-ms`, and
     /// waits until only the new pod serves.
     async fn set_delay(&mut self, delay: Duration) -> Result<()> {
+        if let Some(image) = &self.image {
+            bail!("slowWebhook: the image subject {image} runs in the cluster, where the harness has no proxy in front of it yet; run this scenario on the sim or the kubeconfig backend with a process subject");
+        }
         let mut args = manifests::server_args();
         if !delay.is_zero() {
             args.push("--review-delay-ms".into());
@@ -408,9 +544,13 @@ impl crate::subject::Subject for InClusterInjector {
         let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
             {"name": APP_NAME, "args": args}
         ]}}}});
-        api.patch(SERVICE, &PatchParams::default(), &Patch::Strategic(&patch))
-            .await
-            .with_context(|| format!("setting the injector's delay in {}", self.namespace))?;
+        api.patch(
+            &self.name,
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+        .with_context(|| format!("setting the injector's delay in {}", self.namespace))?;
         self.delay = delay;
         if self.serving {
             self.wait_for_rollout().await?;
@@ -422,6 +562,9 @@ impl crate::subject::Subject for InClusterInjector {
     /// until the injector has reloaded it (the kubelet updates the mounted
     /// Secret within its sync period; the server polls the files).
     async fn rotate_cert(&mut self) -> Result<()> {
+        if let Some(image) = &self.image {
+            bail!("rotateCert: the harness cannot yet tell which certificate the image subject {image} presents in the cluster; run this scenario on the sim or the kubeconfig backend with a process subject");
+        }
         let bundle = self.ca.issue(SERVICE, &self.namespace, &[])?;
         let before = self.reloads().await;
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
@@ -464,6 +607,9 @@ impl crate::subject::Subject for InClusterInjector {
     }
 
     async fn decisions(&self) -> Vec<String> {
+        if self.image.is_some() {
+            return Vec::new();
+        }
         InClusterInjector::decisions(self).await
     }
 
