@@ -1,0 +1,170 @@
+//! A process subject under the fault steps, outside any scenario: the
+//! harness starts a program, talks TLS to it through its proxy, stops,
+//! starts, slows it and rotates its certificate, and says clearly what went
+//! wrong when the program does not cooperate. The programs are this
+//! workspace's two webhooks, started with `cargo run` as a scenario would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use injector_harness::scenario::{ProcessSpec, WebhookSpec};
+use injector_harness::subject::{ProcessSubject, Subject};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn spec(command: &[&str], timeout: u32) -> ProcessSpec {
+    ProcessSpec {
+        command: command.iter().map(|s| s.to_string()).collect(),
+        env: BTreeMap::new(),
+        start_timeout_seconds: timeout,
+    }
+}
+
+/// The port of the URL the webhooks call.
+fn front_port(subject: &ProcessSubject) -> u16 {
+    let spec: WebhookSpec = serde_yaml::from_str("{}").unwrap();
+    let hooks = subject.webhooks(&[spec]);
+    let url = hooks[0].client_config.url.clone().unwrap();
+    url.trim_start_matches("https://127.0.0.1:")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// How long a TCP connect plus the first byte back takes through the proxy
+/// (a TLS ClientHello gets a ServerHello), or the connect error.
+fn round_trip(port: u16) -> std::io::Result<Duration> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // A minimal TLS 1.2 ClientHello is more than this needs: any bytes make
+    // a TLS server answer (an alert at least).
+    s.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00])?;
+    let mut buf = [0u8; 1];
+    s.read_exact(&mut buf)?;
+    Ok(started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_injector_as_a_process_takes_every_fault_step() {
+    let injector = spec(
+        &[
+            "cargo",
+            "run",
+            "--quiet",
+            "-p",
+            "sidecar-injector",
+            "--",
+            "serve",
+            "--tls-cert",
+            "$(TLS_CERT)",
+            "--tls-key",
+            "$(TLS_KEY)",
+            "--addr",
+            "127.0.0.1:$(PORT)",
+            "--reload-interval",
+            "1",
+        ],
+        600,
+    );
+    let mut subject = ProcessSubject::start(&injector, &workspace(), true)
+        .await
+        .unwrap();
+    let port = front_port(&subject);
+    assert!(subject.serving());
+    assert!(round_trip(port).unwrap() < Duration::from_secs(2));
+
+    subject.halt().await.unwrap();
+    let refused = round_trip(port).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{refused}"
+    );
+
+    subject.serve().await.unwrap();
+    assert!(round_trip(port).is_ok());
+
+    subject.set_delay(Duration::from_secs(2)).await.unwrap();
+    let slow = round_trip(port).unwrap();
+    assert!(slow >= Duration::from_secs(2), "{slow:?}");
+    subject.set_delay(Duration::ZERO).await.unwrap();
+    assert!(round_trip(port).unwrap() < Duration::from_secs(2));
+
+    // The injector reloads its files: the new certificate is presented.
+    subject.rotate_cert().await.unwrap();
+    subject.halt().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_that_keeps_its_old_certificate_fails_rotate_cert_saying_so() {
+    let swap = spec(
+        &[
+            "cargo",
+            "run",
+            "--quiet",
+            "-p",
+            "image-swap-webhook",
+            "--",
+            "--tls-cert",
+            "$(TLS_CERT)",
+            "--tls-key",
+            "$(TLS_KEY)",
+            "--addr",
+            "127.0.0.1:$(PORT)",
+            "--config",
+            "$(SCENARIO_DIR)/scenarios/subjects/image-swap.yaml",
+        ],
+        600,
+    );
+    let mut subject = ProcessSubject::start(&swap, &workspace(), true)
+        .await
+        .unwrap();
+    let e = format!("{:#}", subject.rotate_cert().await.unwrap_err());
+    assert!(e.contains("still presents its old certificate"), "{e}");
+    assert!(e.contains("does not reload $(TLS_CERT)"), "{e}");
+    assert!(e.contains("image-swap-webhook"), "names the command: {e}");
+    subject.halt().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_subject_that_exits_or_never_serves_is_reported_with_its_stderr() {
+    let exits = spec(&["sh", "-c", "echo cannot read the config >&2; exit 3"], 10);
+    let e = ProcessSubject::start(&exits, &workspace(), true)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(e.contains("exited (exit status: 3)"), "{e}");
+    assert!(e.contains("cannot read the config"), "{e}");
+
+    let silent = spec(&["sh", "-c", "echo listening soon >&2; exec sleep 30"], 1);
+    let started = Instant::now();
+    let e = ProcessSubject::start(&silent, &workspace(), true)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(e.contains("did not serve TLS"), "{e}");
+    assert!(e.contains("within 1 s"), "{e}");
+    assert!(e.contains("listening soon"), "{e}");
+    // Given up after its timeout, not after the program's 30 s.
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    let missing = spec(&["/nonexistent/webhook"], 1);
+    let e = ProcessSubject::start(&missing, &workspace(), true)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(
+        e.contains("cannot start the subject `/nonexistent/webhook`"),
+        "{e}"
+    );
+}
