@@ -38,6 +38,9 @@ pub struct ScenarioRun {
     pub decisions: Vec<String>,
     /// The annotation that marks an injected pod in this scenario's config.
     pub status_annotation: String,
+    /// Whether the webhook under test was the built-in injector, whose
+    /// counters `decisions` holds.
+    pub builtin_subject: bool,
     /// What a real cluster adds to a failure report: failing containers'
     /// logs, events, the injector's logs (kind).
     pub diagnostics: Vec<String>,
@@ -74,6 +77,7 @@ impl ScenarioRun {
             admission_log,
             decisions,
             status_annotation: scenario.injected_annotation().to_string(),
+            builtin_subject: scenario.builtin_subject(),
             diagnostics,
             elapsed: started.elapsed(),
         }
@@ -133,12 +137,15 @@ impl ScenarioRun {
                 ));
             }
         }
-        out.push_str("  injector decisions:\n");
-        if self.decisions.is_empty() {
-            out.push_str("    (none)\n");
-        }
-        for d in &self.decisions {
-            out.push_str(&format!("    {d}\n"));
+        // Other webhooks' counters are theirs to name; none are read.
+        if self.builtin_subject {
+            out.push_str("  injector decisions:\n");
+            if self.decisions.is_empty() {
+                out.push_str("    (none)\n");
+            }
+            for d in &self.decisions {
+                out.push_str(&format!("    {d}\n"));
+            }
         }
         out.push_str("  admission log:\n");
         if self.admission_log.is_empty() {
@@ -1033,6 +1040,7 @@ mod tests {
             admission_log: Vec::new(),
             decisions: Vec::new(),
             status_annotation: String::new(),
+            builtin_subject: true,
             diagnostics: Vec::new(),
             elapsed: Duration::ZERO,
         };
