@@ -177,20 +177,29 @@ pub fn check_listed(
         .iter()
         .filter(|e| e.applies_to(observed.kubernetes))
     {
-        let hit = observed
+        // An object may be refused more than once, for different reasons
+        // (a controller's retries while a webhook is down, then too slow):
+        // any of its refusals may hold the expected words.
+        let refusals: Vec<&str> = observed
             .rejections
             .iter()
-            .find(|r| r.namespace == e.namespace && r.kind == e.kind && r.name == e.name);
-        match hit {
-            None => failures.push(format!(
+            .filter(|r| r.namespace == e.namespace && r.kind == e.kind && r.name == e.name)
+            .map(|r| r.message.as_str())
+            .collect();
+        if refusals.is_empty() {
+            failures.push(format!(
                 "expected {} {}/{} to be rejected, but it was not",
                 e.kind, e.namespace, e.name
-            )),
-            Some(r) if !r.message.contains(&e.message) => failures.push(format!(
+            ));
+        } else if !refusals.iter().any(|m| m.contains(&e.message)) {
+            failures.push(format!(
                 "{} {}/{} was rejected, but the message lacks {:?}: {}",
-                e.kind, e.namespace, e.name, e.message, r.message
-            )),
-            Some(_) => {}
+                e.kind,
+                e.namespace,
+                e.name,
+                e.message,
+                refusals.join(" | ")
+            ));
         }
     }
     for e in &expect.workloads {
@@ -223,4 +232,49 @@ pub fn check_listed(
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Rejection;
+
+    fn scenario(expect: &str) -> Scenario {
+        let text =
+            format!("apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nexpect:\n{expect}");
+        let base: serde_json::Value =
+            serde_yaml::from_str(sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap();
+        crate::scenario::parse(std::path::Path::new("scenarios/x.yaml"), &text, &base).unwrap()
+    }
+
+    fn refused(message: &str) -> Rejection {
+        Rejection {
+            namespace: "d".into(),
+            kind: "Deployment".into(),
+            name: "web".into(),
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn any_refusal_of_an_object_may_hold_the_expected_words() {
+        let s = scenario(
+            "  rejected:\n  - {namespace: d, kind: Deployment, name: web, message: deadline exceeded}\n",
+        );
+        let mut observed = Observed {
+            rejections: vec![refused("connect: connection refused")],
+            ..Default::default()
+        };
+        let failures = check(&s, &observed);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("lacks \"deadline exceeded\": connect: connection refused"));
+        // Refused a second time, for the expected reason: met.
+        observed
+            .rejections
+            .push(refused("context deadline exceeded"));
+        assert_eq!(check(&s, &observed), Vec::<String>::new());
+        // Not refused at all.
+        observed.rejections.clear();
+        assert!(check(&s, &observed)[0].contains("to be rejected, but it was not"));
+    }
 }

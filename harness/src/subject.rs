@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -198,7 +197,8 @@ pub struct ProcessSubject {
     port: u16,
     /// The proxy's port, which the webhooks name.
     front: u16,
-    delay_ms: Arc<AtomicU64>,
+    /// The proxy's delay; a change also closes the connections it holds.
+    delay: tokio::sync::watch::Sender<Duration>,
     proxy: Option<tokio::task::JoinHandle<()>>,
     running: Option<Running>,
     /// The last lines the program wrote to stderr, over every start.
@@ -218,7 +218,7 @@ impl ProcessSubject {
             certs: CertFiles::new()?,
             port: free_port()?,
             front: free_port()?,
-            delay_ms: Arc::new(AtomicU64::new(0)),
+            delay: tokio::sync::watch::Sender::new(Duration::ZERO),
             proxy: None,
             running: None,
             stderr: Arc::new(Mutex::new(VecDeque::new())),
@@ -343,7 +343,7 @@ impl ProcessSubject {
             tokio::time::sleep(POLL).await;
         }
         self.running = Some(running);
-        self.proxy = Some(open_proxy(self.front, self.port, self.delay_ms.clone()).await?);
+        self.proxy = Some(open_proxy(self.front, self.port, self.delay.subscribe()).await?);
         Ok(())
     }
 
@@ -374,13 +374,19 @@ impl ProcessSubject {
     }
 }
 
-/// Listens on 127.0.0.1:`front` and passes each connection to `port`
-/// after `delay_ms`. Aborting the task closes the listener and the
-/// connections it passed on.
+/// Listens on 127.0.0.1:`front` and passes each connection to `port`.
+/// Aborting the task closes the listener and the connections it passed on.
+///
+/// A delay holds back what the client sends whenever it starts a new turn:
+/// its first bytes, and its first bytes after the subject has answered.
+/// TLS passes through unread, so this is how a request is told apart: a
+/// client keeps a connection alive between requests (the apiserver does),
+/// and each new request on it is held as a new connection is. The delay
+/// in force at that moment applies.
 async fn open_proxy(
     front: u16,
     port: u16,
-    delay_ms: Arc<AtomicU64>,
+    delay: tokio::sync::watch::Receiver<Duration>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", front))
         .await
@@ -392,19 +398,65 @@ async fn open_proxy(
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((mut inbound, _)) = accepted else { continue };
-                    let delay = Duration::from_millis(delay_ms.load(Ordering::SeqCst));
-                    connections.spawn(async move {
-                        tokio::time::sleep(delay).await;
-                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    });
+                    let Ok((inbound, _)) = accepted else { continue };
+                    connections.spawn(relay(inbound, port, delay.clone()));
                 }
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
             }
         }
     }))
+}
+
+/// One proxied connection; see [`open_proxy`].
+async fn relay(
+    inbound: tokio::net::TcpStream,
+    port: u16,
+    delay: tokio::sync::watch::Receiver<Duration>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let (mut client_read, mut client_write) = inbound.into_split();
+    let (mut subject_read, mut subject_write) = outbound.into_split();
+    // Set when the subject has sent something since the client last did.
+    let answered = Arc::new(AtomicBool::new(true));
+    let turns = answered.clone();
+    let upstream = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match client_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if turns.swap(false, Ordering::SeqCst) {
+                let wait = *delay.borrow();
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            if subject_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = subject_write.shutdown().await;
+    };
+    let downstream = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match subject_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            answered.store(true, Ordering::SeqCst);
+            if client_write.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_write.shutdown().await;
+    };
+    tokio::join!(upstream, downstream);
 }
 
 impl Drop for ProcessSubject {
@@ -435,7 +487,7 @@ impl Subject for ProcessSubject {
         self.running.is_some()
     }
     fn delay(&self) -> Duration {
-        Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
+        *self.delay.borrow()
     }
     async fn halt(&mut self) -> Result<()> {
         self.halt_now().await;
@@ -448,8 +500,7 @@ impl Subject for ProcessSubject {
         Ok(())
     }
     async fn set_delay(&mut self, delay: Duration) -> Result<()> {
-        self.delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
+        self.delay.send_replace(delay);
         Ok(())
     }
     async fn rotate_cert(&mut self) -> Result<()> {

@@ -61,6 +61,13 @@ pub struct ProbeArgs {
     /// The exit status used with `exit_after_ms` (0..=255, as a process can
     /// only report that much).
     pub exit_code: i32,
+    /// `--relay LISTEN:TARGET`: pass every connection to LISTEN on to
+    /// 127.0.0.1:TARGET, bytes untouched (TLS goes through). The harness
+    /// puts one in front of a webhook image so `slowWebhook` can slow any
+    /// webhook in a cluster.
+    pub relay: Option<(u16, u16)>,
+    /// With `relay`: hold each new connection this long before passing it on.
+    pub delay_ms: u64,
 }
 
 impl ProbeArgs {
@@ -76,7 +83,12 @@ impl ProbeArgs {
             };
             if !matches!(
                 flag,
-                "--listen" | "--exit-after-ms" | "--exit-code" | "--name"
+                "--listen"
+                    | "--exit-after-ms"
+                    | "--exit-code"
+                    | "--name"
+                    | "--relay"
+                    | "--delay-ms"
             ) {
                 return Err(if flag.starts_with('-') {
                     format!("unknown flag '{flag}'")
@@ -118,6 +130,20 @@ impl ProbeArgs {
                             format!("invalid value '{value}' for --exit-code (want 0..=255)")
                         })?;
                 }
+                "--relay" => {
+                    let pair = value
+                        .split_once(':')
+                        .and_then(|(l, t)| Some((parse_port(l.trim())?, parse_port(t.trim())?)));
+                    parsed.relay = Some(pair.ok_or_else(|| {
+                        format!("invalid value '{value}' for --relay (want LISTEN:TARGET)")
+                    })?);
+                }
+                "--delay-ms" => {
+                    parsed.delay_ms = value
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("invalid value '{value}' for --delay-ms"))?;
+                }
                 _ => parsed.name = Some(value),
             }
         }
@@ -137,6 +163,20 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ProbeArgs, String> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         ProbeArgs::parse(&args)
+    }
+
+    #[test]
+    fn a_relay_takes_two_ports_and_a_delay() {
+        let a = parse(&["--name", "relay", "--relay", "9443:8443", "--delay-ms=3000"]).unwrap();
+        assert_eq!((a.relay, a.delay_ms), (Some((9443, 8443)), 3000));
+        assert_eq!(parse(&["--relay", "1:2"]).unwrap().delay_ms, 0);
+        for bad in ["9443", "9443:", "0:1", "a:b"] {
+            let e = parse(&["--relay", bad]).unwrap_err();
+            assert!(e.contains("--relay"), "{bad}: {e}");
+        }
+        assert!(parse(&["--delay-ms", "soon"])
+            .unwrap_err()
+            .contains("--delay-ms"));
     }
 
     #[test]
@@ -194,6 +234,7 @@ mod tests {
                 listen: vec![80, 8080, 9090],
                 exit_after_ms: Some(50),
                 exit_code: 3,
+                ..ProbeArgs::default()
             }
         );
     }

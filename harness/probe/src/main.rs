@@ -36,6 +36,9 @@ fn main() {
     };
     install_signal_handlers();
     let name = args.name.as_deref().unwrap_or("unnamed");
+    if let Some((listen, target)) = args.relay {
+        relay(name, listen, target, Duration::from_millis(args.delay_ms));
+    }
 
     // Bind everything before serving anything, so a clash fails the whole
     // process the way a proxy with one bad listener does.
@@ -98,6 +101,71 @@ fn fail(message: &str) -> ! {
     }
     let _ = writeln!(std::io::stderr(), "{message}");
     exit(1);
+}
+
+/// Passes each connection to `listen` on to 127.0.0.1:`target`, both ways,
+/// until either side closes. Never returns. `delay` holds back what the
+/// client sends whenever it starts a new turn (its first bytes, and its
+/// first bytes after the target answered): TLS passes through unread, and
+/// this delays each request on a kept-alive connection as well as the first.
+fn relay(name: &str, listen: u16, target: u16, delay: Duration) -> ! {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let listener = match TcpListener::bind(("0.0.0.0", listen)) {
+        Ok(l) => l,
+        Err(e) => fail(&format!("cannot bind '0.0.0.0:{listen}': {e}")),
+    };
+    say(&format!(
+        "probe {name}: relaying {listen} to 127.0.0.1:{target}, each turn held {} ms",
+        delay.as_millis()
+    ));
+    for inbound in listener.incoming().flatten() {
+        thread::spawn(move || {
+            let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                // Nothing listens behind us: the client sees its connection
+                // closed, as it would see a refusal.
+                return;
+            };
+            let (Ok(mut client_read), Ok(mut target_write)) =
+                (inbound.try_clone(), outbound.try_clone())
+            else {
+                return;
+            };
+            let (mut target_read, mut client_write) = (outbound, inbound);
+            let answered = Arc::new(AtomicBool::new(true));
+            let turns = answered.clone();
+            let upstream = thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    let n = match client_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if turns.swap(false, Ordering::SeqCst) && !delay.is_zero() {
+                        thread::sleep(delay);
+                    }
+                    if target_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = target_write.shutdown(std::net::Shutdown::Write);
+            });
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                let n = match target_read.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                answered.store(true, Ordering::SeqCst);
+                if client_write.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = client_write.shutdown(std::net::Shutdown::Write);
+            let _ = upstream.join();
+        });
+    }
+    exit(1)
 }
 
 fn serve(listener: TcpListener) {

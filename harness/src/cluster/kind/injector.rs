@@ -51,6 +51,8 @@ pub struct InClusterInjector {
     /// Some for an image subject (not the built-in injector): what it
     /// cannot do that the injector can.
     image: Option<String>,
+    /// An image subject's own port, behind its relay.
+    image_port: Option<i32>,
     /// The CA the webhooks trust; rotations issue from it.
     ca: certs::Ca,
     ca_pem: String,
@@ -129,6 +131,7 @@ impl InClusterInjector {
             namespace,
             name: SERVICE.into(),
             image: None,
+            image_port: None,
             ca,
             ca_pem,
             serving: available,
@@ -185,6 +188,7 @@ impl InClusterInjector {
                 .replace("$(FILES)", FILES_DIR)
         };
         let args: Vec<String> = spec.args.iter().map(|a| substitute(a)).collect();
+        let relay_port = relay_port(spec.port);
         let labels = BTreeMap::from([(APP_LABEL.to_string(), name.clone())]);
         let ns_labels = BTreeMap::from([
             (SCENARIO_LABEL.to_string(), scenario.to_string()),
@@ -201,7 +205,7 @@ impl InClusterInjector {
                 "data": files},
             "service": {"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": name, "namespace": namespace},
-                "spec": {"selector": labels, "ports": [{"port": SERVICE_PORT, "targetPort": spec.port}]}},
+                "spec": {"selector": labels, "ports": [{"port": SERVICE_PORT, "targetPort": relay_port}]}},
             "deployment": {"apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": {"name": name, "namespace": namespace},
                 "spec": {"replicas": i32::from(available), "selector": {"matchLabels": labels},
@@ -211,7 +215,13 @@ impl InClusterInjector {
                             "readinessProbe": {"tcpSocket": {"port": spec.port}, "periodSeconds": 1},
                             "volumeMounts": [
                                 {"name": "certs", "mountPath": CERT_DIR, "readOnly": true},
-                                {"name": "files", "mountPath": FILES_DIR, "readOnly": true}]}],
+                                {"name": "files", "mountPath": FILES_DIR, "readOnly": true}]},
+                            // The Service reaches the subject through this
+                            // relay, which `slowWebhook` slows.
+                            {"name": RELAY, "image": crate::images::PROBE_IMAGE, "imagePullPolicy": "IfNotPresent",
+                             "args": relay_args(relay_port, spec.port, Duration::ZERO),
+                             "ports": [{"containerPort": relay_port}],
+                             "readinessProbe": {"tcpSocket": {"port": relay_port}, "periodSeconds": 1}}],
                         "volumes": [
                             {"name": "certs", "secret": {"secretName": format!("{name}-certs")}},
                             {"name": "files", "configMap": {"name": format!("{name}-files")}}]}}}}
@@ -249,6 +259,7 @@ impl InClusterInjector {
             namespace,
             name,
             image: Some(spec.name.clone()),
+            image_port: Some(spec.port),
             ca_pem: ca.pem(),
             ca,
             serving: available,
@@ -263,6 +274,78 @@ impl InClusterInjector {
             }
         }
         Ok(subject)
+    }
+
+    /// Rotates an image subject's pair: a new one from the same CA into its
+    /// Secret, then waits until every serving pod presents it on a TLS
+    /// handshake made through a port-forward (the harness cannot reach a
+    /// pod's address from the host), verified against the CA as the
+    /// apiserver verifies it. A subject that never reloads its files fails
+    /// the step, saying so.
+    async fn rotate_image_cert(&mut self) -> Result<()> {
+        let image = self.image.clone().unwrap_or_default();
+        let port = self.image_port.unwrap_or(0);
+        let bundle = self.ca.issue(&self.name, &self.namespace, &[])?;
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secret = format!("{}-certs", self.name);
+        let patch = serde_json::json!({"stringData": {
+            certs::CERT_FILE: bundle.cert_pem,
+            certs::KEY_FILE: bundle.key_pem,
+        }});
+        secrets
+            .patch(&secret, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .with_context(|| format!("updating Secret {}/{secret}", self.namespace))?;
+        if !self.serving {
+            return Ok(());
+        }
+        let want = crate::admission::pem_der(&bundle.cert_pem)?;
+        let server = format!("{}.{}.svc", self.name, self.namespace);
+        let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
+        let mut tick = 0u32;
+        loop {
+            if tick.is_multiple_of(5) {
+                // As for the injector: make the kubelet sync the pod now.
+                self.touch_pods().await?;
+            }
+            tick += 1;
+            let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+            let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
+            let mut all = true;
+            let mut last = String::new();
+            for p in pods.list(&lp).await? {
+                let name = p.metadata.name.unwrap_or_default();
+                match presented_through_portforward(&pods, &name, port, &server, &self.ca_pem).await
+                {
+                    Ok(got) if got == want => {}
+                    Ok(_) => {
+                        all = false;
+                        last = format!("pod {name} presents the old one");
+                    }
+                    Err(e) => {
+                        all = false;
+                        last = format!("pod {name}: {e:#}");
+                    }
+                }
+            }
+            if all {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!(
+                    "the image subject {image} in {} still does not present its new certificate {} s after its Secret changed ({last}): it does not reload {CERT_DIR}/{} when the file changes",
+                    self.namespace,
+                    ROTATION_TIMEOUT.as_secs(),
+                    certs::CERT_FILE
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The port the subject serves on, for its relay (image subjects).
+    fn subject_port(&self) -> Option<i32> {
+        self.image_port
     }
 
     pub fn namespace(&self) -> &str {
@@ -532,8 +615,26 @@ impl crate::subject::Subject for InClusterInjector {
     /// Rolls the injector out again with `serve --review-delay-ms`, and
     /// waits until only the new pod serves.
     async fn set_delay(&mut self, delay: Duration) -> Result<()> {
-        if let Some(image) = &self.image {
-            bail!("slowWebhook: the image subject {image} runs in the cluster, where the harness has no proxy in front of it yet; run this scenario on the sim or the kubeconfig backend with a process subject");
+        if let Some(port) = self.subject_port() {
+            // The relay in front of the image gets the delay; rolled out
+            // like any change to the pod template.
+            let relay = relay_port(port);
+            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+            let patch = serde_json::json!({"spec": {"template": {"spec": {"containers": [
+                {"name": RELAY, "args": relay_args(relay, port, delay)}
+            ]}}}});
+            api.patch(
+                &self.name,
+                &PatchParams::default(),
+                &Patch::Strategic(&patch),
+            )
+            .await
+            .with_context(|| format!("setting the relay's delay in {}", self.namespace))?;
+            self.delay = delay;
+            if self.serving {
+                self.wait_for_rollout().await?;
+            }
+            return Ok(());
         }
         let mut args = manifests::server_args();
         if !delay.is_zero() {
@@ -562,8 +663,8 @@ impl crate::subject::Subject for InClusterInjector {
     /// until the injector has reloaded it (the kubelet updates the mounted
     /// Secret within its sync period; the server polls the files).
     async fn rotate_cert(&mut self) -> Result<()> {
-        if let Some(image) = &self.image {
-            bail!("rotateCert: the harness cannot yet tell which certificate the image subject {image} presents in the cluster; run this scenario on the sim or the kubeconfig backend with a process subject");
+        if self.image.is_some() {
+            return self.rotate_image_cert().await;
         }
         let bundle = self.ca.issue(SERVICE, &self.namespace, &[])?;
         let before = self.reloads().await;
@@ -616,6 +717,74 @@ impl crate::subject::Subject for InClusterInjector {
     async fn logs(&self) -> Vec<String> {
         InClusterInjector::logs(self).await
     }
+}
+
+/// The leaf certificate pod `name` presents on `port`, over a port-forward,
+/// verified against `ca_pem` for `server` (the Service's DNS name).
+async fn presented_through_portforward(
+    pods: &Api<Pod>,
+    name: &str,
+    port: i32,
+    server: &str,
+    ca_pem: &str,
+) -> Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    let port = u16::try_from(port).context("port out of range")?;
+    let mut forward = pods
+        .portforward(name, &[port])
+        .await
+        .with_context(|| format!("port-forward to {name}:{port}"))?;
+    let stream = forward
+        .take_stream(port)
+        .context("the port-forward gave no stream")?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(sidecar_injector::tls::provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from(server.to_string())?;
+    let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, stream))
+        .await
+        .context("TLS handshake timed out")?
+        .context("TLS handshake")?;
+    let leaf = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.to_vec())
+        .context("no certificate presented")?;
+    drop(tls);
+    forward.abort();
+    Ok(leaf)
+}
+
+/// The relay container in front of an image subject.
+const RELAY: &str = "relay";
+
+/// The relay's port: 9443, or 9444 when the subject itself serves on 9443.
+fn relay_port(subject: i32) -> i32 {
+    if subject == 9443 {
+        9444
+    } else {
+        9443
+    }
+}
+
+/// The probe's arguments for a relay from `listen` to `target` after `delay`.
+fn relay_args(listen: i32, target: i32, delay: Duration) -> Vec<String> {
+    vec![
+        "--name".into(),
+        RELAY.into(),
+        "--relay".into(),
+        format!("{listen}:{target}"),
+        "--delay-ms".into(),
+        delay.as_millis().to_string(),
+    ]
 }
 
 /// Deletes `namespace` if it exists and waits until it is gone.
