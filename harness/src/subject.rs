@@ -377,12 +377,12 @@ impl ProcessSubject {
 /// Listens on 127.0.0.1:`front` and passes each connection to `port`.
 /// Aborting the task closes the listener and the connections it passed on.
 ///
-/// A delay holds back what the client sends whenever it starts a new turn:
-/// its first bytes, and its first bytes after the subject has answered.
-/// TLS passes through unread, so this is how a request is told apart: a
-/// client keeps a connection alive between requests (the apiserver does),
-/// and each new request on it is held as a new connection is. The delay
-/// in force at that moment applies.
+/// A delay is latency on the way in: every chunk the client sends reaches
+/// the subject that long after it arrived, in order. TLS passes through
+/// unread, so the proxy cannot see where a request starts; a client keeps
+/// connections alive and, over HTTP/2 (the apiserver's), runs requests side
+/// by side on one. Latency on every byte holds every request, on new
+/// connections and old, from the moment the delay is set.
 async fn open_proxy(
     front: u16,
     port: u16,
@@ -413,50 +413,44 @@ async fn relay(
     port: u16,
     delay: tokio::sync::watch::Receiver<Duration>,
 ) {
-    use std::sync::atomic::{AtomicBool, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(outbound) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
         return;
     };
     let (mut client_read, mut client_write) = inbound.into_split();
-    let (mut subject_read, mut subject_write) = outbound.into_split();
-    // Set when the subject has sent something since the client last did.
-    let answered = Arc::new(AtomicBool::new(true));
-    let turns = answered.clone();
-    let upstream = async move {
+    let (subject_read, mut subject_write) = outbound.into_split();
+    // Chunks from the client, each with the time it is due at the subject.
+    let (chunks, mut due) =
+        tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let read_client = async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
-            let n = match client_read.read(&mut buf).await {
+            match client_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            if turns.swap(false, Ordering::SeqCst) {
-                let wait = *delay.borrow();
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
+                Ok(n) => {
+                    let at = tokio::time::Instant::now() + *delay.borrow();
+                    if chunks.send((at, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
                 }
             }
-            if subject_write.write_all(&buf[..n]).await.is_err() {
+        }
+    };
+    let write_subject = async move {
+        while let Some((at, chunk)) = due.recv().await {
+            tokio::time::sleep_until(at).await;
+            if subject_write.write_all(&chunk).await.is_err() {
                 break;
             }
         }
         let _ = subject_write.shutdown().await;
     };
-    let downstream = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match subject_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            answered.store(true, Ordering::SeqCst);
-            if client_write.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
+    let answer = async move {
+        let mut subject_read = subject_read;
+        let _ = tokio::io::copy(&mut subject_read, &mut client_write).await;
         let _ = client_write.shutdown().await;
     };
-    tokio::join!(upstream, downstream);
+    tokio::join!(read_client, write_subject, answer);
 }
 
 impl Drop for ProcessSubject {

@@ -104,19 +104,19 @@ fn fail(message: &str) -> ! {
 }
 
 /// Passes each connection to `listen` on to 127.0.0.1:`target`, both ways,
-/// until either side closes. Never returns. `delay` holds back what the
-/// client sends whenever it starts a new turn (its first bytes, and its
-/// first bytes after the target answered): TLS passes through unread, and
-/// this delays each request on a kept-alive connection as well as the first.
+/// until either side closes. Never returns. `delay` is latency on the way
+/// in: each chunk the client sends reaches the target that long after it
+/// arrived, in order. TLS passes through unread, so this holds every
+/// request, whether it opens a connection or comes on a kept-alive one.
 fn relay(name: &str, listen: u16, target: u16, delay: Duration) -> ! {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Instant;
     let listener = match TcpListener::bind(("0.0.0.0", listen)) {
         Ok(l) => l,
         Err(e) => fail(&format!("cannot bind '0.0.0.0:{listen}': {e}")),
     };
     say(&format!(
-        "probe {name}: relaying {listen} to 127.0.0.1:{target}, each turn held {} ms",
+        "probe {name}: relaying {listen} to 127.0.0.1:{target} with {} ms of latency",
         delay.as_millis()
     ));
     for inbound in listener.incoming().flatten() {
@@ -132,37 +132,36 @@ fn relay(name: &str, listen: u16, target: u16, delay: Duration) -> ! {
                 return;
             };
             let (mut target_read, mut client_write) = (outbound, inbound);
-            let answered = Arc::new(AtomicBool::new(true));
-            let turns = answered.clone();
-            let upstream = thread::spawn(move || {
-                let mut buf = [0u8; 16 * 1024];
-                loop {
-                    let n = match client_read.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if turns.swap(false, Ordering::SeqCst) && !delay.is_zero() {
-                        thread::sleep(delay);
-                    }
-                    if target_write.write_all(&buf[..n]).is_err() {
+            let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
+            let writer = thread::spawn(move || {
+                for (at, chunk) in due {
+                    thread::sleep(at.saturating_duration_since(Instant::now()));
+                    if target_write.write_all(&chunk).is_err() {
                         break;
                     }
                 }
                 let _ = target_write.shutdown(std::net::Shutdown::Write);
             });
-            let mut buf = [0u8; 16 * 1024];
-            loop {
-                let n = match target_read.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                answered.store(true, Ordering::SeqCst);
-                if client_write.write_all(&buf[..n]).is_err() {
-                    break;
+            let reader = thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                loop {
+                    match client_read.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if chunks
+                                .send((Instant::now() + delay, buf[..n].to_vec()))
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                    }
                 }
-            }
+            });
+            let _ = std::io::copy(&mut target_read, &mut client_write);
             let _ = client_write.shutdown(std::net::Shutdown::Write);
-            let _ = upstream.join();
+            let _ = reader.join();
+            let _ = writer.join();
         });
     }
     exit(1)
