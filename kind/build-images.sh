@@ -24,8 +24,21 @@ for bin in sidecar-injector probe image-swap-webhook; do
   fi
 done
 kind/docker.sh ensure
-docker build -q -f injector/Dockerfile -t sidecar-injector:dev "$out"
-docker build -q -f harness/probe/Dockerfile -t injector-harness/probe:v1 "$out"
-docker build -q -f harness/subjects/image-swap/Dockerfile -t image-swap-webhook:dev "$out"
+# Each image is built from a context holding its binary alone, a copy. The
+# release directory as context is hundreds of MB, and worse, cargo hardlinks
+# release/<bin> to deps/<bin>-<hash>: Docker's classic builder sends the
+# second name as a hardlink entry without content, whose checksum does not
+# change with the binary, so `COPY` stayed cached and the image stale
+# (seen: the probe's new --relay flag missing from injector-harness/probe:v1).
+context=$(mktemp -d)
+trap 'rm -rf "$context"' EXIT
+image() { # DOCKERFILE TAG BINARY
+  rm -rf "${context:?}"/*
+  cp "$out/$3" "$context/$3"
+  docker build -q -f "$1" -t "$2" "$context" >/dev/null
+}
+image injector/Dockerfile sidecar-injector:dev sidecar-injector
+image harness/probe/Dockerfile injector-harness/probe:v1 probe
+image harness/subjects/image-swap/Dockerfile image-swap-webhook:dev image-swap-webhook
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^(sidecar-injector:dev|injector-harness/probe:v1|image-swap-webhook:dev) '
 echo "build-images: done in $(( $(date +%s) - started )) s" >&2

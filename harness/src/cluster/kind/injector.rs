@@ -549,16 +549,27 @@ impl InClusterInjector {
         };
         for p in list.items {
             let name = p.metadata.name.unwrap_or_default();
-            let params = LogParams {
-                tail_lines: Some(40),
-                ..Default::default()
-            };
-            match pods.logs(&name, &params).await {
-                Ok(text) => {
-                    out.push(format!("injector pod {}/{name}:", self.namespace));
-                    out.extend(text.lines().map(|l| format!("  {l}")));
+            // Every container's: an image subject's pod has a relay too.
+            let containers: Vec<String> = p
+                .spec
+                .map(|s| s.containers.into_iter().map(|c| c.name).collect())
+                .unwrap_or_default();
+            for container in containers {
+                let params = LogParams {
+                    tail_lines: Some(40),
+                    container: Some(container.clone()),
+                    ..Default::default()
+                };
+                match pods.logs(&name, &params).await {
+                    Ok(text) => {
+                        out.push(format!(
+                            "pod {}/{name} container {container}:",
+                            self.namespace
+                        ));
+                        out.extend(text.lines().map(|l| format!("  {l}")));
+                    }
+                    Err(e) => out.push(format!("pod {name} container {container}: no logs ({e})")),
                 }
-                Err(e) => out.push(format!("injector pod {name}: no logs ({e})")),
             }
         }
         out
