@@ -213,6 +213,13 @@ impl InClusterInjector {
                         "containers": [{"name": name, "image": spec.name, "imagePullPolicy": "IfNotPresent",
                             "args": args, "ports": [{"containerPort": spec.port}],
                             "readinessProbe": {"tcpSocket": {"port": spec.port}, "periodSeconds": 1},
+                            // Drains like the injector's own Deployment: a
+                            // terminating pod (a stop, a rollout) keeps
+                            // answering for 5 s after it leaves the
+                            // endpoints, so a call in flight is answered, not
+                            // cut (seen: an `EOF` refusal on kind when the
+                            // relay went at once).
+                            "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
                             "volumeMounts": [
                                 {"name": "certs", "mountPath": CERT_DIR, "readOnly": true},
                                 {"name": "files", "mountPath": FILES_DIR, "readOnly": true}]},
@@ -221,7 +228,8 @@ impl InClusterInjector {
                             {"name": RELAY, "image": crate::images::PROBE_IMAGE, "imagePullPolicy": "IfNotPresent",
                              "args": relay_args(relay_port, spec.port, Duration::ZERO),
                              "ports": [{"containerPort": relay_port}],
-                             "readinessProbe": {"tcpSocket": {"port": relay_port}, "periodSeconds": 1}}],
+                             "readinessProbe": {"tcpSocket": {"port": relay_port}, "periodSeconds": 1},
+                             "lifecycle": {"preStop": {"sleep": {"seconds": 5}}}}],
                         "volumes": [
                             {"name": "certs", "secret": {"secretName": format!("{name}-certs")}},
                             {"name": "files", "configMap": {"name": format!("{name}-files")}}]}}}}
