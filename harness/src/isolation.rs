@@ -19,6 +19,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 use serde_json::Value;
 use sidecar_injector::Config;
 
@@ -203,13 +204,52 @@ impl Isolation {
             out["metadata"]["name"] = Value::String(renamed.clone());
         }
         out["metadata"]["namespace"] = Value::String(self.namespace(ns));
+        // The run's label goes on the object and on every object a
+        // controller makes from it, so [`Isolation::webhooks`] can keep this
+        // run's webhooks to this run's objects (see there).
+        self.label(&mut out["metadata"]);
+        for path in [
+            &["spec", "template"][..],
+            &["spec", "jobTemplate"],
+            &["spec", "jobTemplate", "spec", "template"],
+        ] {
+            if let Some(template) = path_mut(&mut out, path).filter(|t| t.is_object()) {
+                self.label(&mut template["metadata"]);
+            }
+        }
         out
+    }
+
+    fn label(&self, meta: &mut Value) {
+        if !meta.is_object() {
+            *meta = Value::Object(Default::default());
+        }
+        let labels = &mut meta["labels"];
+        if !labels.is_object() {
+            *labels = Value::Object(Default::default());
+        }
+        labels[RUN_LABEL] = Value::String(self.run.0.clone());
     }
 
     /// Webhooks whose namespaceSelector names namespaces by the
     /// `kubernetes.io/metadata.name` label, with the names this run uses.
+    ///
+    /// Each webhook also gets `injector-harness/run In [<id>]` in its
+    /// objectSelector. Namespaces keep runs apart everywhere but in the
+    /// cluster's own (`kube-system`), which every run's webhooks may take in:
+    /// without it, run a's pod in `kube-system` was sent to run b's webhook
+    /// too, and refused when b's injector was already gone.
     pub fn webhooks(&self, mut hooks: Vec<MutatingWebhook>) -> Vec<MutatingWebhook> {
         for hook in &mut hooks {
+            hook.object_selector
+                .get_or_insert_with(Default::default)
+                .match_expressions
+                .get_or_insert_with(Vec::new)
+                .push(LabelSelectorRequirement {
+                    key: RUN_LABEL.into(),
+                    operator: "In".into(),
+                    values: Some(vec![self.run.0.clone()]),
+                });
             let exprs = hook
                 .namespace_selector
                 .iter_mut()
@@ -282,6 +322,11 @@ impl Isolation {
                 }
                 if let Some(labels) = map.get_mut("labels").and_then(Value::as_object_mut) {
                     labels.remove(RUN_LABEL);
+                    // The apiserver omits an empty map: with the run's label
+                    // gone, an object that had no labels shows none.
+                    if labels.is_empty() {
+                        map.remove("labels");
+                    }
                 }
                 map.values_mut().for_each(|i| self.restore_value(i));
             }
@@ -312,6 +357,12 @@ impl Isolation {
         observed.events.sort();
         observed
     }
+}
+
+/// The value at `path` in `v`, if every step on the way is an object.
+fn path_mut<'v>(v: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
+    path.iter()
+        .try_fold(v, |v, key| v.as_object_mut()?.get_mut(*key))
 }
 
 /// A cluster seen through a run's names: what the scenario says goes in
@@ -467,6 +518,61 @@ mod tests {
             back.rejections[0].message,
             "pods \"agent\" in namespace \"shop\" is forbidden"
         );
+    }
+
+    #[test]
+    fn a_runs_webhooks_take_in_only_its_own_objects_in_shared_namespaces() {
+        let s = scenario(TWO);
+        let a = Isolation::for_run(&RunId::parse("a").unwrap(), &s);
+        let b = Isolation::for_run(&RunId::parse("b").unwrap(), &s);
+        let hook = crate::admission::webhook_from_spec(&s.header.webhooks[0]);
+        let (hook_a, hook_b) = (
+            a.webhooks(vec![hook.clone()]).remove(0),
+            b.webhooks(vec![hook]).remove(0),
+        );
+        let ns_labels = BTreeMap::from([(NAME_LABEL.to_string(), "kube-system".to_string())]);
+        let attrs = crate::admission::Attributes {
+            operation: "CREATE",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods",
+            namespace: "kube-system",
+            namespace_labels: &ns_labels,
+        };
+        let agent = &s.manifests[2].object;
+        let (agent_a, agent_b) = (a.object(agent), b.object(agent));
+        let called = |hook: &MutatingWebhook, pod: &Value| {
+            crate::admission::webhook_matches(hook, &attrs, pod)
+        };
+        assert!(called(&hook_a, &agent_a) && called(&hook_b, &agent_b));
+        assert!(!called(&hook_a, &agent_b) && !called(&hook_b, &agent_a));
+    }
+
+    #[test]
+    fn pod_templates_carry_the_run_label_and_lose_it_coming_back() {
+        let s = scenario(TWO);
+        let iso = Isolation::for_run(&RunId::parse("k3x9q").unwrap(), &s);
+        let cron = json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "metadata": {"name": "c", "namespace": "shop"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {
+                "spec": {"containers": [{"name": "c", "image": "x"}]}}}}}});
+        let applied = iso.object(&cron);
+        assert_eq!(applied["metadata"]["labels"][RUN_LABEL], "k3x9q");
+        assert_eq!(
+            applied["spec"]["jobTemplate"]["metadata"]["labels"][RUN_LABEL],
+            "k3x9q"
+        );
+        let template = &applied["spec"]["jobTemplate"]["spec"]["template"];
+        assert_eq!(template["metadata"]["labels"][RUN_LABEL], "k3x9q");
+        let back = iso.restore(Observed {
+            workloads: vec![applied.clone()],
+            ..Default::default()
+        });
+        // Labels that were only the run's are gone, map and all.
+        assert_eq!(back.workloads[0]["metadata"].get("labels"), None);
+        let template = &back.workloads[0]["spec"]["jobTemplate"]["spec"]["template"];
+        assert_eq!(template["metadata"], json!({}));
     }
 
     #[test]

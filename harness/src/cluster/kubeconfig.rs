@@ -299,7 +299,8 @@ impl KubeconfigCluster {
         let canary = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"generateName": "injector-harness-canary-", "namespace": ns,
-                         "labels": {"injector-harness/canary": self.scenario}},
+                         "labels": {"injector-harness/canary": self.scenario,
+                                    RUN_LABEL: self.run.as_str()}},
             "spec": {"containers": [{"name": "canary", "image": crate::probe::PROBE_IMAGE}]}
         });
         let obj: DynamicObject = serde_json::from_value(canary)?;
