@@ -417,6 +417,16 @@ impl WebhookCaller {
         }
     }
 
+    /// Drops the connections kept open to webhooks. A fault step that
+    /// stops or slows the webhook calls this: the server side closes its
+    /// connections, which the apiserver's Go client sees at once (its read
+    /// loop is always reading) and so dials afresh for the next call. A
+    /// kept connection here may not have seen the close yet, and a call on
+    /// it failed with "peer closed connection" instead of the refusal.
+    pub fn forget_connections(&mut self) {
+        self.clients.clear();
+    }
+
     fn client(&mut self, ca: &[u8]) -> Result<reqwest::Client, String> {
         if let Some(c) = self.clients.get(ca) {
             return Ok(c.clone());

@@ -352,7 +352,12 @@ async fn run_on_sim(
         Some(n) => n.config(&scenario.injector_config),
         None => scenario.injector_config.clone(),
     };
-    let mut injector = LocalSubject::start(scenario, config).await?;
+    // The sim has no run id of its own; it only labels a local container.
+    let run = names.map_or_else(
+        || run_id().map_or("sim".to_string(), |r| r.to_string()),
+        |n| n.run().to_string(),
+    );
+    let mut injector = LocalSubject::start(scenario, config, &run).await?;
     let mut cluster = SimCluster::of_version(scenario.name(), minor);
     cluster.preload_images(&scenario.header.preload_images);
     let mut checkpoints = Vec::new();
@@ -427,8 +432,12 @@ async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
     let run = run_id().map_err(|e| anyhow::anyhow!(e))?;
     let names = Isolation::for_run(run, scenario);
     let client = crate::cluster::kubeconfig::connect_client().await?;
-    let mut injector =
-        LocalSubject::start(scenario, names.config(&scenario.injector_config)).await?;
+    let mut injector = LocalSubject::start(
+        scenario,
+        names.config(&scenario.injector_config),
+        run.as_str(),
+    )
+    .await?;
     let mut cluster = KubeconfigCluster::with_client(
         client,
         scenario.name(),

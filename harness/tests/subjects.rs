@@ -73,7 +73,7 @@ async fn the_injector_as_a_process_takes_every_fault_step() {
         ],
         600,
     );
-    let mut subject = ProcessSubject::start(&injector, &workspace(), true)
+    let mut subject = ProcessSubject::process(&injector, &workspace(), true)
         .await
         .unwrap();
     let port = front_port(&subject);
@@ -123,7 +123,7 @@ async fn a_subject_that_keeps_its_old_certificate_fails_rotate_cert_saying_so() 
         ],
         600,
     );
-    let mut subject = ProcessSubject::start(&swap, &workspace(), true)
+    let mut subject = ProcessSubject::process(&swap, &workspace(), true)
         .await
         .unwrap();
     let e = format!("{:#}", subject.rotate_cert().await.unwrap_err());
@@ -136,7 +136,7 @@ async fn a_subject_that_keeps_its_old_certificate_fails_rotate_cert_saying_so() 
 #[tokio::test]
 async fn a_subject_that_exits_or_never_serves_is_reported_with_its_stderr() {
     let exits = spec(&["sh", "-c", "echo cannot read the config >&2; exit 3"], 10);
-    let e = ProcessSubject::start(&exits, &workspace(), true)
+    let e = ProcessSubject::process(&exits, &workspace(), true)
         .await
         .err()
         .map(|e| format!("{e:#}"))
@@ -146,7 +146,7 @@ async fn a_subject_that_exits_or_never_serves_is_reported_with_its_stderr() {
 
     let silent = spec(&["sh", "-c", "echo listening soon >&2; exec sleep 30"], 1);
     let started = Instant::now();
-    let e = ProcessSubject::start(&silent, &workspace(), true)
+    let e = ProcessSubject::process(&silent, &workspace(), true)
         .await
         .err()
         .map(|e| format!("{e:#}"))
@@ -158,7 +158,7 @@ async fn a_subject_that_exits_or_never_serves_is_reported_with_its_stderr() {
     assert!(started.elapsed() < Duration::from_secs(10));
 
     let missing = spec(&["/nonexistent/webhook"], 1);
-    let e = ProcessSubject::start(&missing, &workspace(), true)
+    let e = ProcessSubject::process(&missing, &workspace(), true)
         .await
         .err()
         .map(|e| format!("{e:#}"))

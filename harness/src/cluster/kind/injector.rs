@@ -23,17 +23,13 @@ use sidecar_injector::{certs, Config};
 
 use crate::isolation::{RunId, RUN_LABEL};
 use crate::scenario::{ImageSpec, WebhookSpec};
+use crate::subject::{CERT_DIR, FILES_DIR};
 
 const FIELD_MANAGER: &str = "injector-harness";
 /// The Service the webhooks call, in the injector's namespace.
 pub const SERVICE: &str = "sidecar-injector";
 /// An image subject's Deployment, Service and app label.
 pub const IMAGE_SUBJECT: &str = "webhook";
-/// Where an image subject finds its serving pair and CA (`$(TLS_CERT)`,
-/// `$(TLS_KEY)`, `$(CA_CERT)` name files here).
-pub const CERT_DIR: &str = "/etc/webhook/certs";
-/// Where an image subject finds the scenario's `files` (`$(FILES)`).
-pub const FILES_DIR: &str = "/etc/webhook/files";
 /// Labels the injector namespace so an interrupted run can find it.
 pub const SCENARIO_LABEL: &str = "injector-harness/scenario";
 /// How long the injector may take to become an endpoint of its Service.
@@ -168,26 +164,8 @@ impl InClusterInjector {
         let bundle = ca
             .issue(&name, &namespace, &[])
             .context("generating the subject's serving certificate")?;
-        let mut files = BTreeMap::new();
-        for f in &spec.files {
-            let path = scenario_dir.join(f);
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("subject.image.files: {}: cannot read", path.display()))?;
-            let key = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("file")
-                .to_string();
-            files.insert(key, text);
-        }
-        let substitute = |a: &str| {
-            a.replace("$(TLS_CERT)", &format!("{CERT_DIR}/{}", certs::CERT_FILE))
-                .replace("$(TLS_KEY)", &format!("{CERT_DIR}/{}", certs::KEY_FILE))
-                .replace("$(CA_CERT)", &format!("{CERT_DIR}/{}", certs::CA_CERT_FILE))
-                .replace("$(PORT)", &spec.port.to_string())
-                .replace("$(FILES)", FILES_DIR)
-        };
-        let args: Vec<String> = spec.args.iter().map(|a| substitute(a)).collect();
+        let files = crate::subject::image_files(spec, scenario_dir)?;
+        let args = crate::subject::image_args(spec);
         let relay_port = relay_port(spec.port);
         let labels = BTreeMap::from([(APP_LABEL.to_string(), name.clone())]);
         let ns_labels = BTreeMap::from([

@@ -599,6 +599,12 @@ impl Cluster for SimCluster {
         Ok(())
     }
 
+    fn injector_answering(&mut self, answering: bool) {
+        if !answering {
+            self.caller.forget_connections();
+        }
+    }
+
     async fn apply(&mut self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("");
         match kind {
