@@ -18,13 +18,17 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
+    let options = run::RunOptions {
+        parallel: 8,
+        ..run::RunOptions::for_backend(Backend::Sim).expect("options")
+    };
     let mut group = c.benchmark_group("sim_suite");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     group.bench_function(format!("{}_scenarios_parallel_8", files.len()), |b| {
         b.iter(|| {
-            let results = runtime.block_on(run::run_all(&files, Backend::Sim, 8, Arc::new(|_| {})));
+            let results = runtime.block_on(run::run_once(&files, &options, Arc::new(|_| {})));
             for (path, r) in &results {
                 let run = r
                     .as_ref()

@@ -14,16 +14,6 @@ pub use crate::probe::PROBE_IMAGE;
 /// The injector's image, as `kind/build-images.sh` tags it.
 pub const INJECTOR_IMAGE: &str = "sidecar-injector:dev";
 
-/// The injector image an in-cluster injector runs: `HARNESS_INJECTOR_IMAGE`
-/// (an image in a registry the cluster pulls from, for a cluster the harness
-/// cannot load images into), else [`INJECTOR_IMAGE`].
-pub fn injector_image() -> String {
-    std::env::var("HARNESS_INJECTOR_IMAGE")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| INJECTOR_IMAGE.to_string())
-}
-
 /// The images the harness loads into every node.
 pub const HARNESS_IMAGES: [&str; 2] = [INJECTOR_IMAGE, PROBE_IMAGE];
 

@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::OnceLock;
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
@@ -90,19 +89,6 @@ impl std::fmt::Display for RunId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// This process's run id: `HARNESS_RUN_ID` when set (a CI job may pass its
-/// own, to find its objects later), else a random one, the same for the
-/// life of the process.
-pub fn run_id() -> Result<&'static RunId, String> {
-    static ID: OnceLock<Result<RunId, String>> = OnceLock::new();
-    ID.get_or_init(|| match std::env::var("HARNESS_RUN_ID") {
-        Ok(v) if !v.is_empty() => RunId::parse(&v).map_err(|e| format!("HARNESS_RUN_ID: {e}")),
-        _ => Ok(RunId::random()),
-    })
-    .as_ref()
-    .map_err(Clone::clone)
 }
 
 /// `name` with `-<id>` added, cut so the whole stays within `max` bytes.

@@ -5,7 +5,8 @@
 //! (sim, kubeconfig or kind, behind one trait) -> [`admission`] (the injector
 //! over HTTPS) -> [`kubelet`] and [`status`] (pods and their READY count) ->
 //! [`snapshot`] (normalized, backend-independent) and [`expect`]; [`run`]
-//! ties them together.
+//! ties them together, as [`options`] say. The webhook under test is a
+//! [`subject`].
 
 pub mod admission;
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod isolation;
 pub mod junit;
 pub mod kubelet;
 pub mod object;
+pub mod options;
 /// The probe program's flags and failure text, shared with the kubelet model
 /// (its own std-only crate, `harness/probe`, so the image build stays small).
 pub use injector_probe as probe;

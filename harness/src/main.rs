@@ -150,36 +150,33 @@ fn real_main() -> Result<ExitCode> {
             injector_image,
             run_id,
         } => {
-            // The library reads these from the environment (so that
-            // `cargo test --features e2e` is steered the same way); a flag
-            // sets its variable. Nothing else runs yet: no thread reads the
-            // environment while it changes.
+            // The environment first (what `cargo test --features e2e`
+            // reads), then the flags over it.
+            let mut options = run::RunOptions::for_backend(backend)?;
+            options.parallel = parallel;
+            options.passes = repeat as usize;
             if let Some(w) = webhook {
-                std::env::set_var(
-                    "HARNESS_WEBHOOK",
-                    match w {
-                        run::Webhook::Host => "host",
-                        run::Webhook::InCluster => "in-cluster",
-                    },
-                );
+                options.webhook = w;
             }
             if let Some(image) = injector_image {
-                std::env::set_var("HARNESS_INJECTOR_IMAGE", image);
+                options.injector_image = image;
             }
             if let Some(id) = run_id {
-                std::env::set_var("HARNESS_RUN_ID", id);
+                options.run_id = injector_harness::isolation::RunId::parse(&id)
+                    .map_err(|e| anyhow::anyhow!("--run-id {id:?}: {e}"))?;
             }
-            let run_id = injector_harness::isolation::run_id().map_err(|e| anyhow::anyhow!(e))?;
+            if kind_cluster.is_some() {
+                options.kind.cluster = kind_cluster;
+            }
+            options.kind.keep_cluster |= keep_cluster;
+            if node_image.is_some() {
+                options.kind.node_image = node_image;
+            }
+            options.kind.skip_image_build |= no_image_build;
+            let run_id = options.run_id.clone();
             if backend != Backend::Sim {
                 eprintln!("run id {run_id}: namespaces end in -{run_id}; objects are labelled injector-harness/run={run_id}");
             }
-            let kind_options = injector_harness::cluster::kind::KindOptions {
-                cluster: kind_cluster,
-                keep_cluster,
-                node_image,
-                skip_image_build: no_image_build
-                    || injector_harness::cluster::kind::KindOptions::from_env().skip_image_build,
-            };
             let paths = if paths.is_empty() {
                 vec![PathBuf::from("scenarios")]
             } else {
@@ -196,7 +193,7 @@ fn real_main() -> Result<ExitCode> {
                         .join(", ")
                 );
             }
-            let passes = repeat as usize;
+            let passes = options.passes;
             let total = files.len() * passes;
             let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let progress: Arc<dyn Fn(Progress) + Send + Sync> = {
@@ -223,7 +220,7 @@ fn real_main() -> Result<ExitCode> {
                 .build()?;
             let results = runtime.block_on(async {
                 tokio::select! {
-                    results = run::run_all_repeated(&files, backend, parallel, &kind_options, None, passes, progress) => Ok(results),
+                    results = run::run(&files, &options, progress) => Ok(results),
                     code = interrupted() => Err(code),
                 }
             });
@@ -240,13 +237,13 @@ fn real_main() -> Result<ExitCode> {
                         .iter()
                         .filter_map(|f| run::load_scenario(f).ok())
                         .collect();
-                    let swept = match (backend, &kind_options.cluster) {
+                    let swept = match (backend, &options.kind.cluster) {
                         (Backend::Kubeconfig, _) => Some(runtime.block_on(
-                            injector_harness::cluster::kubeconfig::sweep(run_id, &scenarios),
+                            injector_harness::cluster::kubeconfig::sweep(&run_id, &scenarios),
                         )),
                         (Backend::Kind, Some(name)) => Some(runtime.block_on(
                             injector_harness::cluster::kind::environment::sweep_reused(
-                                name, run_id, &scenarios,
+                                name, &run_id, &scenarios,
                             ),
                         )),
                         _ => None,

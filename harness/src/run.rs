@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cluster::kind::{InClusterInjector, KindEnvironment, KindOptions};
+use crate::cluster::kind::{InClusterInjector, KindEnvironment};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
-use crate::isolation::{run_id, Isolated, Isolation};
+use crate::isolation::{Isolated, Isolation, RunId};
+pub use crate::options::{RunOptions, Webhook};
 use crate::scenario::{self, Scenario, Step};
 use crate::subject::{LocalSubject, Subject};
 use crate::version::Minor;
@@ -278,38 +279,14 @@ async fn drive<C: Cluster, I: Subject>(
 /// Where a scenario's webhook runs, against which cluster.
 #[derive(Clone)]
 enum Target {
-    /// The simulated cluster, modelling this Kubernetes minor (default: the
-    /// `HARNESS_K8S_VERSION` environment variable, else the newest).
-    Sim(Option<Minor>),
+    /// The simulated cluster, modelling this Kubernetes minor.
+    Sim(Minor),
     /// The cluster in KUBECONFIG, with the injector in this process on
     /// 127.0.0.1 and the fake kubelet running pods.
     HostInjector,
     /// The cluster `client` talks to, with the injector deployed in it and
     /// real kubelets: kind, or any cluster with `HARNESS_WEBHOOK=in-cluster`.
     InCluster(kube::Client),
-}
-
-/// Where the `kubeconfig` backend runs the webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Webhook {
-    /// In the harness process on 127.0.0.1: for an apiserver on this host
-    /// (the local control plane); pods run on the harness's fake kubelet.
-    Host,
-    /// As a Deployment and Service in the cluster, called through the
-    /// Service (as on kind): for any cluster whose nodes can run the
-    /// injector image (`HARNESS_INJECTOR_IMAGE`); pods run on its kubelets.
-    InCluster,
-}
-
-impl Webhook {
-    /// `HARNESS_WEBHOOK` (`host` or `in-cluster`), default `host`.
-    pub fn from_env() -> Result<Webhook> {
-        match std::env::var("HARNESS_WEBHOOK").as_deref() {
-            Err(_) | Ok("") | Ok("host") => Ok(Webhook::Host),
-            Ok("in-cluster") => Ok(Webhook::InCluster),
-            Ok(other) => bail!("HARNESS_WEBHOOK={other:?}: use host or in-cluster"),
-        }
-    }
 }
 
 /// Removing what a scenario made on a real cluster: its namespaces, its
@@ -325,14 +302,21 @@ fn nothing_to_remove() -> Removal {
 /// is known before its namespaces are gone (several seconds: the injector's
 /// 5 s preStop, the pods' grace), and a suite runs the next scenario
 /// meanwhile.
-async fn run_scenario_on(scenario: &Scenario, target: &Target) -> (Result<ScenarioRun>, Removal) {
+async fn run_scenario_on(
+    scenario: &Scenario,
+    target: &Target,
+    options: &RunOptions,
+) -> (Result<ScenarioRun>, Removal) {
     match target {
         Target::Sim(minor) => (
             run_on_sim(scenario, *minor, None).await,
             nothing_to_remove(),
         ),
-        Target::HostInjector => (run_with_host_injector(scenario).await, nothing_to_remove()),
-        Target::InCluster(client) => run_in_cluster(scenario, client).await,
+        Target::HostInjector => (
+            run_with_host_injector(scenario, &options.run_id).await,
+            nothing_to_remove(),
+        ),
+        Target::InCluster(client) => run_in_cluster(scenario, client, options).await,
     }
 }
 
@@ -340,23 +324,17 @@ async fn run_scenario_on(scenario: &Scenario, target: &Target) -> (Result<Scenar
 /// cluster (the test that shows the renaming changes no snapshot).
 async fn run_on_sim(
     scenario: &Scenario,
-    minor: Option<Minor>,
+    minor: Minor,
     names: Option<&Isolation>,
 ) -> Result<ScenarioRun> {
     let started = Instant::now();
-    let minor = match minor {
-        Some(m) => m,
-        None => crate::version::sim_minor().map_err(|e| anyhow::anyhow!(e))?,
-    };
     let config = match names {
         Some(n) => n.config(&scenario.injector_config),
         None => scenario.injector_config.clone(),
     };
-    // The sim has no run id of its own; it only labels a local container.
-    let run = names.map_or_else(
-        || run_id().map_or("sim".to_string(), |r| r.to_string()),
-        |n| n.run().to_string(),
-    );
+    // The sim needs no run id; a local container subject is labelled with
+    // one all the same.
+    let run = names.map_or("sim".to_string(), |n| n.run().to_string());
     let mut injector = LocalSubject::start(scenario, config, &run).await?;
     let mut cluster = SimCluster::of_version(scenario.name(), minor);
     cluster.preload_images(&scenario.header.preload_images);
@@ -427,9 +405,8 @@ fn failures_of(
 }
 
 /// On the cluster in KUBECONFIG, the injector in this process.
-async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
+async fn run_with_host_injector(scenario: &Scenario, run: &RunId) -> Result<ScenarioRun> {
     let started = Instant::now();
-    let run = run_id().map_err(|e| anyhow::anyhow!(e))?;
     let names = Isolation::for_run(run, scenario);
     let client = crate::cluster::kubeconfig::connect_client().await?;
     let mut injector = LocalSubject::start(
@@ -486,12 +463,10 @@ async fn run_with_host_injector(scenario: &Scenario) -> Result<ScenarioRun> {
 async fn run_in_cluster(
     scenario: &Scenario,
     client: &kube::Client,
+    options: &RunOptions,
 ) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
-    let run = match run_id() {
-        Ok(r) => r,
-        Err(e) => return (Err(anyhow::anyhow!(e)), nothing_to_remove()),
-    };
+    let run = &options.run_id;
     let names = Isolation::for_run(run, scenario);
     let available = scenario.header.injector.available;
     let deployed = match (&scenario.header.subject.image, scenario.builtin_subject()) {
@@ -512,6 +487,7 @@ async fn run_in_cluster(
                 client.clone(),
                 scenario.name(),
                 run,
+                &options.injector_image,
                 &names.config(&scenario.injector_config),
                 available,
             )
@@ -605,104 +581,108 @@ pub enum Progress {
     },
 }
 
-/// Runs the scenario files at `paths` with at most `parallel` at once;
-/// results come back in the order of `paths`.
-pub async fn run_all(
+/// Runs the scenario files at `paths` as `options` say, `options.passes`
+/// times over on one cluster (a kind cluster is created once, and deleted
+/// at the end unless kept): one result list per pass, each in the order of
+/// `paths`. Comparing the passes' snapshots shows a scenario whose outcome
+/// depends on timing ([`nondeterministic`]).
+pub async fn run(
     paths: &[PathBuf],
-    backend: Backend,
-    parallel: usize,
+    options: &RunOptions,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<(PathBuf, Result<ScenarioRun>)> {
-    run_all_as(
-        paths,
-        backend,
-        parallel,
-        &KindOptions::from_env(),
-        None,
-        progress,
-    )
-    .await
+) -> Vec<Vec<(PathBuf, Result<ScenarioRun>)>> {
+    let suite = match Suite::up(&preload_images(paths), options).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = format!("{e:#}");
+            return vec![paths
+                .iter()
+                .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
+                .collect()];
+        }
+    };
+    let mut out = Vec::new();
+    for _ in 0..options.passes.max(1) {
+        out.push(run_pass(paths, &suite, progress.clone()).await);
+    }
+    suite.down().await;
+    out
 }
 
-/// [`run_all`] with the kind cluster's options (the CLI's flags) and the
-/// sim's Kubernetes minor given (default: `HARNESS_K8S_VERSION`, else the
-/// newest supported); other backends run what their cluster runs.
-pub async fn run_all_as(
+/// [`run`], one pass.
+pub async fn run_once(
     paths: &[PathBuf],
-    backend: Backend,
-    parallel: usize,
-    kind_options: &KindOptions,
-    sim_minor: Option<Minor>,
+    options: &RunOptions,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
-    run_all_repeated(
-        paths,
-        backend,
-        parallel,
-        kind_options,
-        sim_minor,
-        1,
-        progress,
-    )
-    .await
-    .into_iter()
-    .next()
-    .unwrap_or_default()
+    let options = RunOptions {
+        passes: 1,
+        ..options.clone()
+    };
+    run(paths, &options, progress)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Runs one scenario, loaded from a file or a string
+/// ([`crate::scenario::parse`]), on `options.backend`, with a cluster of its
+/// own on kind: what a test of your own webhook calls.
+pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioRun> {
+    let suite = Suite::up(&scenario_images(scenario), options).await?;
+    let (result, removal) = run_scenario_on(scenario, &suite.target, &suite.options).await;
+    let removed = removal.await;
+    suite.down().await;
+    let run = result?;
+    removed?;
+    Ok(run)
 }
 
 /// What a run holds for its whole length: a kind cluster it brought up,
 /// the fake kubelet it started. Dropped (on Ctrl-C too), they go.
 struct Suite {
     target: Target,
+    options: RunOptions,
     kind: Option<KindEnvironment>,
     _kubelet: Option<crate::fake_kubelet::FakeKubelet>,
 }
 
 impl Suite {
-    async fn up(
-        paths: &[PathBuf],
-        backend: Backend,
-        kind_options: &KindOptions,
-        sim_minor: Option<Minor>,
-    ) -> Result<Suite> {
-        match backend {
-            Backend::Sim => Ok(Suite {
-                target: Target::Sim(sim_minor),
-                kind: None,
-                _kubelet: None,
-            }),
+    /// Brings up what `options.backend` needs, with `images` on its nodes.
+    async fn up(images: &[String], options: &RunOptions) -> Result<Suite> {
+        let suite = |target, kind, kubelet| Suite {
+            target,
+            options: options.clone(),
+            kind,
+            _kubelet: kubelet,
+        };
+        Ok(match options.backend {
+            Backend::Sim => suite(Target::Sim(options.sim_minor), None, None),
             // One cluster for the whole run, torn down at the end (or when
             // this is dropped, on Ctrl-C).
             Backend::Kind => {
-                let env = KindEnvironment::up(kind_options, &preload_images(paths)).await?;
-                Ok(Suite {
-                    target: Target::InCluster(env.client().clone()),
-                    kind: Some(env),
-                    _kubelet: None,
-                })
+                let env = KindEnvironment::up(&options.kind, images).await?;
+                suite(Target::InCluster(env.client().clone()), Some(env), None)
             }
-            Backend::Kubeconfig => match Webhook::from_env()? {
-                Webhook::InCluster => Ok(Suite {
-                    target: Target::InCluster(crate::cluster::kubeconfig::connect_client().await?),
-                    kind: None,
-                    _kubelet: None,
-                }),
+            Backend::Kubeconfig => match options.webhook {
+                Webhook::InCluster => suite(
+                    Target::InCluster(crate::cluster::kubeconfig::connect_client().await?),
+                    None,
+                    None,
+                ),
                 // A cluster without nodes of its own needs the fake kubelet,
-                // unless HARNESS_FAKE_KUBELET=0 says one runs already.
+                // unless the options say one runs already.
                 Webhook::Host => {
-                    let kubelet = if std::env::var("HARNESS_FAKE_KUBELET").as_deref() != Ok("0") {
-                        Some(start_fake_kubelet(&preload_images(paths)).await?)
+                    let kubelet = if options.fake_kubelet {
+                        Some(start_fake_kubelet(images).await?)
                     } else {
                         None
                     };
-                    Ok(Suite {
-                        target: Target::HostInjector,
-                        kind: None,
-                        _kubelet: kubelet,
-                    })
+                    suite(Target::HostInjector, None, kubelet)
                 }
             },
-        }
+        })
     }
 
     async fn down(self) {
@@ -714,47 +694,15 @@ impl Suite {
     }
 }
 
-/// [`run_all_as`] `passes` times over, on one cluster (a kind cluster is
-/// created once): one result list per pass, each in the order of `paths`.
-/// Comparing the passes' snapshots shows a scenario whose outcome depends
-/// on timing ([`nondeterministic`]).
-pub async fn run_all_repeated(
-    paths: &[PathBuf],
-    backend: Backend,
-    parallel: usize,
-    kind_options: &KindOptions,
-    sim_minor: Option<Minor>,
-    passes: usize,
-    progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<Vec<(PathBuf, Result<ScenarioRun>)>> {
-    let suite = match Suite::up(paths, backend, kind_options, sim_minor).await {
-        Ok(s) => s,
-        Err(e) => {
-            let message = format!("{e:#}");
-            return vec![paths
-                .iter()
-                .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
-                .collect()];
-        }
-    };
-    let mut out = Vec::new();
-    for _ in 0..passes.max(1) {
-        out.push(run_pass(paths, backend, parallel, &suite.target, progress.clone()).await);
-    }
-    suite.down().await;
-    out
-}
-
 /// Every scenario once, at most `parallel` at a time (a serial one alone).
 async fn run_pass(
     paths: &[PathBuf],
-    backend: Backend,
-    parallel: usize,
-    target: &Target,
+    suite: &Suite,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
 ) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+    let backend = suite.options.backend;
     // At most this many at once (a few thousand would only thrash).
-    let width: u32 = parallel.clamp(1, 1024) as u32;
+    let width: u32 = suite.options.parallel.clamp(1, 1024) as u32;
     let limit = Arc::new(tokio::sync::Semaphore::new(width as usize));
     // Held shared by each pending removal of a finished scenario's objects
     // (on a real cluster), exclusively by a serial scenario: it starts on a
@@ -779,7 +727,8 @@ async fn run_pass(
             continue;
         };
         let (limit, progress) = (limit.clone(), progress.clone());
-        let (target, node) = (target.clone(), node.clone());
+        let (target, node) = (suite.target.clone(), node.clone());
+        let options = suite.options.clone();
         tasks.push((
             i,
             tokio::spawn(async move {
@@ -798,7 +747,7 @@ async fn run_pass(
                 let name = scenario_name(&path);
                 progress(Progress::Started(name.clone()));
                 let (mut result, removal) = match scenario {
-                    Ok(s) => run_scenario_on(&s, &target).await,
+                    Ok(s) => run_scenario_on(&s, &target, &options).await,
                     Err(e) => (Err(e), nothing_to_remove()),
                 };
                 let (passed, elapsed) = match &result {
@@ -909,15 +858,23 @@ fn preload_images(paths: &[PathBuf]) -> Vec<String> {
     let mut images: Vec<String> = paths
         .iter()
         .filter_map(|p| load_scenario(p).ok())
-        .flat_map(|s| {
-            // A subject's image goes onto the node with the scenario's own.
-            let subject = s.header.subject.image.map(|i| i.name);
-            s.header.preload_images.into_iter().chain(subject)
-        })
+        .flat_map(|s| scenario_images(&s))
         .collect();
     images.sort();
     images.dedup();
     images
+}
+
+/// The images one scenario puts on the nodes: those it preloads and its
+/// subject's.
+fn scenario_images(s: &Scenario) -> Vec<String> {
+    let subject = s.header.subject.image.as_ref().map(|i| i.name.clone());
+    s.header
+        .preload_images
+        .iter()
+        .cloned()
+        .chain(subject)
+        .collect()
 }
 
 /// Scenario files named on the command line: files as given, directories
@@ -969,10 +926,13 @@ mod tests {
             .collect();
         let events = Arc::new(Mutex::new(Vec::new()));
         let log = events.clone();
-        let results = run_all(
+        let options = RunOptions {
+            parallel: 4,
+            ..RunOptions::for_backend(Backend::Sim).unwrap()
+        };
+        let results = run_once(
             &paths,
-            Backend::Sim,
-            4,
+            &options,
             Arc::new(move |p| {
                 let e = match p {
                     Progress::Started(n) => format!("start {n}"),
@@ -1015,8 +975,9 @@ mod tests {
             let names = Isolation::for_run(&run, &s);
             renamed_any |= names.namespace(s.namespaces().iter().next().unwrap())
                 != *s.namespaces().iter().next().unwrap();
-            let plain = run_on_sim(&s, None, None).await;
-            let isolated = run_on_sim(&s, None, Some(&names)).await;
+            let minor = crate::version::newest();
+            let plain = run_on_sim(&s, minor, None).await;
+            let isolated = run_on_sim(&s, minor, Some(&names)).await;
             match (plain, isolated) {
                 (Ok(a), Ok(b)) => {
                     assert_eq!(

@@ -75,23 +75,17 @@ pub fn newest() -> Minor {
     supported().into_iter().max().unwrap_or(Minor(34))
 }
 
-/// The sim's minor: `HARNESS_K8S_VERSION` if set (it must be supported),
-/// else the newest.
-pub fn sim_minor() -> Result<Minor, String> {
-    match std::env::var(ENV) {
-        Ok(v) if !v.trim().is_empty() => {
-            let m = Minor::parse(&v).map_err(|e| format!("{ENV}: {e}"))?;
-            if supported().contains(&m) {
-                Ok(m)
-            } else {
-                let list: Vec<String> = supported().iter().map(|m| m.to_string()).collect();
-                Err(format!(
-                    "{ENV}: {m} is not supported (kind/supported-versions.tsv lists {})",
-                    list.join(", ")
-                ))
-            }
-        }
-        _ => Ok(newest()),
+/// `text` as a minor the project supports (`HARNESS_K8S_VERSION`'s value).
+pub fn supported_minor(text: &str) -> Result<Minor, String> {
+    let m = Minor::parse(text)?;
+    if supported().contains(&m) {
+        Ok(m)
+    } else {
+        let list: Vec<String> = supported().iter().map(|m| m.to_string()).collect();
+        Err(format!(
+            "{m} is not supported (kind/supported-versions.tsv lists {})",
+            list.join(", ")
+        ))
     }
 }
 

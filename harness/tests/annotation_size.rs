@@ -7,7 +7,6 @@
 //! also on the real apiserver, whose result must equal the sim's.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use injector_harness::cluster::Backend;
 use injector_harness::run::{self, ScenarioRun};
@@ -42,17 +41,11 @@ fn run_on(backend: Backend, file: &Path) -> ScenarioRun {
         .enable_all()
         .build()
         .unwrap();
-    let mut results = runtime.block_on(run::run_all(
-        &[file.to_path_buf()],
-        backend,
-        1,
-        Arc::new(|_| {}),
-    ));
-    match results.pop() {
-        Some((_, Ok(run))) => run,
-        Some((_, Err(e))) => panic!("{backend:?}: {e:#}"),
-        None => panic!("{backend:?}: no result"),
-    }
+    let scenario = run::load_scenario(file).unwrap();
+    let options = run::RunOptions::for_backend(backend).unwrap();
+    runtime
+        .block_on(run::run_scenario(&scenario, &options))
+        .unwrap_or_else(|e| panic!("{backend:?}: {e:#}"))
 }
 
 #[test]

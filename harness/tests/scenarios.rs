@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use injector_harness::cluster::kind::KindOptions;
 use injector_harness::cluster::Backend;
 use injector_harness::run::{self, ScenarioRun};
 use injector_harness::version::{self, Minor};
@@ -57,14 +56,12 @@ fn run_everything_as(sim_minor: Option<Minor>) -> Results {
         .enable_all()
         .build()
         .unwrap();
-    let results = runtime.block_on(run::run_all_as(
-        &files,
-        backend(),
-        8,
-        &KindOptions::from_env(),
-        sim_minor,
-        Arc::new(|_| {}),
-    ));
+    let mut options = run::RunOptions::for_backend(backend()).unwrap_or_else(|e| panic!("{e}"));
+    options.parallel = 8;
+    if let Some(minor) = sim_minor {
+        options.sim_minor = minor;
+    }
+    let results = runtime.block_on(run::run_once(&files, &options, Arc::new(|_| {})));
     // HARNESS_JUNIT: the run's JUnit report too, so a caller (kind/matrix.sh)
     // gets per-scenario results and the snapshot check from this one pass.
     if sim_minor.is_none() {
@@ -89,8 +86,9 @@ fn scenarios() {
     // On the sim as an older minor (HARNESS_K8S_VERSION), the newest
     // minor's results are what that minor is held to where it keeps no
     // versioned snapshot.
-    let older_sim =
-        backend() == Backend::Sim && version::sim_minor().is_ok_and(|m| m != version::newest());
+    let older_sim = backend() == Backend::Sim
+        && run::RunOptions::for_backend(Backend::Sim)
+            .is_ok_and(|o| o.sim_minor != version::newest());
     let reference = older_sim.then(|| run_everything_as(Some(version::newest())));
     check(results, reference.as_ref());
 }

@@ -23,7 +23,8 @@ pub const DEFAULT_CLUSTER: &str = "injector-harness";
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// How to get a kind cluster. Every field has a flag on `run` and an
-/// environment variable, so `cargo test --features e2e` can be steered too.
+/// environment variable, read in [`crate::options::RunOptions`], so
+/// `cargo test --features e2e` can be steered too.
 #[derive(Debug, Clone, Default)]
 pub struct KindOptions {
     /// Reuse this existing cluster (HARNESS_KIND_CLUSTER); it is never deleted.
@@ -36,23 +37,6 @@ pub struct KindOptions {
     /// Skip `kind/build-images.sh` and load the images Docker already has
     /// (HARNESS_BUILD_IMAGES=0).
     pub skip_image_build: bool,
-}
-
-impl KindOptions {
-    /// The options the environment variables give.
-    pub fn from_env() -> KindOptions {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let truthy = |k: &str| matches!(var(k).as_deref(), Some("1" | "true" | "yes"));
-        KindOptions {
-            cluster: var("HARNESS_KIND_CLUSTER"),
-            keep_cluster: truthy("HARNESS_KEEP_CLUSTER"),
-            node_image: var("KIND_NODE_IMAGE"),
-            skip_image_build: matches!(
-                var("HARNESS_BUILD_IMAGES").as_deref(),
-                Some("0" | "false" | "no")
-            ),
-        }
-    }
 }
 
 /// The workspace root, where `kind/` lives: HARNESS_WORKSPACE, or the

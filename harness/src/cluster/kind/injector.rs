@@ -75,6 +75,7 @@ impl InClusterInjector {
         client: Client,
         scenario: &str,
         run: &RunId,
+        image: &str,
         config: &Config,
         available: bool,
     ) -> Result<InClusterInjector> {
@@ -87,7 +88,7 @@ impl InClusterInjector {
         let opts = ManifestOptions {
             namespace: namespace.clone(),
             service: SERVICE.into(),
-            image: crate::images::injector_image(),
+            image: image.to_string(),
             replicas: i32::from(available),
             failure_policy: "Fail".into(),
             timeout_seconds: 10,
