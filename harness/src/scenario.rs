@@ -194,8 +194,9 @@ pub struct SubjectSpec {
     #[serde(default)]
     pub process: Option<ProcessSpec>,
     /// An image that serves admission over HTTPS, deployed by the harness
-    /// in the cluster (kind, and kubeconfig with the webhook in-cluster).
-    /// A scenario may give both: each backend runs what it can.
+    /// in the cluster (kind, and kubeconfig with the webhook in-cluster),
+    /// and run as a container of the local Docker engine elsewhere. A
+    /// scenario may give both: off the cluster the process runs.
     #[serde(default)]
     pub image: Option<ImageSpec>,
     /// The annotation that marks a pod the subject changed (what

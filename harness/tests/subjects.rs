@@ -3,6 +3,9 @@
 //! starts, slows it and rotates its certificate, and says clearly what went
 //! wrong when the program does not cooperate. The programs are this
 //! workspace's two webhooks, started with `cargo run` as a scenario would.
+//!
+//! With `--features e2e` (a Docker engine): image subjects off the cluster,
+//! as local containers, give what the same webhook gives as a process.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -166,5 +169,91 @@ async fn a_subject_that_exits_or_never_serves_is_reported_with_its_stderr() {
     assert!(
         e.contains("cannot start the subject `/nonexistent/webhook`"),
         "{e}"
+    );
+}
+
+/// Without a Docker engine an image subject off the cluster fails saying
+/// what it needs. (Not with e2e: that binary's other test uses the engine,
+/// and the variable is the process's.)
+#[cfg(not(feature = "e2e"))]
+#[tokio::test]
+async fn an_image_subject_without_a_docker_engine_says_what_it_needs() {
+    std::env::set_var("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+    let spec: injector_harness::scenario::ImageSpec =
+        serde_yaml::from_str("{name: 'webhook:dev', port: 8443}").unwrap();
+    let e = injector_harness::subject::ContainerSubject::image(&spec, &workspace(), "t", true)
+        .await
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap();
+    assert!(
+        e.contains("cannot start the subject image `webhook:dev` in the local Docker engine"),
+        "{e}"
+    );
+    assert!(e.contains("kind/docker.sh ensure"), "{e}");
+}
+
+/// The scenarios whose subject is given both ways, run on the sim as the
+/// process and as the image alone (a container of the local engine, made
+/// by `kind/build-images.sh`): the same verdict and snapshot, fault steps
+/// included, and no container left behind.
+#[cfg(feature = "e2e")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_subject_off_the_cluster_gives_what_its_process_gives() {
+    use injector_harness::cluster::Backend;
+    use injector_harness::run;
+
+    if std::env::var("HARNESS_BUILD_IMAGES").as_deref() != Ok("0") {
+        let status = std::process::Command::new(workspace().join("kind/build-images.sh"))
+            .current_dir(workspace())
+            .status()
+            .expect("running kind/build-images.sh");
+        assert!(status.success(), "kind/build-images.sh failed: {status}");
+    }
+    let options = run::RunOptions::for_backend(Backend::Sim).unwrap();
+    for name in [
+        "port-remap-10001-process",
+        "fault-steps-own-subject",
+        "image-swap",
+        "image-swap-missing-typemeta",
+    ] {
+        let path = workspace().join(format!("scenarios/{name}.yaml"));
+        let scenario = run::load_scenario(&path).unwrap();
+        assert!(
+            scenario.header.subject.process.is_some() && scenario.header.subject.image.is_some()
+        );
+        let as_process = run::run_scenario(&scenario, &options)
+            .await
+            .unwrap_or_else(|e| panic!("{name} as a process: {e:#}"));
+        let mut image_only = scenario.clone();
+        image_only.header.subject.process = None;
+        let as_image = run::run_scenario(&image_only, &options)
+            .await
+            .unwrap_or_else(|e| panic!("{name} as an image: {e:#}"));
+        assert!(
+            as_process.passed(),
+            "{name} as a process:\n{}",
+            as_process.report()
+        );
+        assert!(
+            as_image.passed(),
+            "{name} as an image:\n{}",
+            as_image.report()
+        );
+        assert_eq!(
+            as_image.snapshot,
+            as_process.snapshot,
+            "{name}: {}",
+            injector_harness::versioned_snapshots::diff(&as_process.snapshot, &as_image.snapshot)
+        );
+    }
+    let left = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter", "label=injector-harness/run=sim"])
+        .output()
+        .expect("docker ps");
+    assert!(
+        left.stdout.is_empty(),
+        "containers left: {}",
+        String::from_utf8_lossy(&left.stdout)
     );
 }
