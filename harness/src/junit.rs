@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use crate::run::ScenarioRun;
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -12,7 +10,7 @@ fn escape(s: &str) -> String {
 }
 
 /// One testsuite, one testcase per scenario.
-pub fn render(results: &[(PathBuf, anyhow::Result<ScenarioRun>)]) -> String {
+pub fn render(results: &[(PathBuf, crate::run::Outcome)]) -> String {
     let failures = results
         .iter()
         .filter(|(_, r)| !r.as_ref().is_ok_and(|r| r.passed()))
@@ -41,13 +39,47 @@ pub fn render(results: &[(PathBuf, anyhow::Result<ScenarioRun>)]) -> String {
                     ));
                 }
             }
+            // `type` says why it could not be judged (crate::error::ErrorKind).
             Err(e) => out.push_str(&format!(
-                "  <testcase name=\"{}\" classname=\"scenarios\">\n    <error message=\"{}\"/>\n  </testcase>\n",
+                "  <testcase name=\"{}\" classname=\"scenarios\">\n    <error type=\"{}\" message=\"{}\"/>\n  </testcase>\n",
                 escape(name),
-                escape(&format!("{e:#}"))
+                e.kind,
+                escape(&e.to_string())
             )),
         }
     }
     out.push_str("</testsuite>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ErrorKind, RunError, Timeout};
+
+    #[test]
+    fn an_error_says_its_kind_and_escapes_its_message() {
+        let timeout = Timeout::new(
+            "the injector in injector-a-x did not roll out",
+            std::time::Duration::from_secs(120),
+        );
+        let results = vec![(
+            PathBuf::from("scenarios/a.yaml"),
+            Err(RunError::classify(
+                anyhow::Error::new(timeout).context("deploying <a>"),
+            )),
+        )];
+        let xml = render(&results);
+        assert_eq!(
+            results[0].1.as_ref().err().map(|e| e.kind),
+            Some(ErrorKind::Timeout)
+        );
+        assert!(
+            xml.contains(
+                "<error type=\"timeout\" message=\"deploying &lt;a&gt;: the injector in injector-a-x did not roll out within 120 s\"/>"
+            ),
+            "{xml}"
+        );
+        assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+    }
 }

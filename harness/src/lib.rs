@@ -10,6 +10,7 @@
 
 pub mod admission;
 pub mod cluster;
+pub mod error;
 pub mod expect;
 pub mod fake_kubelet;
 pub mod images;

@@ -27,7 +27,7 @@ fn ready_column(run: &ScenarioRun) -> String {
 
 /// The table, totals and failure reports; and how many scenarios failed.
 pub fn summary(
-    results: &[(PathBuf, anyhow::Result<ScenarioRun>)],
+    results: &[(PathBuf, crate::run::Outcome)],
     wall: Duration,
     backend: Backend,
 ) -> (String, usize) {
@@ -90,12 +90,13 @@ pub fn summary(
             Err(e) => {
                 // A load error already starts with the file (and its line);
                 // naming it twice would only push the line number away.
-                let message = format!("{e:#}");
+                // The kind first: what to do next depends on it.
+                let message = e.to_string();
                 let file = path.display().to_string();
                 if message.starts_with(&file) {
-                    let _ = writeln!(out, "\n{message}");
+                    let _ = writeln!(out, "\n[{}] {message}", e.kind);
                 } else {
-                    let _ = writeln!(out, "\n{file}: {message}");
+                    let _ = writeln!(out, "\n[{}] {file}: {message}", e.kind);
                 }
             }
             _ => {}
@@ -142,24 +143,30 @@ mod tests {
         let results = vec![
             (
                 PathBuf::from("scenarios/a.yaml"),
-                Err(anyhow::anyhow!(
-                    "scenarios/a.yaml:4: expectt: unknown field"
-                )),
+                Err(crate::error::RunError {
+                    kind: crate::error::ErrorKind::InvalidScenario,
+                    phase: None,
+                    error: anyhow::anyhow!("scenarios/a.yaml:4: expectt: unknown field"),
+                }),
             ),
             (
                 PathBuf::from("scenarios/b.yaml"),
-                Err(anyhow::anyhow!("the cluster is unreachable")),
+                Err(crate::error::RunError {
+                    kind: crate::error::ErrorKind::ClusterUnreachable,
+                    phase: None,
+                    error: anyhow::anyhow!("the cluster is unreachable"),
+                }),
             ),
         ];
         let (text, failed) = summary(&results, Duration::ZERO, Backend::Sim);
         assert_eq!(failed, 2);
         assert!(
-            text.contains("\nscenarios/a.yaml:4: expectt: unknown field\n"),
+            text.contains("\n[invalid-scenario] scenarios/a.yaml:4: expectt: unknown field\n"),
             "{text}"
         );
         assert_eq!(text.matches("scenarios/a.yaml").count(), 1, "{text}");
         assert!(
-            text.contains("\nscenarios/b.yaml: the cluster is unreachable\n"),
+            text.contains("\n[cluster-unreachable] scenarios/b.yaml: the cluster is unreachable\n"),
             "{text}"
         );
     }

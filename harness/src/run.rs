@@ -13,6 +13,7 @@ use crate::cluster::kind::{InClusterInjector, KindEnvironment};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
+use crate::error::{Phase, RunError};
 use crate::isolation::{Isolated, Isolation, RunId};
 pub use crate::options::{RunOptions, Webhook};
 use crate::scenario::{self, Scenario, Step};
@@ -22,6 +23,10 @@ use crate::{expect, snapshot, status};
 
 /// Where the base injector config sits, relative to the scenarios folder.
 pub const BASE_CONFIG: &str = "base/injector.yaml";
+
+/// What one scenario gave: it ran to its end (its expectations may still
+/// have failed), or an error of a [`crate::error::ErrorKind`] stopped it.
+pub type Outcome = std::result::Result<ScenarioRun, RunError>;
 
 /// The outcome of one scenario.
 #[derive(Debug, Clone)]
@@ -306,8 +311,8 @@ async fn run_scenario_on(
     scenario: &Scenario,
     target: &Target,
     options: &RunOptions,
-) -> (Result<ScenarioRun>, Removal) {
-    match target {
+) -> (Outcome, Removal) {
+    let (result, removal) = match target {
         Target::Sim(minor) => (
             run_on_sim(scenario, *minor, None).await,
             nothing_to_remove(),
@@ -317,7 +322,9 @@ async fn run_scenario_on(
             nothing_to_remove(),
         ),
         Target::InCluster(client) => run_in_cluster(scenario, client, options).await,
-    }
+    };
+    let removal: Removal = Box::pin(async move { removal.await.context(Phase::Cleanup) });
+    (result.map_err(RunError::classify), removal)
 }
 
 /// On the sim; with `names`, through a run's renaming, as on a real
@@ -335,7 +342,9 @@ async fn run_on_sim(
     // The sim needs no run id; a local container subject is labelled with
     // one all the same.
     let run = names.map_or("sim".to_string(), |n| n.run().to_string());
-    let mut injector = LocalSubject::start(scenario, config, &run).await?;
+    let mut injector = LocalSubject::start(scenario, config, &run)
+        .await
+        .context(Phase::Setup)?;
     let mut cluster = SimCluster::of_version(scenario.name(), minor);
     cluster.preload_images(&scenario.header.preload_images);
     let mut checkpoints = Vec::new();
@@ -408,13 +417,16 @@ fn failures_of(
 async fn run_with_host_injector(scenario: &Scenario, run: &RunId) -> Result<ScenarioRun> {
     let started = Instant::now();
     let names = Isolation::for_run(run, scenario);
-    let client = crate::cluster::kubeconfig::connect_client().await?;
+    let client = crate::cluster::kubeconfig::connect_client()
+        .await
+        .context(Phase::Cluster)?;
     let mut injector = LocalSubject::start(
         scenario,
         names.config(&scenario.injector_config),
         run.as_str(),
     )
-    .await?;
+    .await
+    .context(Phase::Setup)?;
     let mut cluster = KubeconfigCluster::with_client(
         client,
         scenario.name(),
@@ -439,7 +451,7 @@ async fn run_with_host_injector(scenario: &Scenario, run: &RunId) -> Result<Scen
     injector.stop().await;
     result.map_err(|e| with_logs(e, &logs))?;
     let observed = observed?;
-    cleaned?;
+    cleaned.context(Phase::Cleanup)?;
     let failures = failures_of(scenario, &checkpoints, &observed);
     let diagnostics = if failures.is_empty() {
         Vec::new()
@@ -500,7 +512,7 @@ async fn run_in_cluster(
     };
     let mut injector = match deployed {
         Ok(i) => i,
-        Err(e) => return (Err(e), nothing_to_remove()),
+        Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
     };
     let mut checkpoints = Vec::new();
     let cluster_namespaces = names.cluster_namespaces(scenario);
@@ -590,15 +602,12 @@ pub async fn run(
     paths: &[PathBuf],
     options: &RunOptions,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<Vec<(PathBuf, Result<ScenarioRun>)>> {
+) -> Vec<Vec<(PathBuf, Outcome)>> {
     let suite = match Suite::up(&preload_images(paths), options).await {
         Ok(s) => s,
         Err(e) => {
-            let message = format!("{e:#}");
-            return vec![paths
-                .iter()
-                .map(|p| (p.clone(), Err(anyhow::anyhow!("{message}"))))
-                .collect()];
+            let e = RunError::classify(e);
+            return vec![paths.iter().map(|p| (p.clone(), Err(e.shared()))).collect()];
         }
     };
     let mut out = Vec::new();
@@ -614,7 +623,7 @@ pub async fn run_once(
     paths: &[PathBuf],
     options: &RunOptions,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+) -> Vec<(PathBuf, Outcome)> {
     let options = RunOptions {
         passes: 1,
         ..options.clone()
@@ -629,13 +638,15 @@ pub async fn run_once(
 /// Runs one scenario, loaded from a file or a string
 /// ([`crate::scenario::parse`]), on `options.backend`, with a cluster of its
 /// own on kind: what a test of your own webhook calls.
-pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Result<ScenarioRun> {
-    let suite = Suite::up(&scenario_images(scenario), options).await?;
+pub async fn run_scenario(scenario: &Scenario, options: &RunOptions) -> Outcome {
+    let suite = Suite::up(&scenario_images(scenario), options)
+        .await
+        .map_err(RunError::classify)?;
     let (result, removal) = run_scenario_on(scenario, &suite.target, &suite.options).await;
     let removed = removal.await;
     suite.down().await;
     let run = result?;
-    removed?;
+    removed.map_err(RunError::classify)?;
     Ok(run)
 }
 
@@ -651,6 +662,12 @@ struct Suite {
 impl Suite {
     /// Brings up what `options.backend` needs, with `images` on its nodes.
     async fn up(images: &[String], options: &RunOptions) -> Result<Suite> {
+        Suite::bring_up(images, options)
+            .await
+            .context(Phase::Cluster)
+    }
+
+    async fn bring_up(images: &[String], options: &RunOptions) -> Result<Suite> {
         let suite = |target, kind, kubelet| Suite {
             target,
             options: options.clone(),
@@ -699,7 +716,7 @@ async fn run_pass(
     paths: &[PathBuf],
     suite: &Suite,
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
-) -> Vec<(PathBuf, Result<ScenarioRun>)> {
+) -> Vec<(PathBuf, Outcome)> {
     let backend = suite.options.backend;
     // At most this many at once (a few thousand would only thrash).
     let width: u32 = suite.options.parallel.clamp(1, 1024) as u32;
@@ -748,7 +765,7 @@ async fn run_pass(
                 progress(Progress::Started(name.clone()));
                 let (mut result, removal) = match scenario {
                     Ok(s) => run_scenario_on(&s, &target, &options).await,
-                    Err(e) => (Err(e), nothing_to_remove()),
+                    Err(e) => (Err(RunError::classify(e)), nothing_to_remove()),
                 };
                 let (passed, elapsed) = match &result {
                     Ok(r) => (r.passed(), r.elapsed),
@@ -775,19 +792,21 @@ async fn run_pass(
                     removal.await
                 };
                 if let Err(e) = removed {
-                    result = result.and(Err(e));
+                    result = result.and(Err(RunError::classify(e)));
                 }
                 (path, result)
             }),
         ));
     }
-    let mut out: Vec<Option<(PathBuf, Result<ScenarioRun>)>> = paths.iter().map(|_| None).collect();
+    let mut out: Vec<Option<(PathBuf, Outcome)>> = paths.iter().map(|_| None).collect();
     for (i, t) in tasks {
         out[i] = Some(match t.await {
             Ok(r) => r,
             Err(e) => (
                 paths[i].clone(),
-                Err(anyhow::anyhow!("scenario task failed: {e}")),
+                Err(RunError::classify(anyhow::anyhow!(
+                    "scenario task failed: {e}"
+                ))),
             ),
         });
     }
@@ -821,7 +840,7 @@ pub struct Nondeterministic {
 
 /// The scenarios whose snapshots differ between passes (a scenario that
 /// failed to run in some pass is not compared there).
-pub fn nondeterministic(passes: &[Vec<(PathBuf, Result<ScenarioRun>)>]) -> Vec<Nondeterministic> {
+pub fn nondeterministic(passes: &[Vec<(PathBuf, Outcome)>]) -> Vec<Nondeterministic> {
     let Some((first, rest)) = passes.split_first() else {
         return Vec::new();
     };
@@ -1000,7 +1019,7 @@ mod tests {
         assert!(renamed_any);
     }
 
-    fn run_with(name: &str, snapshot: Value) -> (PathBuf, Result<ScenarioRun>) {
+    fn run_with(name: &str, snapshot: Value) -> (PathBuf, Outcome) {
         let run = ScenarioRun {
             name: name.to_string(),
             path: PathBuf::from(format!("{name}.yaml")),
@@ -1041,7 +1060,10 @@ mod tests {
         // A scenario that could not run in a pass is not compared there.
         let failed = vec![
             vec![run_with("x", serde_json::json!(1))],
-            vec![(PathBuf::from("x.yaml"), Err(anyhow::anyhow!("boom")))],
+            vec![(
+                PathBuf::from("x.yaml"),
+                Err(RunError::classify(anyhow::anyhow!("boom"))),
+            )],
         ];
         assert!(nondeterministic(&failed).is_empty());
     }

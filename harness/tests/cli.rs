@@ -173,6 +173,10 @@ fn the_kubeconfig_backend_without_a_cluster_says_what_is_missing() {
     assert_eq!(lines.len(), 1, "one line says why: {stdout}");
     let line = lines[0];
     assert!(
+        line.starts_with("[cluster-unreachable] "),
+        "its kind first: {line}"
+    );
+    assert!(
         line.contains(&format!("KUBECONFIG={}", missing.display()))
             && line.contains("No such file or directory")
             && line.contains("kind/local-cluster.sh up")

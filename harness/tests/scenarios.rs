@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use injector_harness::cluster::Backend;
-use injector_harness::run::{self, ScenarioRun};
+use injector_harness::run;
 use injector_harness::version::{self, Minor};
 use injector_harness::versioned_snapshots::{self, OlderMinor};
 
 /// Each scenario file's outcome, by canonical path.
-type Results = BTreeMap<PathBuf, anyhow::Result<ScenarioRun>>;
+type Results = BTreeMap<PathBuf, run::Outcome>;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

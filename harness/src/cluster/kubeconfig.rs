@@ -26,6 +26,7 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use super::{Cluster, ObjectEvent, Observed, Rejection, FAILED_SCHEDULING};
+use crate::error::Timeout;
 use crate::isolation::{Isolation, RunId, RUN_LABEL};
 
 const FIELD_MANAGER: &str = "injector-harness";
@@ -35,6 +36,8 @@ const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "k
 const QUIET: Duration = Duration::from_millis(1500);
 /// The longest a scenario may take to settle.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a new webhook configuration may take to reach the apiserver.
+const CANARY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The API resource of a kind the harness applies (or reads: Events).
 pub fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
@@ -308,7 +311,7 @@ impl KubeconfigCluster {
             dry_run: true,
             field_manager: Some(FIELD_MANAGER.into()),
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + CANARY_TIMEOUT;
         let mut wait = Duration::from_millis(20);
         loop {
             match pods.create(&pp, &obj).await {
@@ -322,7 +325,11 @@ impl KubeconfigCluster {
                     return Ok(())
                 }
                 _ if tokio::time::Instant::now() > deadline => {
-                    bail!("the apiserver did not start calling the scenario's webhooks within 30 s")
+                    return Err(Timeout::new(
+                        "the apiserver did not start calling the scenario's webhooks",
+                        CANARY_TIMEOUT,
+                    )
+                    .into())
                 }
                 // The webhook configuration reaches the apiserver through an
                 // informer; no event tells a client when, so back off briefly.
@@ -788,11 +795,11 @@ impl Cluster for KubeconfigCluster {
             match tokio::time::timeout(QUIET, events.next()).await {
                 Ok(Some(())) => {
                     if tokio::time::Instant::now() > deadline {
-                        bail!(
-                            "scenario {} did not settle within {} s",
-                            self.scenario,
-                            SETTLE_TIMEOUT.as_secs()
-                        );
+                        return Err(Timeout::new(
+                            format!("scenario {} did not settle", self.scenario),
+                            SETTLE_TIMEOUT,
+                        )
+                        .into());
                     }
                 }
                 Ok(None) => bail!("watches ended unexpectedly"),
@@ -801,11 +808,11 @@ impl Cluster for KubeconfigCluster {
                         return Ok(());
                     }
                     if tokio::time::Instant::now() > deadline {
-                        bail!(
-                            "scenario {} did not settle within {} s",
-                            self.scenario,
-                            SETTLE_TIMEOUT.as_secs()
-                        );
+                        return Err(Timeout::new(
+                            format!("scenario {} did not settle", self.scenario),
+                            SETTLE_TIMEOUT,
+                        )
+                        .into());
                     }
                 }
             }

@@ -146,13 +146,16 @@ impl<P: Program> ProgramSubject<P> {
             }
             if tokio::time::Instant::now() > deadline {
                 self.program.stop().await;
-                bail!(
-                    "the subject {} did not serve TLS with $(TLS_CERT) on {} within {} s ({field}); its output:\n{}",
-                    self.program.describe(),
-                    self.program.serving_at(port),
-                    limit.as_secs(),
-                    self.log.tail(20)
-                );
+                return Err(crate::error::Timeout {
+                    what: format!(
+                        "the subject {} did not serve TLS with $(TLS_CERT) on {}",
+                        self.program.describe(),
+                        self.program.serving_at(port)
+                    ),
+                    limit,
+                    detail: format!(" ({field}); its output:\n{}", self.log.tail(20)),
+                }
+                .into());
             }
             tokio::time::sleep(POLL).await;
         }

@@ -15,6 +15,7 @@ use kube::{Api, Client};
 
 use super::ownership::{self, Claim};
 use super::tools;
+use crate::error::Timeout;
 use crate::images::HARNESS_IMAGES;
 
 /// The name of a cluster the harness creates.
@@ -410,10 +411,7 @@ async fn wait_until_ready(client: &Client) -> Result<()> {
             .await
             .is_err()
         {
-            bail!(
-                "the kind nodes were not Ready within {} s",
-                READY_TIMEOUT.as_secs()
-            );
+            return Err(Timeout::new("the kind nodes were not Ready", READY_TIMEOUT).into());
         }
     }
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
@@ -422,9 +420,8 @@ async fn wait_until_ready(client: &Client) -> Result<()> {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!(
-                "the default ServiceAccount did not appear within {} s",
-                READY_TIMEOUT.as_secs()
+            return Err(
+                Timeout::new("the default ServiceAccount did not appear", READY_TIMEOUT).into(),
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

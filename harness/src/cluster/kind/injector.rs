@@ -21,6 +21,7 @@ use serde::Serialize;
 use sidecar_injector::manifests::{self, ManifestOptions, APP_LABEL, APP_NAME, SERVICE_PORT};
 use sidecar_injector::{certs, Config};
 
+use crate::error::Timeout;
 use crate::isolation::{RunId, RUN_LABEL};
 use crate::scenario::{ImageSpec, WebhookSpec};
 use crate::subject::{CERT_DIR, FILES_DIR};
@@ -378,12 +379,15 @@ impl InClusterInjector {
             }
             if tokio::time::Instant::now() > deadline {
                 let logs = self.logs().await;
-                bail!(
-                    "the injector in namespace {} had no ready endpoint after {} s\n{}",
-                    self.namespace,
-                    READY_TIMEOUT.as_secs(),
-                    logs.join("\n")
-                );
+                return Err(Timeout {
+                    what: format!(
+                        "the injector in namespace {} had no ready endpoint",
+                        self.namespace
+                    ),
+                    limit: READY_TIMEOUT,
+                    detail: format!("\n{}", logs.join("\n")),
+                }
+                .into());
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(2));
@@ -453,11 +457,11 @@ impl InClusterInjector {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "the injector in {} did not stop within {} s",
-                    self.namespace,
-                    READY_TIMEOUT.as_secs()
-                );
+                return Err(Timeout::new(
+                    format!("the injector in {} did not stop", self.namespace),
+                    READY_TIMEOUT,
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -484,11 +488,11 @@ impl InClusterInjector {
                 return self.wait_for_endpoint().await;
             }
             if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "the injector in {} did not roll out within {} s",
-                    self.namespace,
-                    READY_TIMEOUT.as_secs()
-                );
+                return Err(Timeout::new(
+                    format!("the injector in {} did not roll out", self.namespace),
+                    READY_TIMEOUT,
+                )
+                .into());
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -799,10 +803,11 @@ async fn remove_namespace(client: &Client, namespace: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     while api.get_opt(namespace).await?.is_some() {
         if tokio::time::Instant::now() > deadline {
-            bail!(
-                "namespace {namespace} still terminating after {} s",
-                READY_TIMEOUT.as_secs()
-            );
+            return Err(Timeout::new(
+                format!("namespace {namespace} was not deleted (still terminating)"),
+                READY_TIMEOUT,
+            )
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
