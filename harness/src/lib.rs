@@ -22,6 +22,7 @@ pub mod options;
 /// The probe program's flags and failure text, shared with the kubelet model
 /// (its own std-only crate, `harness/probe`, so the image build stays small).
 pub use injector_probe as probe;
+pub mod process_group;
 pub mod quantity;
 pub mod report;
 pub mod run;

@@ -5,23 +5,11 @@
 use serde_json::Value;
 
 use super::lookup::{str_at, str_or};
-use super::pod::RestartPolicy;
+use super::spec::{Kind, RestartPolicy};
 
 /// Where the kubelet reads a container's termination message by default;
 /// `probe` writes only there.
 const TERMINATION_LOG: &str = "/dev/termination-log";
-
-/// Where a container sits in the pod.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// A regular init container: runs to completion, one at a time.
-    Init,
-    /// An init container with `restartPolicy: Always`: started in init
-    /// order, then runs next to the app.
-    Sidecar,
-    /// A regular container.
-    App,
-}
 
 /// How a process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,8 @@
 //! Layout: this file holds the public API (`Node`, `RunContext`, `run_pod`);
 //! `env` the environment and `$(VAR)` expansion; `config_sources` the
 //! ConfigMaps and Secrets a pod waits for; `program` what a container runs;
-//! `netns` the network namespace; `container` one container's state
+//! `netns` the network namespace; `spec` what is read from a pod spec
+//! (`Kind`, `RestartPolicy`); `container` one container's state
 //! (`Ctr`, `State`); `pod` what is read from the pod and how far it got;
 //! `runtime` the pod's run; `phase` phase and conditions; `status` the
 //! PodStatus JSON; `qos` the QoS class; `lookup` lenient JSON reads; `node`
@@ -48,6 +49,7 @@ mod program;
 mod pull;
 mod qos;
 mod runtime;
+mod spec;
 mod status;
 #[cfg(test)]
 mod testing;

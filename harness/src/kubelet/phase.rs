@@ -3,9 +3,10 @@
 
 use serde_json::{Map, Value};
 
-use super::container::{Kind, State};
+use super::container::State;
 use super::lookup::str_at;
-use super::pod::{PodInfo, PodRun, Progress, RestartPolicy};
+use super::pod::{PodInfo, PodRun, Progress};
+use super::spec::{Kind, RestartPolicy};
 use super::TIMESTAMP;
 
 /// The pod phase, by the kubelet's rules: Pending until init is done and

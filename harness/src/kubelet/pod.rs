@@ -3,17 +3,11 @@
 
 use serde_json::Value;
 
-use super::container::{Ctr, Kind};
+use super::container::Ctr;
 use super::env::Facts;
 use super::lookup::{list, str_at, str_or};
+use super::spec::{Kind, RestartPolicy};
 use super::{Node, RunContext};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RestartPolicy {
-    Always,
-    OnFailure,
-    Never,
-}
 
 /// What `run_pod` reads from the pod once.
 pub(super) struct PodInfo<'p> {
@@ -29,11 +23,7 @@ pub(super) struct PodInfo<'p> {
 impl<'p> PodInfo<'p> {
     pub(super) fn read(pod: &'p Value, node: &Node, ctx: &RunContext) -> PodInfo<'p> {
         let host_network = pod.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true);
-        let restart_policy = match str_at(pod, "/spec/restartPolicy") {
-            "Never" => RestartPolicy::Never,
-            "OnFailure" => RestartPolicy::OnFailure,
-            _ => RestartPolicy::Always,
-        };
+        let restart_policy = RestartPolicy::of(pod);
         let node_name = match str_at(pod, "/spec/nodeName") {
             "" => node.name.clone(),
             n => n.to_string(),

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::container::Kind;
 use super::env::expand;
 use super::lookup::{list, str_at, str_or};
+use super::spec::Kind;
 use super::PortKey;
 use crate::probe::{is_probe_image, ProbeArgs};
 

@@ -7,13 +7,14 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::config_sources::missing_env_source;
-use super::container::{Ctr, Exit, Kind, State};
+use super::container::{Ctr, Exit, State};
 use super::env::env_with;
 use super::lookup::{list, str_at};
 use super::netns::Netns;
-use super::pod::{PodInfo, PodRun, Progress, RestartPolicy};
+use super::pod::{PodInfo, PodRun, Progress};
 use super::program::Program;
 use super::pull::ensure_image;
+use super::spec::{Kind, RestartPolicy};
 use super::RunContext;
 use crate::probe::bind_error;
 

@@ -10,7 +10,7 @@ use tokio::io::AsyncBufReadExt;
 
 use super::certs::CertFiles;
 use super::program::{LogTail, Program, ProgramSubject};
-use crate::cluster::kind::tools::GroupGuard;
+use crate::process_group::GroupGuard;
 use crate::scenario::ProcessSpec;
 
 /// A program subject: the harness's proxy in front of a program.

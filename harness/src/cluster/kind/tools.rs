@@ -9,6 +9,8 @@ use std::process::Stdio;
 use anyhow::{bail, Context, Result};
 use tokio::process::Command;
 
+use crate::process_group::GroupGuard;
+
 /// How much of a failed command's stderr goes into the error.
 const TAIL_LINES: usize = 25;
 
@@ -36,7 +38,7 @@ pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start `{shown}`"))?;
-    let mut group = GroupGuard(child.id());
+    let mut group = GroupGuard::new(child.id());
     let out = child
         .wait_with_output()
         .await
@@ -51,36 +53,6 @@ pub async fn output(program: &Path, args: &[&str], cwd: Option<&Path>) -> Result
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Kills a process group when dropped while armed: the group a cancelled
-/// [`output`] call's program leads (its pid is the group's id), or a
-/// subject program's.
-pub(crate) struct GroupGuard(Option<u32>);
-
-impl GroupGuard {
-    /// Arms for the group led by `pid` (spawned with `process_group(0)`).
-    pub(crate) fn new(pid: Option<u32>) -> GroupGuard {
-        GroupGuard(pid)
-    }
-
-    pub(crate) fn disarm(&mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        let Some(pgid) = self.0.and_then(|p| i32::try_from(p).ok()) else {
-            return;
-        };
-        // SAFETY: kill(2) with a negative pid signals that process group;
-        // it touches no memory of ours. The group is the one spawn made for
-        // this call's program, so nothing else is in it.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-    }
 }
 
 /// The last `n` lines of `text`, indented for a report.
