@@ -29,6 +29,7 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod snapshot;
+pub mod snapshot_test;
 pub mod status;
 pub mod subject;
 pub mod version;

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use injector_harness::cluster::Backend;
 use injector_harness::run;
+use injector_harness::snapshot_test;
 use injector_harness::version::{self, Minor};
-use injector_harness::versioned_snapshots::{self, OlderMinor};
 
 /// Each scenario file's outcome, by canonical path.
 type Results = BTreeMap<PathBuf, run::Outcome>;
@@ -111,38 +111,13 @@ fn scenarios_on_older_minors_in_the_sim() {
     }
 }
 
-/// The snapshot suffix for a result from a real cluster of `minor`: the
-/// minor's label when it is older than the newest and a versioned snapshot
-/// exists, or when HARNESS_SNAPSHOT_VERSIONED lists the scenario (comma-
-/// separated names: to record one from a real cluster); else none, the
-/// shared snapshot.
-fn real_cluster_suffix(name: &str, minor: Option<Minor>) -> String {
-    let Some(minor) = minor.filter(|m| *m != version::newest()) else {
-        return String::new();
-    };
-    let versioned = versioned_snapshots::versioned_file(&snapshots_dir(), name, minor).exists();
-    let asked = std::env::var("HARNESS_SNAPSHOT_VERSIONED")
-        .map(|v| v.split(',').any(|n| n.trim() == name))
-        .unwrap_or(false);
-    if versioned || asked {
-        minor.label()
-    } else {
-        String::new()
-    }
-}
-
 fn snapshots_dir() -> PathBuf {
     workspace().join("snapshots")
 }
 
-/// Whether insta writes snapshots instead of comparing (`INSTA_UPDATE=always`).
-fn recording() -> bool {
-    std::env::var("INSTA_UPDATE").as_deref() == Ok("always")
-}
-
-/// Checks every result: its expectations, then its snapshot. `reference`
-/// holds the newest minor's results on the sim, against which an older
-/// minor's are judged (see `versioned_snapshots`).
+/// Checks every result: it ran, its expectations held, its snapshot
+/// matches (`snapshot_test::check_one`). `reference` holds the newest
+/// minor's results on the sim, against which an older minor's are judged.
 fn check(results: Results, reference: Option<&Results>) {
     let mut failed = Vec::new();
     // insta's glob panics at its end when any snapshot differs; catch that,
@@ -152,76 +127,15 @@ fn check(results: Results, reference: Option<&Results>) {
         insta::glob!("../../scenarios", "*.yaml", |path| {
             let name = path.file_stem().unwrap().to_str().unwrap().to_string();
             let key = path.canonicalize().unwrap();
-            let run = match results.get(&key) {
-                Some(Ok(run)) => run,
-                Some(Err(e)) => {
-                    failed.push(format!("{name}: {e:#}"));
-                    return;
-                }
-                None => panic!("{name} was not run"),
+            let Some(result) = results.get(&key) else {
+                panic!("{name} was not run")
             };
-            let minor = run.observed.kubernetes;
-            let on = minor.map(|m| format!(" on {m}")).unwrap_or_default();
-            if !run.passed() {
-                failed.push(format!("{name}{on}:\n{}", run.report()));
-            }
-            let older = minor.filter(|m| *m != version::newest());
-            let newest_run = reference
+            let newest = reference
                 .and_then(|r| r.get(&key))
                 .and_then(|r| r.as_ref().ok());
-            let suffix = match (older, newest_run) {
-                (Some(m), Some(newest_run)) => {
-                    match versioned_snapshots::older_minor(
-                        &snapshots_dir(),
-                        &name,
-                        m,
-                        &run.snapshot,
-                        &newest_run.snapshot,
-                    ) {
-                        OlderMinor::SameAsNewest => return,
-                        OlderMinor::Versioned { suffix } => {
-                            let file =
-                                versioned_snapshots::versioned_file(&snapshots_dir(), &name, m);
-                            if !file.exists() && !recording() {
-                                failed.push(format!(
-                                    "{name} on {m} differs from {} (the shared snapshot's minor); if {m} really behaves so, \
-                                     record {} with INSTA_UPDATE=always cargo test -p injector-harness --test scenarios \
-                                     (insta left it as .snap.new for review):\n{}",
-                                    version::newest(),
-                                    file.display(),
-                                    versioned_snapshots::diff(&newest_run.snapshot, &run.snapshot)
-                                ));
-                            }
-                            suffix
-                        }
-                        OlderMinor::Stale { file } => {
-                            if recording() {
-                                std::fs::remove_file(&file).unwrap_or_else(|e| {
-                                    panic!("{}: cannot remove: {e}", file.display())
-                                });
-                            } else {
-                                failed.push(format!(
-                                    "{}: {m} now gives the same result as {}; delete it (INSTA_UPDATE=always does)",
-                                    file.display(),
-                                    version::newest()
-                                ));
-                            }
-                            return;
-                        }
-                    }
-                }
-                _ => real_cluster_suffix(&name, minor),
-            };
-            insta::with_settings!({
-                snapshot_path => snapshots_dir(),
-                prepend_module_to_snapshot => false,
-                snapshot_suffix => suffix,
-                input_file => path,
-                description => format!("scenario {name}: pods, READY and refusals after settling"),
-                omit_expression => true,
-            }, {
-                insta::assert_yaml_snapshot!(name.as_str(), run.snapshot);
-            });
+            if let Err(problem) = snapshot_test::check_one(result, &snapshots_dir(), newest) {
+                failed.push(format!("{name}: {problem}"));
+            }
         });
     }));
     let snapshot_note = match &snapshots {
