@@ -408,6 +408,16 @@ impl<C: Cluster> Cluster for Isolated<'_, C> {
     async fn observe(&mut self) -> anyhow::Result<Observed> {
         Ok(self.names.restore(self.inner.observe().await?))
     }
+
+    fn admission_log(&self) -> Vec<String> {
+        let log = self.inner.admission_log();
+        log.iter().map(|l| self.names.restore_text(l)).collect()
+    }
+
+    /// In the cluster's names: those are what `kubectl` finds.
+    async fn diagnostics(&mut self) -> Vec<String> {
+        self.inner.diagnostics().await
+    }
 }
 
 impl Isolation {

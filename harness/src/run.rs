@@ -294,9 +294,7 @@ enum Target {
     InCluster(kube::Client),
 }
 
-/// Removing what a scenario made on a real cluster: its namespaces, its
-/// injector's, its webhook configuration; done when they are gone.
-pub type Removal = futures::future::BoxFuture<'static, Result<()>>;
+pub use crate::cluster::Removal;
 
 fn nothing_to_remove() -> Removal {
     Box::pin(async { Ok(()) })
@@ -313,14 +311,8 @@ async fn run_scenario_on(
     options: &RunOptions,
 ) -> (Outcome, Removal) {
     let (result, removal) = match target {
-        Target::Sim(minor) => (
-            run_on_sim(scenario, *minor, None).await,
-            nothing_to_remove(),
-        ),
-        Target::HostInjector => (
-            run_with_host_injector(scenario, &options.run_id).await,
-            nothing_to_remove(),
-        ),
+        Target::Sim(minor) => run_on_sim(scenario, *minor, None).await,
+        Target::HostInjector => run_with_host_injector(scenario, &options.run_id).await,
         Target::InCluster(client) => run_in_cluster(scenario, client, options).await,
     };
     let removal: Removal = Box::pin(async move { removal.await.context(Phase::Cleanup) });
@@ -333,7 +325,7 @@ async fn run_on_sim(
     scenario: &Scenario,
     minor: Minor,
     names: Option<&Isolation>,
-) -> Result<ScenarioRun> {
+) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
     let config = match names {
         Some(n) => n.config(&scenario.injector_config),
@@ -342,11 +334,62 @@ async fn run_on_sim(
     // The sim needs no run id; a local container subject is labelled with
     // one all the same.
     let run = names.map_or("sim".to_string(), |n| n.run().to_string());
-    let mut injector = LocalSubject::start(scenario, config, &run)
-        .await
-        .context(Phase::Setup)?;
+    let subject = match LocalSubject::start(scenario, config, &run).await {
+        Ok(s) => s,
+        Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
+    };
     let mut cluster = SimCluster::of_version(scenario.name(), minor);
     cluster.preload_images(&scenario.header.preload_images);
+    run_with(scenario, cluster, subject, names, started).await
+}
+
+/// On the cluster in KUBECONFIG, the injector in this process.
+async fn run_with_host_injector(
+    scenario: &Scenario,
+    run: &RunId,
+) -> (Result<ScenarioRun>, Removal) {
+    let started = Instant::now();
+    let names = Isolation::for_run(run, scenario);
+    let client = match crate::cluster::kubeconfig::connect_client().await {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                Err(anyhow::Error::new(e).context(Phase::Cluster)),
+                nothing_to_remove(),
+            )
+        }
+    };
+    let config = names.config(&scenario.injector_config);
+    let subject = match LocalSubject::start(scenario, config, run.as_str()).await {
+        Ok(s) => s,
+        Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
+    };
+    let cluster = KubeconfigCluster::with_client(
+        client,
+        scenario.name(),
+        run,
+        names.cluster_namespaces(scenario),
+        Kubelet::Fake,
+    );
+    run_with(scenario, cluster, subject, Some(&names), started).await
+}
+
+/// The one lifecycle every backend shares, once its cluster and subject
+/// are up: the steps, a look at the cluster, the expectations; on an error
+/// or a failure, what the cluster and the subject can say (gathered before
+/// anything is deleted); then the removal of both, side by side, returned
+/// unawaited.
+async fn run_with<C, S>(
+    scenario: &Scenario,
+    mut cluster: C,
+    mut subject: S,
+    names: Option<&Isolation>,
+    started: Instant,
+) -> (Result<ScenarioRun>, Removal)
+where
+    C: Cluster,
+    S: Subject,
+{
     let mut checkpoints = Vec::new();
     let (result, observed, admission_log) = match names {
         Some(names) => {
@@ -354,29 +397,44 @@ async fn run_on_sim(
                 inner: &mut cluster,
                 names,
             };
-            let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
-            let observed = isolated.observe().await;
-            let log = cluster.admission_log();
-            let log = log.iter().map(|l| names.restore_text(l)).collect();
-            (result, observed, log)
+            let result = drive(&mut isolated, scenario, &mut subject, &mut checkpoints).await;
+            let observed = match &result {
+                Ok(()) => isolated.observe().await,
+                Err(_) => Ok(Observed::default()),
+            };
+            (result, observed, isolated.admission_log())
         }
         None => {
-            let result = drive(&mut cluster, scenario, &mut injector, &mut checkpoints).await;
-            (result, cluster.observe().await, cluster.admission_log())
+            let result = drive(&mut cluster, scenario, &mut subject, &mut checkpoints).await;
+            let observed = match &result {
+                Ok(()) => cluster.observe().await,
+                Err(_) => Ok(Observed::default()),
+            };
+            (result, observed, cluster.admission_log())
         }
     };
-    let decisions = injector.decisions().await;
-    let logs = injector.logs().await;
-    injector.stop().await;
-    result.map_err(|e| with_logs(e, &logs))?;
-    let observed = observed?;
-    let failures = failures_of(scenario, &checkpoints, &observed);
-    let diagnostics = if failures.is_empty() {
-        Vec::new()
-    } else {
-        logs
+    let decisions = subject.decisions().await;
+    let failures = match &observed {
+        Ok(o) if result.is_ok() => failures_of(scenario, &checkpoints, o),
+        _ => Vec::new(),
     };
-    Ok(ScenarioRun::new(
+    let mut diagnostics = Vec::new();
+    if result.is_err() || observed.is_err() || !failures.is_empty() {
+        diagnostics.extend(cluster.diagnostics().await);
+        diagnostics.extend(subject.logs().await);
+    }
+    let (cleanup, stop) = (cluster.into_cleanup(), subject.into_stop());
+    let removal: Removal = Box::pin(async move {
+        // Both wait until what they made is gone (terminating pods still
+        // hold the node's resources); side by side, that takes half as long.
+        let (cleaned, stopped) = tokio::join!(cleanup, stop);
+        cleaned.and(stopped)
+    });
+    let observed = match (result, observed) {
+        (Err(e), _) | (Ok(()), Err(e)) => return (Err(with_diagnostics(e, &diagnostics)), removal),
+        (Ok(()), Ok(observed)) => observed,
+    };
+    let run = ScenarioRun::new(
         scenario,
         observed,
         &checkpoints,
@@ -385,16 +443,16 @@ async fn run_on_sim(
         admission_log,
         diagnostics,
         started,
-    ))
+    );
+    (Ok(run), removal)
 }
 
-/// `e` with the subject's own last words, when it had any.
-fn with_logs(e: anyhow::Error, logs: &[String]) -> anyhow::Error {
-    if logs.is_empty() {
+/// `e` with what the cluster and the subject said, when they said anything.
+fn with_diagnostics(e: anyhow::Error, diagnostics: &[String]) -> anyhow::Error {
+    if diagnostics.is_empty() {
         e
     } else {
-        let start = logs.len().saturating_sub(20);
-        e.context(logs[start..].join("\n"))
+        e.context(diagnostics.join("\n"))
     }
 }
 
@@ -411,63 +469,6 @@ fn failures_of(
         .collect();
     failures.extend(expect::check(scenario, observed));
     failures
-}
-
-/// On the cluster in KUBECONFIG, the injector in this process.
-async fn run_with_host_injector(scenario: &Scenario, run: &RunId) -> Result<ScenarioRun> {
-    let started = Instant::now();
-    let names = Isolation::for_run(run, scenario);
-    let client = crate::cluster::kubeconfig::connect_client()
-        .await
-        .context(Phase::Cluster)?;
-    let mut injector = LocalSubject::start(
-        scenario,
-        names.config(&scenario.injector_config),
-        run.as_str(),
-    )
-    .await
-    .context(Phase::Setup)?;
-    let mut cluster = KubeconfigCluster::with_client(
-        client,
-        scenario.name(),
-        run,
-        names.cluster_namespaces(scenario),
-        Kubelet::Fake,
-    );
-    let mut checkpoints = Vec::new();
-    let mut isolated = Isolated {
-        inner: &mut cluster,
-        names: &names,
-    };
-    let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
-    let observed = match &result {
-        Ok(()) => isolated.observe().await,
-        Err(_) => Ok(Observed::default()),
-    };
-    // Clean up whatever happened above.
-    let cleaned = cluster.cleanup().await;
-    let decisions = injector.decisions().await;
-    let logs = injector.logs().await;
-    injector.stop().await;
-    result.map_err(|e| with_logs(e, &logs))?;
-    let observed = observed?;
-    cleaned.context(Phase::Cleanup)?;
-    let failures = failures_of(scenario, &checkpoints, &observed);
-    let diagnostics = if failures.is_empty() {
-        Vec::new()
-    } else {
-        logs
-    };
-    Ok(ScenarioRun::new(
-        scenario,
-        observed,
-        &checkpoints,
-        failures,
-        decisions,
-        Vec::new(),
-        diagnostics,
-        started,
-    ))
 }
 
 /// On the cluster `client` talks to, with its own injector Deployment and
@@ -510,76 +511,19 @@ async fn run_in_cluster(
             scenario.path.display()
         )),
     };
-    let mut injector = match deployed {
+    let subject = match deployed {
         Ok(i) => i,
         Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
     };
-    let mut checkpoints = Vec::new();
-    let cluster_namespaces = names.cluster_namespaces(scenario);
-    let mut cluster = KubeconfigCluster::with_client(
+    let cluster = KubeconfigCluster::with_client(
         client.clone(),
         scenario.name(),
         run,
-        cluster_namespaces.clone(),
+        names.cluster_namespaces(scenario),
         Kubelet::Real,
     )
     .require_reachable(scenario.header.injector.available);
-    let mut isolated = Isolated {
-        inner: &mut cluster,
-        names: &names,
-    };
-    let result = drive(&mut isolated, scenario, &mut injector, &mut checkpoints).await;
-    let observed = match &result {
-        Ok(()) => isolated.observe().await,
-        Err(_) => Ok(Observed::default()),
-    };
-    let decisions = injector.decisions().await;
-    let mut failures: Vec<String> = checkpoints
-        .iter()
-        .flat_map(|c: &Checkpoint| c.failures.iter().cloned())
-        .collect();
-    if let (Ok(o), Ok(())) = (&observed, &result) {
-        failures.extend(expect::check(scenario, o));
-    }
-    // Gather what only a real cluster can say before anything is deleted
-    // (in the cluster's names: those are what `kubectl` finds).
-    let mut diagnostics = Vec::new();
-    if result.is_err() || !failures.is_empty() {
-        let namespaces: Vec<String> = cluster_namespaces.into_iter().collect();
-        let pods = match cluster.observe().await {
-            Ok(o) => o.pods,
-            Err(_) => Vec::new(),
-        };
-        diagnostics
-            .extend(crate::cluster::kind::diagnostics::failing_container_logs(client, &pods).await);
-        diagnostics.extend(crate::cluster::kind::diagnostics::events(client, &namespaces).await);
-        diagnostics.extend(injector.logs().await);
-    }
-    // Both wait until their namespaces are gone (terminating pods still
-    // hold the node's resources); waiting for them side by side halves it.
-    let removal: Removal = Box::pin(async move {
-        let (cleaned, removed) = tokio::join!(cluster.cleanup(), injector.remove());
-        cleaned.and(removed)
-    });
-    if let Err(e) = result {
-        if diagnostics.is_empty() {
-            return (Err(e), removal);
-        }
-        return (Err(e.context(diagnostics.join("\n"))), removal);
-    }
-    let run = observed.map(|observed| {
-        ScenarioRun::new(
-            scenario,
-            observed,
-            &checkpoints,
-            failures,
-            decisions,
-            Vec::new(),
-            diagnostics,
-            started,
-        )
-    });
-    (run, removal)
+    run_with(scenario, cluster, subject, Some(&names), started).await
 }
 
 /// Progress of a parallel run, for the live display.
@@ -995,8 +939,10 @@ mod tests {
             renamed_any |= names.namespace(s.namespaces().iter().next().unwrap())
                 != *s.namespaces().iter().next().unwrap();
             let minor = crate::version::newest();
-            let plain = run_on_sim(&s, minor, None).await;
-            let isolated = run_on_sim(&s, minor, Some(&names)).await;
+            let (plain, removal) = run_on_sim(&s, minor, None).await;
+            removal.await.unwrap();
+            let (isolated, removal) = run_on_sim(&s, minor, Some(&names)).await;
+            removal.await.unwrap();
             match (plain, isolated) {
                 (Ok(a), Ok(b)) => {
                     assert_eq!(

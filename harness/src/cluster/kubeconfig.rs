@@ -819,6 +819,28 @@ impl Cluster for KubeconfigCluster {
         }
     }
 
+    async fn diagnostics(&mut self) -> Vec<String> {
+        let namespaces: Vec<String> = self.namespaces.iter().cloned().collect();
+        let mut out = Vec::new();
+        // The fake kubelet runs no containers, so has no logs to give.
+        if self.kubelet == Kubelet::Real {
+            let pods = match self.observe().await {
+                Ok(o) => o.pods,
+                Err(_) => Vec::new(),
+            };
+            out.extend(
+                crate::cluster::kind::diagnostics::failing_container_logs(&self.client, &pods)
+                    .await,
+            );
+        }
+        out.extend(crate::cluster::kind::diagnostics::events(&self.client, &namespaces).await);
+        out
+    }
+
+    fn into_cleanup(mut self) -> super::Removal {
+        Box::pin(async move { self.cleanup().await })
+    }
+
     async fn observe(&mut self) -> Result<Observed> {
         let mut pods = Vec::new();
         let mut workloads = Vec::new();

@@ -183,7 +183,31 @@ pub trait Cluster {
     /// Waits until controllers and kubelets have nothing left to do.
     async fn settle(&mut self) -> anyhow::Result<()>;
     async fn observe(&mut self) -> anyhow::Result<Observed>;
+    /// One line per webhook call the cluster made, where the harness sees
+    /// them (the sim); a real apiserver keeps its own.
+    fn admission_log(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// What only this cluster can say about a failure (failing containers'
+    /// logs, events), gathered before anything is deleted.
+    async fn diagnostics(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Deleting what the scenario made, done when it is gone; not started
+    /// until awaited. Nothing to delete by default (the sim goes with its
+    /// memory).
+    fn into_cleanup(self) -> Removal
+    where
+        Self: Sized,
+    {
+        Box::pin(async { Ok(()) })
+    }
 }
+
+/// Removing what a scenario made: its namespaces, its webhook's, its
+/// webhook configuration; done when they are gone. Returned unawaited, so
+/// a suite can run the next scenario while the last one's namespaces go.
+pub type Removal = futures::future::BoxFuture<'static, anyhow::Result<()>>;
 
 #[cfg(test)]
 mod tests {

@@ -65,6 +65,15 @@ pub trait Subject {
     async fn decisions(&self) -> Vec<String>;
     /// Its own output, for a failure report.
     async fn logs(&self) -> Vec<String>;
+    /// Stopping and removing it, done when it is gone; not started until
+    /// awaited. By default dropping it is enough (a program's process group
+    /// is killed, a container removed).
+    fn into_stop(self) -> crate::cluster::Removal
+    where
+        Self: Sized,
+    {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The longest a rotation may take to reach new handshakes.
@@ -177,5 +186,11 @@ impl Subject for LocalSubject {
     }
     async fn logs(&self) -> Vec<String> {
         each!(self, s => Subject::logs(s).await)
+    }
+    fn into_stop(self) -> crate::cluster::Removal {
+        Box::pin(async move {
+            self.stop().await;
+            Ok(())
+        })
     }
 }

@@ -583,6 +583,10 @@ impl crate::subject::Subject for InClusterInjector {
         InClusterInjector::webhooks(self, specs)
     }
 
+    fn into_stop(self) -> crate::cluster::Removal {
+        Box::pin(self.remove())
+    }
+
     fn serving(&self) -> bool {
         self.serving
     }

@@ -605,6 +605,10 @@ impl Cluster for SimCluster {
         }
     }
 
+    fn admission_log(&self) -> Vec<String> {
+        SimCluster::admission_log(self)
+    }
+
     async fn apply(&mut self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("");
         match kind {
