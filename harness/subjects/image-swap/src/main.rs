@@ -205,10 +205,40 @@ async fn main() -> Result<()> {
         .route("/healthz", get(|| async { "ok" }))
         .with_state(hook);
     eprintln!("serving on https://{}", cli.addr);
+    // SIGTERM (a pod's deletion, `docker stop`) or Ctrl-C: stop taking
+    // connections and give calls in flight 5 s. As PID 1 of a container a
+    // program that installs no handler ignores SIGTERM and is killed at the
+    // end of the grace period instead.
+    let handle = axum_server::Handle::new();
+    tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            stop_signal().await;
+            eprintln!("stopping");
+            handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        }
+    });
     axum_server::bind_rustls(cli.addr, tls)
+        .handle(handle)
         .serve(app.into_make_service())
         .await
         .with_context(|| format!("serving on {}", cli.addr))
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 #[cfg(test)]
