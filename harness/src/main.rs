@@ -251,6 +251,16 @@ fn real_main() -> Result<ExitCode> {
                     if let Some(Err(e)) = swept {
                         eprintln!("cleanup failed: {e:#}");
                     }
+                    // Image subjects run as local containers on any backend
+                    // but kind's.
+                    if let Err(e) = runtime
+                        .block_on(injector_harness::subject::sweep_containers(run_id.as_str()))
+                    {
+                        eprintln!("cleanup failed: {e:#}");
+                    }
+                    // An aborted scenario's task may still be finishing its
+                    // own cleanup; give it a moment, not forever.
+                    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
                     return Ok(ExitCode::from(code));
                 }
             };

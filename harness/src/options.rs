@@ -2,7 +2,11 @@
 //!
 //! `cargo test --features e2e` is steered by environment variables only; the
 //! CLI's flags set the same fields over them (a flag wins over its
-//! variable). Nothing below [`RunOptions`] reads the environment.
+//! variable). Nothing below [`RunOptions`] reads a run's options from the
+//! environment; what is read where it is used are locations: the harness's
+//! state directory (`HARNESS_STATE`), its checkout (`HARNESS_WORKSPACE`),
+//! and the cluster's `KUBECONFIG` and Docker's `DOCKER_HOST`, through
+//! kube's and testcontainers' own loaders.
 //!
 //! | field | variable | default |
 //! | --- | --- | --- |

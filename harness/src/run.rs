@@ -311,7 +311,7 @@ async fn run_scenario_on(
     options: &RunOptions,
 ) -> (Outcome, Removal) {
     let (result, removal) = match target {
-        Target::Sim(minor) => run_on_sim(scenario, *minor, None).await,
+        Target::Sim(minor) => run_on_sim(scenario, *minor, &options.run_id, None).await,
         Target::HostInjector => run_with_host_injector(scenario, &options.run_id).await,
         Target::InCluster(client) => run_in_cluster(scenario, client, options).await,
     };
@@ -324,6 +324,7 @@ async fn run_scenario_on(
 async fn run_on_sim(
     scenario: &Scenario,
     minor: Minor,
+    run: &RunId,
     names: Option<&Isolation>,
 ) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
@@ -331,10 +332,9 @@ async fn run_on_sim(
         Some(n) => n.config(&scenario.injector_config),
         None => scenario.injector_config.clone(),
     };
-    // The sim needs no run id; a local container subject is labelled with
-    // one all the same.
-    let run = names.map_or("sim".to_string(), |n| n.run().to_string());
-    let subject = match LocalSubject::start(scenario, config, &run).await {
+    // The sim renames nothing, but a local container subject carries the
+    // run's label, for the sweep of an interrupted run.
+    let subject = match LocalSubject::start(scenario, config, run.as_str()).await {
         Ok(s) => s,
         Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
     };
@@ -692,7 +692,7 @@ async fn run_pass(
         let options = suite.options.clone();
         tasks.push((
             i,
-            tokio::spawn(async move {
+            AbortOnDrop(tokio::spawn(async move {
                 // A serial scenario takes every permit: it waits for the
                 // running ones to finish, and the ones after it wait for it
                 // (the semaphore is fair, first come first served).
@@ -739,12 +739,12 @@ async fn run_pass(
                     result = result.and(Err(RunError::classify(e)));
                 }
                 (path, result)
-            }),
+            })),
         ));
     }
     let mut out: Vec<Option<(PathBuf, Outcome)>> = paths.iter().map(|_| None).collect();
-    for (i, t) in tasks {
-        out[i] = Some(match t.await {
+    for (i, mut t) in tasks {
+        out[i] = Some(match (&mut t.0).await {
             Ok(r) => r,
             Err(e) => (
                 paths[i].clone(),
@@ -761,6 +761,19 @@ async fn run_pass(
     }
     durations.save();
     out.into_iter().flatten().collect()
+}
+
+/// A scenario's task, aborted when the run is dropped (Ctrl-C, SIGTERM):
+/// what it holds (a subject's container, a process) is then dropped while
+/// the runtime still runs, so its own cleanup can finish. Left running, it
+/// was dropped only as the runtime shut down, and a container's removal on
+/// drop waited forever on a runtime that no longer drove its I/O.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A scenario's name as progress lines and the durations file give it: its
@@ -939,9 +952,9 @@ mod tests {
             renamed_any |= names.namespace(s.namespaces().iter().next().unwrap())
                 != *s.namespaces().iter().next().unwrap();
             let minor = crate::version::newest();
-            let (plain, removal) = run_on_sim(&s, minor, None).await;
+            let (plain, removal) = run_on_sim(&s, minor, &run, None).await;
             removal.await.unwrap();
-            let (isolated, removal) = run_on_sim(&s, minor, Some(&names)).await;
+            let (isolated, removal) = run_on_sim(&s, minor, &run, Some(&names)).await;
             removal.await.unwrap();
             match (plain, isolated) {
                 (Ok(a), Ok(b)) => {

@@ -203,13 +203,7 @@ async fn an_image_subject_off_the_cluster_gives_what_its_process_gives() {
     use injector_harness::cluster::Backend;
     use injector_harness::run;
 
-    if std::env::var("HARNESS_BUILD_IMAGES").as_deref() != Ok("0") {
-        let status = std::process::Command::new(workspace().join("kind/build-images.sh"))
-            .current_dir(workspace())
-            .status()
-            .expect("running kind/build-images.sh");
-        assert!(status.success(), "kind/build-images.sh failed: {status}");
-    }
+    build_images();
     let options = run::RunOptions::for_backend(Backend::Sim).unwrap();
     for name in [
         "port-remap-10001-process",
@@ -248,7 +242,8 @@ async fn an_image_subject_off_the_cluster_gives_what_its_process_gives() {
         );
     }
     let left = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", "label=injector-harness/run=sim"])
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=injector-harness/run={}", options.run_id))
         .output()
         .expect("docker ps");
     assert!(
@@ -256,4 +251,88 @@ async fn an_image_subject_off_the_cluster_gives_what_its_process_gives() {
         "containers left: {}",
         String::from_utf8_lossy(&left.stdout)
     );
+}
+
+/// Builds the images once per test binary (unless HARNESS_BUILD_IMAGES=0
+/// says they are there already).
+#[cfg(feature = "e2e")]
+fn build_images() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var("HARNESS_BUILD_IMAGES").as_deref() == Ok("0") {
+            return;
+        }
+        let status = std::process::Command::new(workspace().join("kind/build-images.sh"))
+            .current_dir(workspace())
+            .status()
+            .expect("running kind/build-images.sh");
+        assert!(status.success(), "kind/build-images.sh failed: {status}");
+    });
+}
+
+/// The containers labelled with run `run`, running or not.
+#[cfg(feature = "e2e")]
+fn containers_of(run: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("label=injector-harness/run={run}"))
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// SIGINT to a sim run whose image subject is starting (the probe image
+/// listens on the port but never speaks TLS, so the harness waits on it):
+/// the run exits 130 and its container is gone, though testcontainers'
+/// own removal on drop had no time to run.
+#[cfg(feature = "e2e")]
+#[test]
+fn an_interrupted_run_leaves_no_container() {
+    build_images();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("base")).unwrap();
+    std::fs::copy(
+        workspace().join("scenarios/base/injector.yaml"),
+        dir.path().join("base/injector.yaml"),
+    )
+    .unwrap();
+    let scenario = dir.path().join("hang.yaml");
+    std::fs::write(
+        &scenario,
+        "apiVersion: injector-harness/v1\nkind: Scenario\nname: hang\n\
+         subject:\n  image:\n    name: injector-harness/probe:v1\n    \
+         args: [--name, hang, --listen, \"$(PORT)\"]\n    port: 8443\n\
+         ---\napiVersion: v1\nkind: Namespace\nmetadata: {name: hang}\n",
+    )
+    .unwrap();
+    let run = "sigimg";
+    assert!(containers_of(run).is_empty(), "left from before");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_injector-harness"))
+        .args(["run", "--backend", "sim", "--run-id", run])
+        .arg(&scenario)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(50);
+    while containers_of(run).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no container of run {run} appeared"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted; cleaning up"), "{stderr}");
+    assert_eq!(containers_of(run), Vec::<String>::new(), "{stderr}");
 }

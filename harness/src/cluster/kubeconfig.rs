@@ -141,6 +141,71 @@ pub async fn connect_client() -> std::result::Result<Client, Unreachable> {
     Ok(client)
 }
 
+/// The webhook that shows when the apiserver has a scenario's configuration
+/// in force: `first`'s client config on the injector's canary path, for
+/// pods in `scope` labelled as this run's canary of `scenario`.
+fn canary_webhook(
+    first: MutatingWebhook,
+    scope: LabelSelectorRequirement,
+    scenario: &str,
+    run: &RunId,
+) -> MutatingWebhook {
+    // The canary only matches pods labelled for it; the injector answers
+    // its path with 404, so a dry-run create fails naming the canary
+    // exactly when the apiserver calls this configuration's webhooks.
+    let mut canary = first;
+    canary.name = "canary.injector-harness.io".into();
+    canary.failure_policy = Some("Fail".into());
+    canary.reinvocation_policy = Some("Never".into());
+    // It is asked about a pod, whatever the scenario's webhooks are for
+    // (the image-swap subject's are for Deployments).
+    canary.rules = Some(vec![
+        k8s_openapi::api::admissionregistration::v1::RuleWithOperations {
+            operations: Some(vec!["CREATE".into()]),
+            api_groups: Some(vec!["".into()]),
+            api_versions: Some(vec!["v1".into()]),
+            resources: Some(vec!["pods".into()]),
+            scope: Some("*".into()),
+        },
+    ]);
+    canary.namespace_selector = Some(LabelSelector {
+        match_labels: None,
+        match_expressions: Some(vec![scope]),
+    });
+    // Only this run's canary: two runs of one scenario on a shared
+    // cluster make canaries alike in the same namespace (kube-system),
+    // and another run's injector answering for this one's canary let
+    // this run go on before its own injector was reachable (the pod
+    // then met "connection refused").
+    canary.object_selector = Some(LabelSelector {
+        match_labels: Some(BTreeMap::from([
+            ("injector-harness/canary".into(), scenario.to_string()),
+            (RUN_LABEL.into(), run.to_string()),
+        ])),
+        match_expressions: None,
+    });
+    if let Some(url) = canary.client_config.url.as_mut() {
+        if let Some(i) = url.rfind('/') {
+            url.truncate(i);
+        }
+        url.push_str("/injector-harness-canary");
+    }
+    if let Some(service) = canary.client_config.service.as_mut() {
+        service.path = Some("/injector-harness-canary".into());
+    }
+    canary
+}
+
+/// The dry-run pod [`canary_webhook`] is called for.
+fn canary_pod(namespace: &str, scenario: &str, run: &RunId) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": "injector-harness-canary-", "namespace": namespace,
+                     "labels": {"injector-harness/canary": scenario, RUN_LABEL: run.as_str()}},
+        "spec": {"containers": [{"name": "canary", "image": crate::probe::PROBE_IMAGE}]}
+    })
+}
+
 pub fn api_error_message(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => status.message.clone(),
@@ -221,45 +286,7 @@ impl KubeconfigCluster {
         let Some(first) = hooks.first().cloned() else {
             return Ok(());
         };
-        // The canary only matches pods labelled for it; the injector answers
-        // its path with 404, so a dry-run create fails naming the canary
-        // exactly when the apiserver calls this configuration's webhooks.
-        let mut canary = first;
-        canary.name = "canary.injector-harness.io".into();
-        canary.failure_policy = Some("Fail".into());
-        canary.reinvocation_policy = Some("Never".into());
-        // It is asked about a pod, whatever the scenario's webhooks are for
-        // (the image-swap subject's are for Deployments).
-        canary.rules = Some(vec![
-            k8s_openapi::api::admissionregistration::v1::RuleWithOperations {
-                operations: Some(vec!["CREATE".into()]),
-                api_groups: Some(vec!["".into()]),
-                api_versions: Some(vec!["v1".into()]),
-                resources: Some(vec!["pods".into()]),
-                scope: Some("*".into()),
-            },
-        ]);
-        canary.namespace_selector = Some(LabelSelector {
-            match_labels: None,
-            match_expressions: Some(vec![scope]),
-        });
-        canary.object_selector = Some(LabelSelector {
-            match_labels: Some(BTreeMap::from([(
-                "injector-harness/canary".into(),
-                self.scenario.clone(),
-            )])),
-            match_expressions: None,
-        });
-        if let Some(url) = canary.client_config.url.as_mut() {
-            if let Some(i) = url.rfind('/') {
-                url.truncate(i);
-            }
-            url.push_str("/injector-harness-canary");
-        }
-        if let Some(service) = canary.client_config.service.as_mut() {
-            service.path = Some("/injector-harness-canary".into());
-        }
-        hooks.push(canary);
+        hooks.push(canary_webhook(first, scope, &self.scenario, &self.run));
         let names: Vec<String> = hooks
             .iter()
             .map(|h| format!("failed calling webhook \"{}\"", h.name))
@@ -299,13 +326,7 @@ impl KubeconfigCluster {
             .unwrap_or_else(|| "default".into());
         self.ensure_namespace(&ns).await?;
         let pods: Api<DynamicObject> = self.api("Pod", Some(&ns))?;
-        let canary = json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"generateName": "injector-harness-canary-", "namespace": ns,
-                         "labels": {"injector-harness/canary": self.scenario,
-                                    RUN_LABEL: self.run.as_str()}},
-            "spec": {"containers": [{"name": "canary", "image": crate::probe::PROBE_IMAGE}]}
-        });
+        let canary = canary_pod(&ns, &self.scenario, &self.run);
         let obj: DynamicObject = serde_json::from_value(canary)?;
         let pp = PostParams {
             dry_run: true,
@@ -975,6 +996,46 @@ pub async fn sweep_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_canary_webhook_is_called_for_its_own_canary_only() {
+        // Two runs of one scenario, canaries in the same namespace: each
+        // run's canary webhook must answer for its own canary alone, or
+        // one run's injector vouches for another's.
+        let scope = LabelSelectorRequirement {
+            key: "kubernetes.io/metadata.name".into(),
+            operator: "In".into(),
+            values: Some(vec!["kube-system".into()]),
+        };
+        let (a, b) = (RunId::parse("a").unwrap(), RunId::parse("b").unwrap());
+        let first = MutatingWebhook {
+            name: "sidecar-injector.harness.io".into(),
+            ..Default::default()
+        };
+        let hook_a = canary_webhook(first.clone(), scope.clone(), "ignored-namespace", &a);
+        let hook_b = canary_webhook(first, scope, "ignored-namespace", &b);
+        let ns_labels = BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_string(),
+            "kube-system".to_string(),
+        )]);
+        let attrs = crate::admission::Attributes {
+            operation: "CREATE",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods",
+            namespace: "kube-system",
+            namespace_labels: &ns_labels,
+        };
+        let (pod_a, pod_b) = (
+            canary_pod("kube-system", "ignored-namespace", &a),
+            canary_pod("kube-system", "ignored-namespace", &b),
+        );
+        let called =
+            |h: &MutatingWebhook, p: &Value| crate::admission::webhook_matches(h, &attrs, p);
+        assert!(called(&hook_a, &pod_a) && called(&hook_b, &pod_b));
+        assert!(!called(&hook_a, &pod_b) && !called(&hook_b, &pod_a));
+    }
 
     fn pending(uid: &str, message: &str) -> Value {
         json!({"metadata": {"name": "second", "namespace": "demo", "uid": uid},

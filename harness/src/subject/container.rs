@@ -104,6 +104,57 @@ impl Container {
     }
 }
 
+/// Removes the containers run `run` started (labelled
+/// `injector-harness/run=<run>`), returning how many. A run that ends
+/// normally removes its own; an interrupted one drops them, and the
+/// removal testcontainers then starts may not finish before the process
+/// exits. No engine answering means none to remove.
+pub async fn sweep_containers(run: &str) -> Result<usize> {
+    use testcontainers::bollard::query_parameters::{
+        ListContainersOptions, RemoveContainerOptions,
+    };
+    let Ok(docker) = testcontainers::bollard::Docker::connect_with_defaults() else {
+        return Ok(0);
+    };
+    let filters = HashMap::from([("label".to_string(), vec![format!("{RUN_LABEL}={run}")])]);
+    let listed = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await;
+    // An engine that does not answer has started nothing of this run.
+    let Ok(containers) = listed else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for id in containers.into_iter().filter_map(|c| c.id) {
+        let result = docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match result {
+            Ok(()) => removed += 1,
+            // Gone already, or going: the dropped subject's own removal
+            // got there first.
+            Err(testcontainers::bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("removing container {id} of run {run}"))
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// `name:tag` apart (tag `latest` when none is given, as Docker reads it).
 fn split_reference(reference: &str) -> Result<(String, String)> {
     if reference.contains('@') {

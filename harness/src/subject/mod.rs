@@ -32,7 +32,7 @@ use crate::admission::InjectorServer;
 use crate::scenario::{Scenario, WebhookSpec};
 
 pub use certs::CertFiles;
-pub use container::{image_args, image_files, Container, ContainerSubject};
+pub use container::{image_args, image_files, sweep_containers, Container, ContainerSubject};
 pub use process::{HostProcess, ProcessSubject};
 pub use program::{LogTail, Program, ProgramSubject};
 
