@@ -346,6 +346,24 @@ pub struct Attributes<'a> {
     pub namespace_labels: &'a BTreeMap<String, String>,
 }
 
+impl<'a> Attributes<'a> {
+    /// A pod's creation in `namespace`, whose labels are `namespace_labels`.
+    pub fn pod_create(
+        namespace: &'a str,
+        namespace_labels: &'a BTreeMap<String, String>,
+    ) -> Attributes<'a> {
+        Attributes {
+            operation: "CREATE",
+            group: "",
+            version: "v1",
+            kind: "Pod",
+            resource: "pods",
+            namespace,
+            namespace_labels,
+        }
+    }
+}
+
 /// Calls webhooks the way the apiserver's mutating admission plugin does.
 pub struct WebhookCaller {
     clients: BTreeMap<Vec<u8>, reqwest::Client>,
@@ -720,15 +738,7 @@ mod tests {
     use super::*;
 
     fn attrs(labels: &BTreeMap<String, String>) -> Attributes<'_> {
-        Attributes {
-            operation: "CREATE",
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            resource: "pods",
-            namespace: "demo",
-            namespace_labels: labels,
-        }
+        Attributes::pod_create("demo", labels)
     }
 
     fn pod(port: i64) -> Value {

@@ -527,15 +527,7 @@ mod tests {
             b.webhooks(vec![hook]).remove(0),
         );
         let ns_labels = BTreeMap::from([(NAME_LABEL.to_string(), "kube-system".to_string())]);
-        let attrs = crate::admission::Attributes {
-            operation: "CREATE",
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            resource: "pods",
-            namespace: "kube-system",
-            namespace_labels: &ns_labels,
-        };
+        let attrs = crate::admission::Attributes::pod_create("kube-system", &ns_labels);
         let agent = &s.manifests[2].object;
         let (agent_a, agent_b) = (a.object(agent), b.object(agent));
         let called = |hook: &MutatingWebhook, pod: &Value| {

@@ -1018,15 +1018,7 @@ mod tests {
             "kubernetes.io/metadata.name".to_string(),
             "kube-system".to_string(),
         )]);
-        let attrs = crate::admission::Attributes {
-            operation: "CREATE",
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            resource: "pods",
-            namespace: "kube-system",
-            namespace_labels: &ns_labels,
-        };
+        let attrs = crate::admission::Attributes::pod_create("kube-system", &ns_labels);
         let (pod_a, pod_b) = (
             canary_pod("kube-system", "ignored-namespace", &a),
             canary_pod("kube-system", "ignored-namespace", &b),

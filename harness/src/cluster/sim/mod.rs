@@ -242,15 +242,7 @@ impl SimCluster {
         }
 
         let labels = self.namespace_labels(&ns);
-        let attrs = Attributes {
-            operation: "CREATE",
-            group: "",
-            version: "v1",
-            kind: "Pod",
-            resource: "pods",
-            namespace: &ns,
-            namespace_labels: &labels,
-        };
+        let attrs = Attributes::pod_create(&ns, &labels);
         let webhooks = self.webhooks.clone();
         let (mut pod, warnings) = match self.caller.admit(&webhooks, &attrs, pod).await {
             Admitted::Allowed { object, warnings } => (object, warnings),
