@@ -70,6 +70,11 @@ enum Command {
         /// the injector-harness/run label on what it creates.
         #[arg(long, env = "HARNESS_RUN_ID")]
         run_id: Option<String>,
+        /// In a cluster, give every scenario an injector Deployment of its own
+        /// (default: scenarios that leave the built-in injector alone share
+        /// one per config; HARNESS_SHARE_INJECTORS=0 does the same).
+        #[arg(long)]
+        injector_per_scenario: bool,
     },
     /// Write a scenario skeleton to scenarios/NAME.yaml.
     New {
@@ -149,6 +154,7 @@ fn real_main() -> Result<ExitCode> {
             webhook,
             injector_image,
             run_id,
+            injector_per_scenario,
         } => {
             // The environment first (what `cargo test --features e2e`
             // reads), then the flags over it.
@@ -173,6 +179,7 @@ fn real_main() -> Result<ExitCode> {
                 options.kind.node_image = node_image;
             }
             options.kind.skip_image_build |= no_image_build;
+            options.share_injectors &= !injector_per_scenario;
             let run_id = options.run_id.clone();
             if backend != Backend::Sim {
                 eprintln!("run id {run_id}: namespaces end in -{run_id}; objects are labelled injector-harness/run={run_id}");

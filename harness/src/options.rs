@@ -15,6 +15,7 @@
 //! | `webhook` | `HARNESS_WEBHOOK` (host, in-cluster) | host |
 //! | `injector_image` | `HARNESS_INJECTOR_IMAGE` | `sidecar-injector:dev` |
 //! | `fake_kubelet` | `HARNESS_FAKE_KUBELET=0` turns it off | on |
+//! | `share_injectors` | `HARNESS_SHARE_INJECTORS=0` turns it off | on |
 //! | `run_id` | `HARNESS_RUN_ID` | five random characters |
 //! | `kind.cluster` | `HARNESS_KIND_CLUSTER` | a new cluster |
 //! | `kind.keep_cluster` | `HARNESS_KEEP_CLUSTER=1` | deleted at the end |
@@ -63,6 +64,10 @@ pub struct RunOptions {
     /// The kubeconfig backend with the webhook on the host starts the
     /// harness's fake kubelet (a control plane without nodes needs it).
     pub fake_kubelet: bool,
+    /// In a cluster, scenarios that leave the built-in injector alone share
+    /// one injector Deployment per config ([`crate::cluster::kind::shared`]);
+    /// off, each scenario deploys its own.
+    pub share_injectors: bool,
     /// The run's id: its namespaces' suffix and its label's value.
     pub run_id: RunId,
     pub kind: KindOptions,
@@ -135,6 +140,7 @@ impl RunOptions {
             injector_image: set("HARNESS_INJECTOR_IMAGE")
                 .unwrap_or_else(|| crate::images::INJECTOR_IMAGE.to_string()),
             fake_kubelet: !falsy("HARNESS_FAKE_KUBELET"),
+            share_injectors: !falsy("HARNESS_SHARE_INJECTORS"),
             run_id,
             kind: KindOptions {
                 cluster: set("HARNESS_KIND_CLUSTER"),
@@ -165,7 +171,7 @@ mod tests {
         assert_eq!(o.sim_minor, version::newest());
         assert_eq!(o.webhook, Webhook::Host);
         assert_eq!(o.injector_image, "sidecar-injector:dev");
-        assert!(o.fake_kubelet);
+        assert!(o.fake_kubelet && o.share_injectors);
         assert_eq!(o.run_id.as_str().len(), 5);
         assert_eq!(o.kind.cluster, None);
         assert!(!o.kind.keep_cluster && !o.kind.skip_image_build);
@@ -179,6 +185,7 @@ mod tests {
             ("HARNESS_WEBHOOK", "in-cluster"),
             ("HARNESS_INJECTOR_IMAGE", "localhost:5000/team/injector:v2"),
             ("HARNESS_FAKE_KUBELET", "0"),
+            ("HARNESS_SHARE_INJECTORS", "0"),
             ("HARNESS_RUN_ID", "ci7"),
             ("HARNESS_KIND_CLUSTER", "dev"),
             ("HARNESS_KEEP_CLUSTER", "1"),
@@ -189,7 +196,7 @@ mod tests {
         assert_eq!(o.sim_minor, oldest);
         assert_eq!(o.webhook, Webhook::InCluster);
         assert_eq!(o.injector_image, "localhost:5000/team/injector:v2");
-        assert!(!o.fake_kubelet);
+        assert!(!o.fake_kubelet && !o.share_injectors);
         assert_eq!(o.run_id.as_str(), "ci7");
         assert_eq!(o.kind.cluster.as_deref(), Some("dev"));
         assert!(o.kind.keep_cluster && o.kind.skip_image_build);

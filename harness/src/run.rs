@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cluster::kind::{InClusterInjector, KindEnvironment};
+use crate::cluster::kind::{InClusterInjector, KindEnvironment, SharedInjectors};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
 use crate::error::{Phase, RunError};
-use crate::isolation::{Isolated, Isolation, RunId};
+use crate::isolation::{Isolated, Isolation, RunId, SHARED_NAMESPACES};
 pub use crate::options::{RunOptions, Webhook};
 use crate::scenario::{self, Scenario, Step};
 use crate::subject::{LocalSubject, Subject};
@@ -203,10 +203,12 @@ async fn drive<C: Cluster, I: Subject>(
     scenario: &Scenario,
     injector: &mut I,
     checkpoints: &mut Vec<Checkpoint>,
+    clock: &mut PhaseClock,
 ) -> Result<()> {
     cluster
         .register(injector.webhooks(&scenario.header.webhooks))
         .await?;
+    clock.lap("register");
     cluster.injector_answering(answering(scenario, injector));
     for m in &scenario.manifests {
         cluster.apply(&m.object).await.with_context(|| {
@@ -219,7 +221,9 @@ async fn drive<C: Cluster, I: Subject>(
             )
         })?;
     }
+    clock.lap("apply");
     cluster.settle().await?;
+    clock.lap("settle");
     for (i, step) in scenario.header.steps.iter().enumerate() {
         let ctx = || format!("{}: steps[{i}] {}", scenario.path.display(), step.name());
         match step {
@@ -277,8 +281,33 @@ async fn drive<C: Cluster, I: Subject>(
         }
         cluster.injector_answering(answering(scenario, injector));
         cluster.settle().await?;
+        clock.lap(&format!("steps[{i}] {}", step.name()));
     }
     Ok(())
+}
+
+/// Where a scenario's time goes, logged phase by phase at info level
+/// (`RUST_LOG=injector_harness=info`): what to read when a suite is slow.
+struct PhaseClock {
+    scenario: String,
+    last: Instant,
+}
+
+impl PhaseClock {
+    /// A clock whose first lap (the subject's start) began at `started`.
+    fn new(scenario: &str, started: Instant) -> PhaseClock {
+        PhaseClock {
+            scenario: scenario.to_string(),
+            last: started,
+        }
+    }
+
+    fn lap(&mut self, phase: &str) {
+        let now = Instant::now();
+        let ms = u64::try_from((now - self.last).as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(scenario = %self.scenario, phase, ms, "phase done");
+        self.last = now;
+    }
 }
 
 /// Where a scenario's webhook runs, against which cluster.
@@ -291,7 +320,26 @@ enum Target {
     HostInjector,
     /// The cluster `client` talks to, with the injector deployed in it and
     /// real kubelets: kind, or any cluster with `HARNESS_WEBHOOK=in-cluster`.
-    InCluster(kube::Client),
+    /// `shared` holds the run's injectors that scenarios share (none when
+    /// every scenario gets its own).
+    InCluster {
+        client: kube::Client,
+        shared: Option<Arc<SharedInjectors>>,
+    },
+}
+
+impl Target {
+    /// Frees the node of what the run keeps between scenarios (shared
+    /// injectors), for a `serial` scenario, which needs it to itself.
+    async fn make_room(&self) -> Result<()> {
+        match self {
+            Target::InCluster {
+                shared: Some(shared),
+                ..
+            } => shared.remove().await,
+            _ => Ok(()),
+        }
+    }
 }
 
 pub use crate::cluster::Removal;
@@ -313,7 +361,9 @@ async fn run_scenario_on(
     let (result, removal) = match target {
         Target::Sim(minor) => run_on_sim(scenario, *minor, &options.run_id, None).await,
         Target::HostInjector => run_with_host_injector(scenario, &options.run_id).await,
-        Target::InCluster(client) => run_in_cluster(scenario, client, options).await,
+        Target::InCluster { client, shared } => {
+            run_in_cluster(scenario, client, shared.as_deref(), options).await
+        }
     };
     let removal: Removal = Box::pin(async move { removal.await.context(Phase::Cleanup) });
     (result.map_err(RunError::classify), removal)
@@ -391,13 +441,22 @@ where
     S: Subject,
 {
     let mut checkpoints = Vec::new();
+    let mut clock = PhaseClock::new(scenario.name(), started);
+    clock.lap("subject");
     let (result, observed, admission_log) = match names {
         Some(names) => {
             let mut isolated = Isolated {
                 inner: &mut cluster,
                 names,
             };
-            let result = drive(&mut isolated, scenario, &mut subject, &mut checkpoints).await;
+            let result = drive(
+                &mut isolated,
+                scenario,
+                &mut subject,
+                &mut checkpoints,
+                &mut clock,
+            )
+            .await;
             let observed = match &result {
                 Ok(()) => isolated.observe().await,
                 Err(_) => Ok(Observed::default()),
@@ -405,7 +464,14 @@ where
             (result, observed, isolated.admission_log())
         }
         None => {
-            let result = drive(&mut cluster, scenario, &mut subject, &mut checkpoints).await;
+            let result = drive(
+                &mut cluster,
+                scenario,
+                &mut subject,
+                &mut checkpoints,
+                &mut clock,
+            )
+            .await;
             let observed = match &result {
                 Ok(()) => cluster.observe().await,
                 Err(_) => Ok(Observed::default()),
@@ -413,6 +479,7 @@ where
             (result, observed, cluster.admission_log())
         }
     };
+    clock.lap("observe");
     let decisions = subject.decisions().await;
     let failures = match &observed {
         Ok(o) if result.is_ok() => failures_of(scenario, &checkpoints, o),
@@ -423,11 +490,13 @@ where
         diagnostics.extend(cluster.diagnostics().await);
         diagnostics.extend(subject.logs().await);
     }
+    clock.lap("report");
     let (cleanup, stop) = (cluster.into_cleanup(), subject.into_stop());
     let removal: Removal = Box::pin(async move {
         // Both wait until what they made is gone (terminating pods still
         // hold the node's resources); side by side, that takes half as long.
         let (cleaned, stopped) = tokio::join!(cleanup, stop);
+        clock.lap("removal");
         cleaned.and(stopped)
     });
     let observed = match (result, observed) {
@@ -471,16 +540,41 @@ fn failures_of(
     failures
 }
 
-/// On the cluster `client` talks to, with its own injector Deployment and
-/// Service, its webhooks calling that Service, real kubelets.
+/// On the cluster `client` talks to, with real kubelets and its webhooks
+/// calling an injector's Service: one of `shared` when the scenario may
+/// share one, else a Deployment of its own.
 async fn run_in_cluster(
     scenario: &Scenario,
     client: &kube::Client,
+    shared: Option<&SharedInjectors>,
     options: &RunOptions,
 ) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
     let run = &options.run_id;
     let names = Isolation::for_run(run, scenario);
+    let cluster = || {
+        KubeconfigCluster::with_client(
+            client.clone(),
+            scenario.name(),
+            run,
+            names.cluster_namespaces(scenario),
+            Kubelet::Real,
+        )
+        .require_reachable(scenario.header.injector.available)
+    };
+    if let Some(shared) = shared.filter(|_| SharedInjectors::fits(scenario)) {
+        let own_namespaces = names
+            .cluster_namespaces(scenario)
+            .into_iter()
+            .filter(|ns| !SHARED_NAMESPACES.contains(&ns.as_str()))
+            .collect();
+        let config = names.config(&scenario.injector_config);
+        let subject = match shared.get(&config, own_namespaces).await {
+            Ok(s) => s,
+            Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
+        };
+        return run_with(scenario, cluster(), subject, Some(&names), started).await;
+    }
     let available = scenario.header.injector.available;
     let deployed = match (&scenario.header.subject.image, scenario.builtin_subject()) {
         (Some(image), _) => {
@@ -515,15 +609,7 @@ async fn run_in_cluster(
         Ok(i) => i,
         Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
     };
-    let cluster = KubeconfigCluster::with_client(
-        client.clone(),
-        scenario.name(),
-        run,
-        names.cluster_namespaces(scenario),
-        Kubelet::Real,
-    )
-    .require_reachable(scenario.header.injector.available);
-    run_with(scenario, cluster, subject, Some(&names), started).await
+    run_with(scenario, cluster(), subject, Some(&names), started).await
 }
 
 /// Progress of a parallel run, for the live display.
@@ -606,9 +692,13 @@ struct Suite {
 impl Suite {
     /// Brings up what `options.backend` needs, with `images` on its nodes.
     async fn up(images: &[String], options: &RunOptions) -> Result<Suite> {
-        Suite::bring_up(images, options)
+        let started = Instant::now();
+        let suite = Suite::bring_up(images, options)
             .await
-            .context(Phase::Cluster)
+            .context(Phase::Cluster)?;
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(ms, backend = options.backend.as_str(), "cluster up");
+        Ok(suite)
     }
 
     async fn bring_up(images: &[String], options: &RunOptions) -> Result<Suite> {
@@ -624,11 +714,11 @@ impl Suite {
             // this is dropped, on Ctrl-C).
             Backend::Kind => {
                 let env = KindEnvironment::up(&options.kind, images).await?;
-                suite(Target::InCluster(env.client().clone()), Some(env), None)
+                suite(in_cluster(env.client().clone(), options), Some(env), None)
             }
             Backend::Kubeconfig => match options.webhook {
                 Webhook::InCluster => suite(
-                    Target::InCluster(crate::cluster::kubeconfig::connect_client().await?),
+                    in_cluster(crate::cluster::kubeconfig::connect_client().await?, options),
                     None,
                     None,
                 ),
@@ -647,12 +737,41 @@ impl Suite {
     }
 
     async fn down(self) {
+        let started = Instant::now();
+        // Shared injectors go with a cluster the run deletes; on any other,
+        // their namespaces are removed first.
+        let deleting = self.kind.as_ref().is_some_and(|k| k.deletes_cluster());
+        if let Target::InCluster {
+            shared: Some(shared),
+            ..
+        } = &self.target
+        {
+            if !deleting {
+                if let Err(e) = shared.remove().await {
+                    eprintln!("removing the shared injectors failed: {e:#}");
+                }
+            }
+        }
         if let Some(env) = self.kind {
             if let Err(e) = env.down().await {
                 eprintln!("deleting the kind cluster failed: {e:#}");
             }
         }
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(ms, deleted = deleting, "cluster down");
     }
+}
+
+/// The in-cluster target on the cluster `client` talks to.
+fn in_cluster(client: kube::Client, options: &RunOptions) -> Target {
+    let shared = options.share_injectors.then(|| {
+        Arc::new(SharedInjectors::new(
+            client.clone(),
+            options.run_id.clone(),
+            options.injector_image.clone(),
+        ))
+    });
+    Target::InCluster { client, shared }
 }
 
 /// Every scenario once, at most `parallel` at a time (a serial one alone).
@@ -687,19 +806,23 @@ async fn run_pass(
         let Some((path, scenario)) = slots[i].take() else {
             continue;
         };
-        let (limit, progress) = (limit.clone(), progress.clone());
+        // A serial scenario takes every permit: it waits for the running
+        // ones to finish, and the ones after it wait for it. Taken here, one
+        // scenario after the other, so scenarios start in the schedule's
+        // order: tasks spawned at once reach the semaphore in whatever order
+        // the runtime first polls them (seen on kind: the longest scenario,
+        // first in the order, started 52 s late and ended the suite alone).
+        let serial = scenario.as_ref().is_ok_and(|s| s.header.serial);
+        let permit = limit
+            .clone()
+            .acquire_many_owned(if serial { width } else { 1 })
+            .await;
+        let progress = progress.clone();
         let (target, node) = (suite.target.clone(), node.clone());
         let options = suite.options.clone();
         tasks.push((
             i,
             AbortOnDrop(tokio::spawn(async move {
-                // A serial scenario takes every permit: it waits for the
-                // running ones to finish, and the ones after it wait for it
-                // (the semaphore is fair, first come first served).
-                let serial = scenario.as_ref().is_ok_and(|s| s.header.serial);
-                let permit = limit
-                    .acquire_many_owned(if serial { width } else { 1 })
-                    .await;
                 let alone = if serial {
                     Some(node.clone().write_owned().await)
                 } else {
@@ -707,9 +830,13 @@ async fn run_pass(
                 };
                 let name = scenario_name(&path);
                 progress(Progress::Started(name.clone()));
-                let (mut result, removal) = match scenario {
-                    Ok(s) => run_scenario_on(&s, &target, &options).await,
-                    Err(e) => (Err(RunError::classify(e)), nothing_to_remove()),
+                let room = match alone {
+                    Some(_) => target.make_room().await.context(Phase::Setup),
+                    None => Ok(()),
+                };
+                let (mut result, removal) = match (scenario, room) {
+                    (Ok(s), Ok(())) => run_scenario_on(&s, &target, &options).await,
+                    (Err(e), _) | (_, Err(e)) => (Err(RunError::classify(e)), nothing_to_remove()),
                 };
                 let (passed, elapsed) = match &result {
                     Ok(r) => (r.passed(), r.elapsed),

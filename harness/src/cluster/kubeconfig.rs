@@ -38,6 +38,8 @@ const QUIET: Duration = Duration::from_millis(1500);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long a new webhook configuration may take to reach the apiserver.
 const CANARY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a scenario's namespaces may take to go.
+const NAMESPACE_REMOVAL: Duration = Duration::from_secs(60);
 
 /// The API resource of a kind the harness applies (or reads: Events).
 pub fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
@@ -570,43 +572,20 @@ impl KubeconfigCluster {
                 let _ = api.delete(&name, &dp).await;
             }
         }
-        let ns_api = self.api("Namespace", None)?;
         let owned: Vec<String> = self
             .namespaces
             .iter()
             .filter(|n| !SYSTEM_NAMESPACES.contains(&n.as_str()))
             .cloned()
             .collect();
-        for ns in &owned {
-            if let Err(e) = ns_api.delete(ns, &DeleteParams::background()).await {
-                if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
-                    errors.push(format!("namespace {ns}: {e}"));
-                }
-            }
-        }
-        // Namespace deletion is asynchronous; wait for each to disappear so
-        // a rerun can create it afresh.
-        for ns in &owned {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            let mut stream = watcher(
-                ns_api.clone(),
-                watcher::Config::default().fields(&format!("metadata.name={ns}")),
-            )
-            .boxed();
-            loop {
-                match tokio::time::timeout_at(deadline, stream.next()).await {
-                    Ok(Some(Ok(watcher::Event::Delete(_)))) => break,
-                    Ok(Some(Ok(watcher::Event::InitDone))) => {
-                        if ns_api.get_opt(ns).await.ok().flatten().is_none() {
-                            break;
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => {
-                        errors.push(format!("namespace {ns} still terminating after 60 s"));
-                        break;
-                    }
-                }
+        // Gone before this returns, so a rerun can create them afresh and a
+        // serial scenario finds the node free.
+        let removals = owned
+            .iter()
+            .map(|ns| super::namespaces::remove(&self.client, ns, NAMESPACE_REMOVAL));
+        for result in futures::future::join_all(removals).await {
+            if let Err(e) = result {
+                errors.push(format!("{e:#}"));
             }
         }
         if errors.is_empty() {

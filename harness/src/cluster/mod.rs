@@ -8,6 +8,7 @@ use serde_json::Value;
 
 pub mod kind;
 pub mod kubeconfig;
+pub mod namespaces;
 pub mod settled;
 pub mod sim;
 

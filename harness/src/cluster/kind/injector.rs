@@ -14,7 +14,7 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Secret, Service};
 use k8s_openapi::ByteString;
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{ListParams, LogParams, Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -566,9 +566,29 @@ impl InClusterInjector {
         out
     }
 
+    /// Every line the injector pods have logged, oldest first in each pod:
+    /// a shared injector's report picks a scenario's lines out of them.
+    pub async fn full_logs(&self) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
+        let list = match pods.list(&lp).await {
+            Ok(l) => l,
+            Err(e) => return vec![format!("cannot list the injector pods: {e}")],
+        };
+        let mut out = Vec::new();
+        for p in list.items {
+            let name = p.metadata.name.unwrap_or_default();
+            match pods.logs(&name, &LogParams::default()).await {
+                Ok(text) => out.extend(text.lines().map(str::to_string)),
+                Err(e) => out.push(format!("pod {name}: no logs ({e})")),
+            }
+        }
+        out
+    }
+
     /// Deletes the injector's namespace (and so everything in it) and waits
     /// until it is gone.
-    pub async fn remove(self) -> Result<()> {
+    pub async fn remove(&self) -> Result<()> {
         // Waits until the namespace is gone: a terminating injector pod
         // (5 s of preStop, then its drain) still holds its cpu request on
         // the node, and a `serial` scenario after this one must find the
@@ -584,7 +604,7 @@ impl crate::subject::Subject for InClusterInjector {
     }
 
     fn into_stop(self) -> crate::cluster::Removal {
-        Box::pin(self.remove())
+        Box::pin(async move { self.remove().await })
     }
 
     fn serving(&self) -> bool {
@@ -795,27 +815,7 @@ fn relay_args(listen: i32, target: i32, delay: Duration) -> Vec<String> {
 
 /// Deletes `namespace` if it exists and waits until it is gone.
 async fn remove_namespace(client: &Client, namespace: &str) -> Result<()> {
-    let api: Api<Namespace> = Api::all(client.clone());
-    if api.get_opt(namespace).await?.is_none() {
-        return Ok(());
-    }
-    match api.delete(namespace, &DeleteParams::background()).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("deleting namespace {namespace}")),
-    }
-    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
-    while api.get_opt(namespace).await?.is_some() {
-        if tokio::time::Instant::now() > deadline {
-            return Err(Timeout::new(
-                format!("namespace {namespace} was not deleted (still terminating)"),
-                READY_TIMEOUT,
-            )
-            .into());
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
+    crate::cluster::namespaces::remove(client, namespace, READY_TIMEOUT).await
 }
 
 /// Server-side apply of one typed object through `api`.
