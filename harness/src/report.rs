@@ -76,6 +76,9 @@ pub fn summary(
         wall.as_millis(),
         backend.as_str()
     );
+    // One error that stopped several scenarios (the cluster could not come
+    // up) is said once, with the scenarios it stopped.
+    let mut errors: Vec<(String, String, Vec<String>)> = Vec::new();
     for (path, r) in results {
         match r {
             Ok(run) if !run.passed() => {
@@ -95,11 +98,30 @@ pub fn summary(
                 let file = path.display().to_string();
                 if message.starts_with(&file) {
                     let _ = writeln!(out, "\n[{}] {message}", e.kind);
-                } else {
-                    let _ = writeln!(out, "\n[{}] {file}: {message}", e.kind);
+                    continue;
+                }
+                let kind = e.kind.to_string();
+                match errors
+                    .iter_mut()
+                    .find(|(k, m, _)| *k == kind && *m == message)
+                {
+                    Some((_, _, files)) => files.push(file),
+                    None => errors.push((kind, message, vec![file])),
                 }
             }
             _ => {}
+        }
+    }
+    for (kind, message, files) in errors {
+        if let [file] = files.as_slice() {
+            let _ = writeln!(out, "\n[{kind}] {file}: {message}");
+        } else {
+            let _ = writeln!(
+                out,
+                "\n[{kind}] {} scenarios: {message}\n  (each of: {})",
+                files.len(),
+                files.join(", ")
+            );
         }
     }
     (out, failed)
@@ -167,6 +189,28 @@ mod tests {
         assert_eq!(text.matches("scenarios/a.yaml").count(), 1, "{text}");
         assert!(
             text.contains("\n[cluster-unreachable] scenarios/b.yaml: the cluster is unreachable\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_error_that_stopped_every_scenario_is_said_once() {
+        let down = || {
+            Err(crate::error::RunError {
+                kind: crate::error::ErrorKind::ClusterUnreachable,
+                phase: None,
+                error: anyhow::anyhow!("kind cluster \"ab\" does not exist"),
+            })
+        };
+        let results = vec![
+            (PathBuf::from("scenarios/a.yaml"), down()),
+            (PathBuf::from("scenarios/b.yaml"), down()),
+        ];
+        let (text, failed) = summary(&results, Duration::ZERO, Backend::Kind);
+        assert_eq!(failed, 2);
+        assert_eq!(text.matches("does not exist").count(), 1, "{text}");
+        assert!(
+            text.contains("\n[cluster-unreachable] 2 scenarios: kind cluster \"ab\" does not exist\n  (each of: scenarios/a.yaml, scenarios/b.yaml)\n"),
             "{text}"
         );
     }

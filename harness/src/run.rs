@@ -329,6 +329,18 @@ enum Target {
 }
 
 impl Target {
+    /// Tells the target which scenarios a pass will run, so what they
+    /// share goes when the last of them is done.
+    async fn plan(&self, scenarios: &[Result<Scenario>]) {
+        if let Target::InCluster {
+            shared: Some(shared),
+            ..
+        } = self
+        {
+            shared.plan(scenarios.iter().flatten()).await;
+        }
+    }
+
     /// Frees the node of what the run keeps between scenarios (shared
     /// injectors), for a `serial` scenario, which needs it to itself.
     async fn make_room(&self) -> Result<()> {
@@ -362,7 +374,7 @@ async fn run_scenario_on(
         Target::Sim(minor) => run_on_sim(scenario, *minor, &options.run_id, None).await,
         Target::HostInjector => run_with_host_injector(scenario, &options.run_id).await,
         Target::InCluster { client, shared } => {
-            run_in_cluster(scenario, client, shared.as_deref(), options).await
+            run_in_cluster(scenario, client, shared.as_ref(), options).await
         }
     };
     let removal: Removal = Box::pin(async move { removal.await.context(Phase::Cleanup) });
@@ -546,7 +558,7 @@ fn failures_of(
 async fn run_in_cluster(
     scenario: &Scenario,
     client: &kube::Client,
-    shared: Option<&SharedInjectors>,
+    shared: Option<&Arc<SharedInjectors>>,
     options: &RunOptions,
 ) -> (Result<ScenarioRun>, Removal) {
     let started = Instant::now();
@@ -568,8 +580,7 @@ async fn run_in_cluster(
             .into_iter()
             .filter(|ns| !SHARED_NAMESPACES.contains(&ns.as_str()))
             .collect();
-        let config = names.config(&scenario.injector_config);
-        let subject = match shared.get(&config, own_namespaces).await {
+        let subject = match shared.get(scenario, own_namespaces).await {
             Ok(s) => s,
             Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
         };
@@ -789,6 +800,7 @@ async fn run_pass(
     // node that no earlier scenario's terminating pods still load.
     let node = Arc::new(tokio::sync::RwLock::new(()));
     let scenarios: Vec<Result<Scenario>> = paths.iter().map(|p| load_scenario(p)).collect();
+    suite.target.plan(&scenarios).await;
     let jobs: Vec<crate::schedule::Job> = paths
         .iter()
         .zip(&scenarios)

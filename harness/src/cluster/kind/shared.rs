@@ -7,10 +7,12 @@
 //! it; scenarios whose configs are equal (after the run's renaming) share
 //! one Deployment. The others keep an injector of their own.
 //!
-//! A shared injector lives until the run ends ([`SharedInjectors::remove`]);
-//! each scenario still registers its own webhooks, scoped to its own
-//! namespaces and run, so sharing the Service changes which pod answers,
-//! not which calls are made.
+//! A shared injector is removed as soon as the last scenario of the pass
+//! that needs it has ended ([`SharedInjectors::plan`] counts them), so its
+//! removal overlaps the scenarios still running; what no plan counted goes
+//! at the end of the run ([`SharedInjectors::remove`]). Each scenario still
+//! registers its own webhooks, scoped to its own namespaces and run, so
+//! sharing the Service changes which pod answers, not which calls are made.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,11 +21,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use kube::Client;
-use sidecar_injector::Config;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::injector::InClusterInjector;
-use crate::isolation::RunId;
+use crate::cluster::Removal;
+use crate::isolation::{Isolation, RunId};
 use crate::scenario::{Scenario, Step, WebhookSpec};
 use crate::subject::Subject;
 
@@ -32,11 +34,26 @@ pub struct SharedInjectors {
     client: Client,
     run: RunId,
     image: String,
-    /// By config (as JSON): its number in the run, and its injector.
-    by_config: Mutex<BTreeMap<String, (usize, Slot)>>,
+    state: Mutex<State>,
 }
 
-/// A config's injector: deployed once, by whichever scenario asks first.
+#[derive(Default)]
+struct State {
+    /// By config (as JSON).
+    by_config: BTreeMap<String, Entry>,
+    /// The last number given to an injector's namespace.
+    numbered: usize,
+}
+
+#[derive(Default)]
+struct Entry {
+    /// Deployed once, by whichever scenario asks first; emptied when the
+    /// injector is removed.
+    slot: Slot,
+    /// Scenarios of the pass that will still ask for it.
+    users_left: usize,
+}
+
 type Slot = Arc<OnceCell<Arc<InClusterInjector>>>;
 
 impl SharedInjectors {
@@ -45,7 +62,7 @@ impl SharedInjectors {
             client,
             run,
             image,
-            by_config: Mutex::new(BTreeMap::new()),
+            state: Mutex::new(State::default()),
         }
     }
 
@@ -64,29 +81,49 @@ impl SharedInjectors {
             })
     }
 
-    /// The injector serving `config`, deployed (and waited for) by the
-    /// first scenario that asks; the others wait for that one. A failed
+    fn key(&self, scenario: &Scenario) -> Result<String> {
+        share_key(&self.run, scenario)
+    }
+
+    /// Counts the scenarios of a pass that will share each injector, so
+    /// each goes when its last user is done.
+    pub async fn plan<'a>(&self, scenarios: impl IntoIterator<Item = &'a Scenario>) {
+        let mut state = self.state.lock().await;
+        for s in scenarios.into_iter().filter(|s| Self::fits(s)) {
+            if let Ok(key) = self.key(s) {
+                state.by_config.entry(key).or_default().users_left += 1;
+            }
+        }
+    }
+
+    /// The injector for `scenario`'s config, deployed (and waited for) by
+    /// the first scenario that asks; the others wait for that one. A failed
     /// deployment is the asking scenario's error, and the next one tries
-    /// again.
-    pub async fn get(&self, config: &Config, namespaces: Vec<String>) -> Result<SharedInjector> {
-        let key = serde_json::to_string(config).context("serializing the injector's config")?;
-        let (number, cell) = {
-            let mut by_config = self.by_config.lock().await;
-            let next = by_config.len() + 1;
-            let (number, cell) = by_config
-                .entry(key)
-                .or_insert_with(|| (next, Arc::default()));
-            (*number, cell.clone())
+    /// again. `namespaces` are the scenario's own, as named on the cluster.
+    pub async fn get(
+        self: &Arc<Self>,
+        scenario: &Scenario,
+        namespaces: Vec<String>,
+    ) -> Result<SharedInjector> {
+        let key = self.key(scenario)?;
+        let config = Isolation::for_run(&self.run, scenario).config(&scenario.injector_config);
+        let slot = {
+            let mut state = self.state.lock().await;
+            state.by_config.entry(key.clone()).or_default().slot.clone()
         };
-        let inner = cell
+        let inner = slot
             .get_or_try_init(|| async {
-                let name = format!("shared-{number}");
+                let number = {
+                    let mut state = self.state.lock().await;
+                    state.numbered += 1;
+                    state.numbered
+                };
                 InClusterInjector::deploy(
                     self.client.clone(),
-                    &name,
+                    &format!("shared-{number}"),
                     &self.run,
                     &self.image,
-                    config,
+                    &config,
                     true,
                 )
                 .await
@@ -94,7 +131,36 @@ impl SharedInjectors {
             })
             .await?
             .clone();
-        Ok(SharedInjector { inner, namespaces })
+        Ok(SharedInjector {
+            inner,
+            namespaces,
+            pool: self.clone(),
+            key,
+        })
+    }
+
+    /// One user of `key` is done: the last one planned removes the
+    /// injector, and the returned removal is done when it is gone.
+    async fn release(&self, key: &str) -> Result<()> {
+        let injector = {
+            let mut state = self.state.lock().await;
+            let Some(entry) = state.by_config.get_mut(key) else {
+                return Ok(());
+            };
+            if entry.users_left == 0 {
+                // Not planned (a single scenario's run): kept to the end.
+                return Ok(());
+            }
+            entry.users_left -= 1;
+            if entry.users_left > 0 {
+                return Ok(());
+            }
+            std::mem::take(&mut entry.slot).get().cloned()
+        };
+        match injector {
+            Some(i) => i.remove().await,
+            None => Ok(()),
+        }
     }
 
     /// Deletes every shared injector's namespace and waits until they are
@@ -103,14 +169,14 @@ impl SharedInjectors {
     /// caller makes sure no scenario uses them meanwhile; the next scenario
     /// that asks deploys its injector again.
     pub async fn remove(&self) -> Result<()> {
-        let cells: Vec<_> = std::mem::take(&mut *self.by_config.lock().await)
-            .into_values()
-            .map(|(_, cell)| cell)
-            .collect();
-        let injectors: Vec<Arc<InClusterInjector>> = cells
-            .iter()
-            .filter_map(|cell| cell.get().cloned())
-            .collect();
+        let injectors: Vec<Arc<InClusterInjector>> = {
+            let mut state = self.state.lock().await;
+            state
+                .by_config
+                .values_mut()
+                .filter_map(|e| std::mem::take(&mut e.slot).get().cloned())
+                .collect()
+        };
         let removals = injectors.iter().map(|i| i.remove());
         for result in futures::future::join_all(removals).await {
             result?;
@@ -119,12 +185,21 @@ impl SharedInjectors {
     }
 }
 
+/// The key a scenario's injector is shared by in run `run`: its config,
+/// renamed for the run, as JSON.
+fn share_key(run: &RunId, scenario: &Scenario) -> Result<String> {
+    let config = Isolation::for_run(run, scenario).config(&scenario.injector_config);
+    serde_json::to_string(&config).context("serializing the injector's config")
+}
+
 /// One scenario's use of a shared injector: its webhooks call it; its
 /// report reads the injector's log lines about this scenario's namespaces.
 pub struct SharedInjector {
     inner: Arc<InClusterInjector>,
     /// The scenario's namespaces as named on the cluster.
     namespaces: Vec<String>,
+    pool: Arc<SharedInjectors>,
+    key: String,
 }
 
 impl SharedInjector {
@@ -147,6 +222,12 @@ impl SharedInjector {
 impl Subject for SharedInjector {
     fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
         self.inner.webhooks(specs)
+    }
+
+    /// The scenario is done with the injector; the last planned user's
+    /// removal includes the injector's.
+    fn into_stop(self) -> Removal {
+        Box::pin(async move { self.pool.release(&self.key).await })
     }
 
     fn serving(&self) -> bool {
@@ -207,6 +288,22 @@ mod tests {
         let base: serde_json::Value =
             serde_yaml::from_str(sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap();
         crate::scenario::parse(std::path::Path::new("s.yaml"), &text, &base).unwrap()
+    }
+
+    #[test]
+    fn scenarios_share_an_injector_when_their_configs_are_equal() {
+        let run = RunId::parse("r1").unwrap();
+        let key = |header: &str| share_key(&run, &scenario(header)).unwrap();
+        assert_eq!(
+            key(""),
+            key("steps:\n- rolloutRestart: {namespace: s, kind: Deployment, name: d}\n")
+        );
+        let patched = key("injector:\n  config: {onPortConflict: reject}\n");
+        assert_ne!(key(""), patched);
+        assert_eq!(
+            patched,
+            key("injector:\n  config: {onPortConflict: reject}\n")
+        );
     }
 
     #[test]
