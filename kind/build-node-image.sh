@@ -307,7 +307,7 @@ choose() {
   else
     local pull="KIND_NODE_PULL=1 to pull it"
     [[ "${KIND_NODE_PULL:-0}" == 1 ]] && pull="the pull failed"
-    printf '%s\t%s\n' "$node_tag" "no $stock_tag here ($pull; or set KIND_NODE_IMAGE): building the offline image of $K8S_VERSION, about 22 min cold on 2 cores"
+    printf '%s\t%s\n' "$node_tag" "no $stock_tag here ($pull; or set KIND_NODE_IMAGE): building the offline image of $K8S_VERSION, about 10 min cold on 2 cores"
   fi
 }
 

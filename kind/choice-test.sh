@@ -50,7 +50,7 @@ contains "the offline tag names the version" "injector-harness/kind-node:$K8S_VE
 # ---- node image ----
 out=$(choose_node)
 expect "nothing local: the offline build" "$offline" "${out%%$'\t'*}"
-contains "nothing local: says it builds and how long" "about 22 min" "$out"
+contains "nothing local: says it builds and how long" "about 10 min" "$out"
 contains "nothing local: says how to skip the build" "KIND_NODE_PULL=1" "$out"
 ! grep -q '^pull' "$tmp/docker.log" && ok || ko "no pull unless KIND_NODE_PULL=1"
 

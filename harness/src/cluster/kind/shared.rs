@@ -206,17 +206,23 @@ impl SharedInjector {
     /// The injector's log lines about this scenario's namespaces (its own
     /// counters are the whole run's).
     async fn own_lines(&self) -> Vec<String> {
-        self.inner
-            .full_logs()
-            .await
-            .into_iter()
-            .filter(|l| {
-                self.namespaces
-                    .iter()
-                    .any(|ns| l.contains(&format!("namespace={ns} ")))
-            })
-            .collect()
+        lines_about(self.inner.full_logs().await, &self.namespaces)
     }
+}
+
+/// The injector's log lines about pods in `namespaces` (its text format
+/// gives each review's `namespace=<name>` field).
+fn lines_about(lines: Vec<String>, namespaces: &[String]) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter(|l| {
+            l.split_whitespace().any(|field| {
+                field
+                    .strip_prefix("namespace=")
+                    .is_some_and(|ns| namespaces.iter().any(|n| n == ns))
+            })
+        })
+        .collect()
 }
 
 impl Subject for SharedInjector {
@@ -288,6 +294,21 @@ mod tests {
         let base: serde_json::Value =
             serde_yaml::from_str(sidecar_injector::config::DEFAULT_CONFIG_YAML).unwrap();
         crate::scenario::parse(std::path::Path::new("s.yaml"), &text, &base).unwrap()
+    }
+
+    #[test]
+    fn a_scenarios_report_takes_the_lines_about_its_own_namespaces() {
+        let line = |ns: &str| {
+            format!("2026-12-05T14:03:21.563782Z  INFO sidecar_injector::server: admission reviewed uid=0b1c namespace={ns} pod=web-0 operation=CREATE injected=true reason=injected detail= warnings=[] latency_us=410")
+        };
+        let lines = vec![
+            line("web-r1"),
+            line("web-r1-other"),
+            line("db-r1"),
+            "2026-12-05T14:03:20Z  INFO sidecar_injector::server: serving admission webhook over TLS addr=0.0.0.0:8443".to_string(),
+        ];
+        let mine = lines_about(lines, &["web-r1".to_string()]);
+        assert_eq!(mine, vec![line("web-r1")]);
     }
 
     #[test]
