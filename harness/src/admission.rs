@@ -59,7 +59,7 @@ impl InjectorServer {
     /// at the address (a port that was bound once and released), so calls
     /// fail the way they do when the injector is down, until [`Self::serve`].
     pub async fn start(config: Config, available: bool) -> anyhow::Result<InjectorServer> {
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], crate::subject::free_port()?));
         let mut injector = InjectorServer {
             certs: crate::subject::CertFiles::new()?,
             addr,
