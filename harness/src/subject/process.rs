@@ -78,6 +78,21 @@ impl HostProcess {
     }
 }
 
+/// The variables cargo sets for the package it runs (the harness, under
+/// `cargo run` or `cargo test`). They describe the harness, not the subject,
+/// and a subject that is itself `cargo run` passes them on to build scripts
+/// that watch them: ring's reruns on `CARGO_PKG_NAME` and
+/// `CARGO_MANIFEST_DIR`, so every run rebuilt ring and all above it.
+fn describes_the_harness_package(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || name.starts_with("CARGO_BIN_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+        )
+}
+
 impl Program for HostProcess {
     fn describe(&self) -> String {
         format!("`{}`", self.command_line())
@@ -85,6 +100,11 @@ impl Program for HostProcess {
 
     async fn launch(&mut self, _certs: &CertFiles, log: &LogTail) -> Result<u16> {
         let mut cmd = tokio::process::Command::new(&self.command[0]);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(describes_the_harness_package) {
+                cmd.env_remove(&name);
+            }
+        }
         cmd.args(&self.command[1..])
             .envs(self.env.iter().cloned())
             .current_dir(&self.dir)
@@ -152,5 +172,36 @@ impl Program for HostProcess {
 
     fn serving_at(&self, port: u16) -> String {
         format!("127.0.0.1:{port} ($(PORT))")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describes_the_harness_package as harness_only;
+
+    #[test]
+    fn cargos_package_variables_stay_with_the_harness_and_the_rest_pass() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(harness_only(name), "{name}");
+        }
+        // Where cargo and its caches are, and how it builds, are the
+        // machine's: a `cargo run` subject needs them as the harness had them.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "PATH",
+            "RUSTUP_TOOLCHAIN",
+        ] {
+            assert!(!harness_only(name), "{name}");
+        }
     }
 }
