@@ -117,8 +117,12 @@ fn real_main() -> Result<ExitCode> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error,kube_client=off")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    // Errors, and a subject that keeps the run waiting.
+                    "error,kube_client=off,injector_harness::subject=info",
+                )
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

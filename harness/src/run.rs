@@ -170,10 +170,19 @@ impl ScenarioRun {
     }
 }
 
-/// Loads a scenario with the base config from `<scenarios dir>/base/`.
+/// Loads a scenario with the base config from `<scenarios dir>/base/`, or,
+/// where that directory holds none (a directory of a webhook author's own,
+/// whose subject is not the built-in injector), the injector's built-in
+/// default config.
 pub fn load_scenario(path: &Path) -> Result<Scenario> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let base = scenario::load_base_config(&dir.join(BASE_CONFIG))?;
+    let base_file = dir.join(BASE_CONFIG);
+    let base = if base_file.exists() {
+        scenario::load_base_config(&base_file)?
+    } else {
+        serde_yaml::from_str(sidecar_injector::config::DEFAULT_CONFIG_YAML)
+            .context("the injector's built-in default config")?
+    };
     Ok(scenario::load(path, &base)?)
 }
 
@@ -1023,6 +1032,20 @@ mod tests {
         );
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    #[test]
+    fn a_scenario_with_no_base_beside_it_starts_from_the_builtin_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = scenario(dir.path(), "alone", false);
+        let s = load_scenario(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(s.injector_config, sidecar_injector::config::Config::builtin());
+        // A base beside it that is broken is an error naming the file, not
+        // a silent fallback.
+        std::fs::create_dir(dir.path().join("base")).unwrap();
+        std::fs::write(dir.path().join(BASE_CONFIG), "sidecar: [").unwrap();
+        let e = format!("{:#}", load_scenario(&path).unwrap_err());
+        assert!(e.contains("base/injector.yaml"), "{e}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -217,14 +217,14 @@ pub struct ProcessSpec {
     pub command: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// How long it may take to serve TLS after it starts (a `cargo run`
-    /// that compiles first needs minutes).
+    /// How long it may take to serve TLS after it starts (default 30 s; a
+    /// `cargo run` that may compile first needs minutes, and says so).
     #[serde(default = "default_start_timeout")]
     pub start_timeout_seconds: u32,
 }
 
 fn default_start_timeout() -> u32 {
-    300
+    30
 }
 
 /// An image the harness deploys as the webhook under test: a Deployment

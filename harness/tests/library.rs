@@ -21,6 +21,7 @@ kind: Scenario
 name: library-image-swap
 subject:
   process:
+    startTimeoutSeconds: 300   # cargo run may compile first
     command: [cargo, run, --quiet, -p, image-swap-webhook, --,
       --tls-cert, $(TLS_CERT), --tls-key, $(TLS_KEY), --addr, "127.0.0.1:$(PORT)",
       --config, $(SCENARIO_DIR)/subjects/image-swap.yaml]

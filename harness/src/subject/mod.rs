@@ -80,6 +80,8 @@ pub trait Subject {
 const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a waiting step looks again.
 const POLL: Duration = Duration::from_millis(100);
+/// How often a subject that is not serving yet is said to be awaited.
+const WAIT_WORD_EVERY: Duration = Duration::from_secs(5);
 
 /// A port on 127.0.0.1 that was free a moment ago, below the kernel's
 /// ephemeral range. A webhook's port is bound, released and bound again

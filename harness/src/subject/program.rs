@@ -14,7 +14,7 @@ use k8s_openapi::ByteString;
 
 use super::certs::CertFiles;
 use super::proxy::Proxy;
-use super::{Subject, POLL, ROTATION_TIMEOUT};
+use super::{Subject, POLL, ROTATION_TIMEOUT, WAIT_WORD_EVERY};
 use crate::scenario::WebhookSpec;
 
 /// Lines of a subject's output kept for the failure report.
@@ -124,7 +124,9 @@ impl<P: Program> ProgramSubject<P> {
         let port = self.program.launch(&self.certs, &self.log).await?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (limit, field) = self.program.start_timeout();
-        let deadline = tokio::time::Instant::now() + limit;
+        let started = tokio::time::Instant::now();
+        let deadline = started + limit;
+        let mut next_word = started + WAIT_WORD_EVERY;
         // Ready once a handshake verified against our CA succeeds: then it
         // serves TLS with the pair we gave it, where we told it to.
         loop {
@@ -156,6 +158,16 @@ impl<P: Program> ProgramSubject<P> {
                     detail: format!(" ({field}); its output:\n{}", self.log.tail(20)),
                 }
                 .into());
+            }
+            if tokio::time::Instant::now() >= next_word {
+                next_word += WAIT_WORD_EVERY;
+                tracing::info!(
+                    "waiting for the subject {} to serve TLS on {}: {} s of {} s ({field})",
+                    self.program.describe(),
+                    self.program.serving_at(port),
+                    started.elapsed().as_secs(),
+                    limit.as_secs()
+                );
             }
             tokio::time::sleep(POLL).await;
         }
