@@ -138,6 +138,19 @@ fn real_main() -> Result<ExitCode> {
                 .with_context(|| format!("{}: cannot create", dir.display()))?;
             std::fs::write(&path, scenario::skeleton(&name))
                 .with_context(|| format!("{}: cannot write", path.display()))?;
+            // The skeleton's subject is the built-in injector with the
+            // harness's probe as its sidecar, as every scenario here: a new
+            // directory gets the config that makes it pass as written.
+            let base = dir.join(run::BASE_CONFIG);
+            if !base.exists() {
+                std::fs::create_dir_all(base.parent().unwrap_or(&dir))
+                    .and_then(|()| std::fs::write(&base, run::PROBE_BASE_CONFIG))
+                    .with_context(|| format!("{}: cannot write", base.display()))?;
+                println!(
+                    "wrote {}, the injector config it starts from",
+                    base.display()
+                );
+            }
             println!(
                 "wrote {}; run it with: cargo run -p injector-harness -- run {}",
                 path.display(),

@@ -23,6 +23,9 @@ use crate::{expect, snapshot, status};
 
 /// Where the base injector config sits, relative to the scenarios folder.
 pub const BASE_CONFIG: &str = "base/injector.yaml";
+/// This repository's base config (the built-in sidecar running the probe),
+/// which `new` writes into a directory that has none.
+pub const PROBE_BASE_CONFIG: &str = include_str!("../../scenarios/base/injector.yaml");
 
 /// What one scenario gave: it ran to its end (its expectations may still
 /// have failed), or an error of a [`crate::error::ErrorKind`] stopped it.
@@ -850,6 +853,7 @@ async fn run_pass(
                     None
                 };
                 let name = scenario_name(&path);
+                let started = std::time::Instant::now();
                 progress(Progress::Started(name.clone()));
                 let room = match alone {
                     Some(_) => target.make_room().await.context(Phase::Setup),
@@ -861,7 +865,9 @@ async fn run_pass(
                 };
                 let (passed, elapsed) = match &result {
                     Ok(r) => (r.passed(), r.elapsed),
-                    Err(_) => (false, Duration::ZERO),
+                    // A scenario that did not run to the end still took
+                    // this long (a subject that never served: its limit).
+                    Err(_) => (false, started.elapsed()),
                 };
                 progress(Progress::Finished {
                     name,
@@ -1039,7 +1045,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = scenario(dir.path(), "alone", false);
         let s = load_scenario(&path).unwrap_or_else(|e| panic!("{e:#}"));
-        assert_eq!(s.injector_config, sidecar_injector::config::Config::builtin());
+        assert_eq!(
+            s.injector_config,
+            sidecar_injector::config::Config::builtin()
+        );
         // A base beside it that is broken is an error naming the file, not
         // a silent fallback.
         std::fs::create_dir(dir.path().join("base")).unwrap();

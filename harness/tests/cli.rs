@@ -42,7 +42,8 @@ fn scenarios_dir() -> tempfile::TempDir {
 
 #[test]
 fn new_writes_a_skeleton_that_runs_and_passes() {
-    let dir = scenarios_dir();
+    // An empty directory: `new` writes the base config the skeleton needs.
+    let dir = tempfile::tempdir().unwrap();
     let out = harness()
         .args(["new", "demo", "--dir"])
         .arg(dir.path())
@@ -55,6 +56,13 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
     );
     let file = dir.path().join("demo.yaml");
     assert!(file.exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("base/injector.yaml")).unwrap(),
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/base/injector.yaml")
+        )
+        .unwrap()
+    );
     let again = harness()
         .args(["new", "demo", "--dir"])
         .arg(dir.path())
