@@ -142,6 +142,23 @@ run_scenarios() {
   [[ "$leg_result" == pass ]]
 }
 
+# What failed in a leg, on stdout, so that a CI log that keeps only this
+# script's output says which scenario failed and why: the JUnit cases with a
+# failure or error (their messages cut at 600 characters), and the end of
+# the leg's log.
+failure_excerpt() {
+  local junit="$out/$1-$2.xml" log_file="$out/$1-$2.log"
+  if [[ -s "$junit" ]]; then
+    # A failing case is two lines: <testcase name=...> then <failure/error message=...>.
+    awk '/<testcase /{ n = $0; sub(/.*<testcase name="/, "", n); sub(/".*/, "", n) }
+      /<(failure|error) / { m = $0; sub(/.*message="/, "", m); sub(/".*/, "", m); print "  " n ": " substr(m, 1, 600) }' "$junit"
+  fi
+  if [[ -s "$log_file" ]]; then
+    echo "  -- last lines of $log_file:"
+    tail -n 40 "$log_file" | sed 's/^/  | /'
+  fi
+}
+
 # ---- kubeconfig backend: the local control plane --------------------------------
 leg_kubeconfig() {
   local version=$1 state="$state_base/$1-kubeconfig" t0 rc=0
@@ -258,6 +275,7 @@ for version in "${versions[@]}"; do
     line="$version $backend $leg_counts $leg_result $leg_secs s ($leg_snap${leg_snap:+, }up $leg_up s)"
     summary+=("$line")
     echo "$line"
+    [[ "$leg_result" == pass ]] || failure_excerpt "$version" "$backend"
   done
 done
 
