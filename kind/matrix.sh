@@ -111,7 +111,7 @@ run_scenarios() {
     HARNESS_BACKEND=$backend HARNESS_JUNIT=$junit INSTA_UPDATE=no CI=true \
       cargo test -q -p injector-harness --features e2e --test scenarios >"$log_file" 2>&1 || rc=$?
   else
-    HARNESS_BACKEND=$backend cargo run -q -p injector-harness -- run --backend "$backend" \
+    HARNESS_BACKEND=$backend cargo run -q -p injector-harness -- run --backend "$backend" --no-snapshots \
       --junit "$junit" >"$log_file" 2>&1 || rc=$?
   fi
   leg_secs=$(isecs "$t0" "$(now)")

@@ -103,6 +103,9 @@ pub struct RunError {
     /// The phase a timeout happened in, when it is known.
     pub phase: Option<Phase>,
     pub error: anyhow::Error,
+    /// How long the scenario ran before it stopped, once known (a subject
+    /// that never served took its start limit).
+    pub elapsed: Option<std::time::Duration>,
 }
 
 impl RunError {
@@ -130,7 +133,12 @@ impl RunError {
                 Some(Phase::Steps) | None => ErrorKind::Step,
             }
         };
-        RunError { kind, phase, error }
+        RunError {
+            kind,
+            phase,
+            error,
+            elapsed: None,
+        }
     }
 
     /// The same error, for each of several scenarios a suite-wide failure
@@ -140,6 +148,7 @@ impl RunError {
             kind: self.kind,
             phase: self.phase,
             error: anyhow::anyhow!("{:#}", self.error),
+            elapsed: self.elapsed,
         }
     }
 }

@@ -29,8 +29,9 @@ pub mod run;
 pub mod scenario;
 pub mod schedule;
 pub mod snapshot;
-pub mod snapshot_test;
+// What check_scenario_snapshot! expands to: the caller need not depend on insta.
+#[doc(hidden)]
+pub use insta as __insta;
 pub mod status;
 pub mod subject;
 pub mod version;
-pub mod versioned_snapshots;

@@ -75,6 +75,19 @@ enum Command {
         /// one per config; HARNESS_SHARE_INJECTORS=0 does the same).
         #[arg(long)]
         injector_per_scenario: bool,
+        /// Hold every result to its snapshot `<DIR>/<scenario>.snap` (default:
+        /// `snapshots/` in the scenario's directory, or beside it as in this
+        /// repository): a new or differing result is written as `.snap.new`
+        /// for `cargo insta review`, and fails the run.
+        #[arg(long, value_name = "DIR")]
+        snapshots: Option<PathBuf>,
+        /// Write new and differing results into their snapshot files instead
+        /// of failing (as `INSTA_UPDATE=always` does for a test).
+        #[arg(long, conflicts_with = "no_snapshots")]
+        accept: bool,
+        /// Check the expectations only, no snapshot.
+        #[arg(long, conflicts_with = "snapshots")]
+        no_snapshots: bool,
     },
     /// Write a scenario skeleton to scenarios/NAME.yaml.
     New {
@@ -172,6 +185,9 @@ fn real_main() -> Result<ExitCode> {
             injector_image,
             run_id,
             injector_per_scenario,
+            snapshots,
+            accept,
+            no_snapshots,
         } => {
             // The environment first (what `cargo test --features e2e`
             // reads), then the flags over it.
@@ -304,6 +320,16 @@ fn real_main() -> Result<ExitCode> {
                 let varying = run::nondeterministic(&results);
                 out.write_all(injector_harness::report::repeats(&varying, passes).as_bytes())?;
                 failed += varying.len();
+            }
+            if let (false, Some(last)) = (no_snapshots, results.last()) {
+                let checked = injector_harness::snapshot::check::check_files(
+                    last,
+                    snapshots.as_deref(),
+                    accept,
+                );
+                let (text, snapshot_failed) = injector_harness::report::snapshots(&checked);
+                write!(out, "\n{text}")?;
+                failed += snapshot_failed;
             }
             if let (Some(p), Some(last)) = (junit_path, results.last()) {
                 std::fs::write(&p, junit::render(last))

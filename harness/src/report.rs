@@ -56,13 +56,18 @@ pub fn summary(
                     run.elapsed.as_millis()
                 );
             }
-            Err(_) => {
+            Err(e) => {
                 failed += 1;
                 let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+                // A scenario refused before it started has no time of its own.
+                let took = e
+                    .elapsed
+                    .map(|d| format!("{}ms", d.as_millis()))
+                    .unwrap_or_else(|| "-".into());
                 let _ = writeln!(
                     out,
-                    "{name:<28} {:>4} {:<22} {:>8} {:<6} {:>7}",
-                    "-", "-", "-", "ERROR", "-"
+                    "{name:<28} {:>4} {:<22} {:>8} {:<6} {took:>7}",
+                    "-", "-", "-", "ERROR"
                 );
             }
         }
@@ -156,6 +161,104 @@ pub fn repeats(varying: &[crate::run::Nondeterministic], passes: usize) -> Strin
     out
 }
 
+/// How to review pending snapshots in `dir`. `cargo insta review` finds
+/// them only inside a Cargo package's directory (it walks the packages
+/// `cargo metadata` lists), so it is offered only there; elsewhere (a
+/// workspace's top level, a directory of YAML), the diffs printed are the
+/// review and `--accept` keeps them.
+fn review_hint(dir: Option<&std::path::Path>) -> String {
+    let accept = "run again with --accept to keep them";
+    let abs = dir.and_then(|d| std::path::absolute(d).ok());
+    let package = abs.as_deref().and_then(|d| {
+        d.ancestors().find(|a| {
+            std::fs::read_to_string(a.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "[package]"))
+        })
+    });
+    match package {
+        Some(p) => format!(
+            "review the .snap.new files: cargo insta review --manifest-path {} (or {accept})",
+            crate::snapshot::file::display_path(&p.join("Cargo.toml"))
+        ),
+        None => format!("the diffs above are the review; {accept}"),
+    }
+}
+
+/// The snapshot verdicts of a run: a count line, then each new or
+/// differing snapshot (with its diff) and how to review them; and how many
+/// failed. Accepted ones are listed as written.
+pub fn snapshots(checked: &[crate::snapshot::check::Checked]) -> (String, usize) {
+    use crate::snapshot::file::Verdict;
+    let mut out = String::new();
+    let (mut matched, mut new, mut differ, mut written, mut broken) = (0, 0, 0, 0, 0);
+    let mut details = String::new();
+    let mut dirs: Vec<String> = Vec::new();
+    for c in checked {
+        let dir = crate::snapshot::file::display_path(&c.dir);
+        if !dirs.contains(&dir) {
+            dirs.push(dir.clone());
+        }
+        match &c.verdict {
+            Ok(Verdict::Matches) => matched += 1,
+            Ok(Verdict::New { file }) => {
+                new += 1;
+                let pending = crate::snapshot::file::pending(file);
+                let _ = writeln!(
+                    details,
+                    "\nnew snapshot {}: {}",
+                    c.scenario,
+                    crate::snapshot::file::display_path(&pending)
+                );
+            }
+            Ok(Verdict::Differs { file, diff }) => {
+                differ += 1;
+                let _ = writeln!(
+                    details,
+                    "\nsnapshot {} differs from {}:\n{diff}",
+                    c.scenario,
+                    crate::snapshot::file::display_path(file)
+                );
+            }
+            Ok(Verdict::Written { file }) => {
+                written += 1;
+                let _ = writeln!(
+                    details,
+                    "wrote {}",
+                    crate::snapshot::file::display_path(file)
+                );
+            }
+            Err(problem) => {
+                broken += 1;
+                let _ = writeln!(details, "\nsnapshot {}: {problem}", c.scenario);
+            }
+        }
+    }
+    let failed = new + differ + broken;
+    let mut counts = vec![format!("{matched} match")];
+    for (n, word) in [
+        (new, "new"),
+        (differ, "differ"),
+        (written, "written"),
+        (broken, "unreadable"),
+    ] {
+        if n > 0 {
+            counts.push(format!("{n} {word}"));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "snapshots ({}): {}",
+        dirs.join(", "),
+        counts.join(", ")
+    );
+    out.push_str(&details);
+    if new + differ > 0 {
+        let first = checked.first().map(|c| c.dir.as_path());
+        let _ = writeln!(out, "\n{}", review_hint(first));
+    }
+    (out, failed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +272,7 @@ mod tests {
                     kind: crate::error::ErrorKind::InvalidScenario,
                     phase: None,
                     error: anyhow::anyhow!("scenarios/a.yaml:4: expectt: unknown field"),
+                    elapsed: None,
                 }),
             ),
             (
@@ -177,6 +281,7 @@ mod tests {
                     kind: crate::error::ErrorKind::ClusterUnreachable,
                     phase: None,
                     error: anyhow::anyhow!("the cluster is unreachable"),
+                    elapsed: Some(Duration::from_millis(30104)),
                 }),
             ),
         ];
@@ -187,6 +292,10 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.matches("scenarios/a.yaml").count(), 1, "{text}");
+        // The table's TIME: how long a scenario ran before it stopped, and
+        // none for one refused before it started.
+        assert!(text.contains("\na                               - -                             - ERROR        -\n"), "{text}");
+        assert!(text.contains("\nb                               - -                             - ERROR  30104ms\n"), "{text}");
         assert!(
             text.contains("\n[cluster-unreachable] scenarios/b.yaml: the cluster is unreachable\n"),
             "{text}"
@@ -200,6 +309,7 @@ mod tests {
                 kind: crate::error::ErrorKind::ClusterUnreachable,
                 phase: None,
                 error: anyhow::anyhow!("kind cluster \"ab\" does not exist"),
+                elapsed: None,
             })
         };
         let results = vec![

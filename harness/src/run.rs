@@ -863,11 +863,15 @@ async fn run_pass(
                     (Ok(s), Ok(())) => run_scenario_on(&s, &target, &options).await,
                     (Err(e), _) | (_, Err(e)) => (Err(RunError::classify(e)), nothing_to_remove()),
                 };
-                let (passed, elapsed) = match &result {
+                let (passed, elapsed) = match &mut result {
                     Ok(r) => (r.passed(), r.elapsed),
                     // A scenario that did not run to the end still took
                     // this long (a subject that never served: its limit).
-                    Err(_) => (false, started.elapsed()),
+                    Err(e) => {
+                        let took = started.elapsed();
+                        e.elapsed = Some(took);
+                        (false, took)
+                    }
                 };
                 progress(Progress::Finished {
                     name,
@@ -969,7 +973,7 @@ pub fn nondeterministic(passes: &[Vec<(PathBuf, Outcome)>]) -> Vec<Nondeterminis
             out.push(Nondeterministic {
                 name: base.name.clone(),
                 pass,
-                diff: crate::versioned_snapshots::diff(&base.snapshot, &other.snapshot),
+                diff: crate::snapshot::versioned::diff(&base.snapshot, &other.snapshot),
             });
         }
     }
@@ -1134,7 +1138,7 @@ mod tests {
                         a.snapshot,
                         "{}: {}",
                         path.display(),
-                        crate::versioned_snapshots::diff(&a.snapshot, &b.snapshot)
+                        crate::snapshot::versioned::diff(&a.snapshot, &b.snapshot)
                     );
                     assert_eq!(a.failures, b.failures, "{}", path.display());
                 }

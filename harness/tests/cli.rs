@@ -70,6 +70,8 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
         .unwrap();
     assert!(!again.status.success(), "refuses to overwrite");
 
+    // The first run: the expectations hold, and the result, having no
+    // snapshot yet, waits for review beside the scenario as insta's do.
     let junit = dir.path().join("report.xml");
     let out = harness()
         .arg("run")
@@ -78,7 +80,8 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
         .arg(&junit)
         .output()
         .unwrap();
-    let stdout = succeeded(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains("demo") && stdout.contains("2/2") && stdout.contains("pass"),
         "{stdout}"
@@ -89,6 +92,74 @@ fn new_writes_a_skeleton_that_runs_and_passes() {
     );
     let xml = std::fs::read_to_string(junit).unwrap();
     assert!(xml.contains("<testcase name=\"demo\""), "{xml}");
+    let snapshots = dir.path().join("snapshots");
+    let pending = snapshots.join("demo.snap.new");
+    assert!(
+        stdout.contains(&format!("new snapshot demo: {}", pending.display())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the diffs above are the review; run again with --accept to keep them"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&pending).unwrap();
+    let header = format!(
+        "---\nsource: {f}\ndescription: 'scenario demo: pods, READY and refusals after settling'\ninput_file: {f}\n---\nready:\n- demo/app-<hash>-<id> 2/2 Running\n",
+        f = file.display()
+    );
+    assert!(text.starts_with(&header), "{text}");
+    assert!(!snapshots.join("demo.snap").exists());
+
+    // Accepted, it is the snapshot, and the next run matches it.
+    let out = harness()
+        .arg("run")
+        .arg(&file)
+        .arg("--accept")
+        .output()
+        .unwrap();
+    let stdout = succeeded(&out);
+    assert!(stdout.contains("snapshots ("), "{stdout}");
+    assert!(stdout.contains(": 0 match, 1 written"), "{stdout}");
+    assert!(!pending.exists());
+    assert_eq!(
+        std::fs::read_to_string(snapshots.join("demo.snap")).unwrap(),
+        text
+    );
+    let stdout = succeeded(&harness().arg("run").arg(&file).output().unwrap());
+    assert!(stdout.contains(": 1 match\n"), "{stdout}");
+
+    // A changed outcome (one replica more, expected) passes its
+    // expectations and fails its snapshot, with the lines that differ.
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        yaml.contains("replicas: 1") && yaml.contains("count: 1"),
+        "{yaml}"
+    );
+    std::fs::write(
+        &file,
+        yaml.replace("replicas: 1", "replicas: 2")
+            .replace("count: 1", "count: 2"),
+    )
+    .unwrap();
+    let out = harness().arg("run").arg(&file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("1 scenarios, 1 passed, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "snapshot demo differs from {}:",
+            snapshots.join("demo.snap").display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" ready:\n-- demo/app-<hash>-<id> 2/2 Running\n+- demo/app-<hash>-<id1> 2/2 Running\n+- demo/app-<hash>-<id2> 2/2 Running\n"),
+        "{stdout}"
+    );
+    assert!(pending.exists());
 }
 
 #[test]
@@ -250,8 +321,9 @@ fn repeat_runs_every_pass_and_says_whether_snapshots_agreed() {
         .status()
         .unwrap()
         .success());
+    // Passes agreeing with each other is the point, not a snapshot file.
     let out = harness()
-        .args(["run", "--repeat", "3"])
+        .args(["run", "--no-snapshots", "--repeat", "3"])
         .arg(&file)
         .output()
         .unwrap();

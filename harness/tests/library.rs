@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use injector_harness::cluster::Backend;
-use injector_harness::{run, scenario, snapshot_test};
+use injector_harness::{run, scenario};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -68,8 +68,9 @@ async fn a_webhook_authors_own_test() {
     let s = scenario::parse(&path, SCENARIO, &base).unwrap_or_else(|e| panic!("{e}"));
     let options = run::RunOptions::for_backend(Backend::Sim).unwrap();
     let result = run::run_scenario(&s, &options).await;
-    let snapshots = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
-    snapshot_test::check_one(&result, &snapshots, None).unwrap_or_else(|e| panic!("{e}"));
+    // Relative to this crate, as insta's own snapshots are.
+    injector_harness::check_scenario_snapshot!(result, "tests/snapshots")
+        .unwrap_or_else(|e| panic!("{e}"));
     // The webhook did swap: every pod runs the image it was given for
     // knative:latest.
     let run = result.unwrap();

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use injector_harness::cluster::Backend;
 use injector_harness::run;
-use injector_harness::snapshot_test;
 use injector_harness::version::{self, Minor};
 
 /// Each scenario file's outcome, by canonical path.
@@ -116,7 +115,7 @@ fn snapshots_dir() -> PathBuf {
 }
 
 /// Checks every result: it ran, its expectations held, its snapshot
-/// matches (`snapshot_test::check_one`). `reference` holds the newest
+/// matches (`check_scenario_snapshot!`). `reference` holds the newest
 /// minor's results on the sim, against which an older minor's are judged.
 fn check(results: Results, reference: Option<&Results>) {
     let mut failed = Vec::new();
@@ -133,7 +132,9 @@ fn check(results: Results, reference: Option<&Results>) {
             let newest = reference
                 .and_then(|r| r.get(&key))
                 .and_then(|r| r.as_ref().ok());
-            if let Err(problem) = snapshot_test::check_one(result, &snapshots_dir(), newest) {
+            if let Err(problem) =
+                injector_harness::check_scenario_snapshot!(result, snapshots_dir(), newest)
+            {
                 failed.push(format!("{name}: {problem}"));
             }
         });

@@ -88,7 +88,15 @@ fn start_run(cluster: &Cluster, id: &str) -> Child {
         .map(|s| workspace().join(format!("scenarios/{s}.yaml")))
         .collect();
     Command::new(BIN)
-        .args(["run", "--backend", "kubeconfig", "--webhook", "in-cluster"])
+        // Isolation is the point; the scenarios' snapshots are the matrix's.
+        .args([
+            "run",
+            "--no-snapshots",
+            "--backend",
+            "kubeconfig",
+            "--webhook",
+            "in-cluster",
+        ])
         .args(["--parallel", "4", "--run-id", id])
         .args(&paths)
         .env("KUBECONFIG", cluster.kubeconfig())

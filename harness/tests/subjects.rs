@@ -238,7 +238,7 @@ async fn an_image_subject_off_the_cluster_gives_what_its_process_gives() {
             as_image.snapshot,
             as_process.snapshot,
             "{name}: {}",
-            injector_harness::versioned_snapshots::diff(&as_process.snapshot, &as_image.snapshot)
+            injector_harness::snapshot::versioned::diff(&as_process.snapshot, &as_image.snapshot)
         );
     }
     let left = std::process::Command::new("docker")

@@ -5,6 +5,10 @@
 //! left out. What remains is what a user reviews: pod specs, container
 //! states and one READY line per pod.
 
+pub mod check;
+pub mod file;
+pub mod versioned;
+
 use std::collections::BTreeMap;
 
 use regex::Regex;
