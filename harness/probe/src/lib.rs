@@ -49,6 +49,41 @@ pub fn bind_error(port: u16) -> String {
     format!("cannot bind '0.0.0.0:{port}': Address already in use")
 }
 
+/// The line a probe logs once every listener is bound: from then on it
+/// serves until told otherwise. The binary writes it and the harness reads
+/// it back (see [`says_serving`]), so the two are built here together.
+pub fn listening_line(name: &str, ports: &[u16]) -> String {
+    let ports = if ports.is_empty() {
+        "nothing".to_string()
+    } else {
+        ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!("probe {name}: listening on {ports}")
+}
+
+/// The line a relaying probe logs once its listener is bound.
+pub fn relaying_line(name: &str, listen: u16, target: u16, delay_ms: u128) -> String {
+    format!("probe {name}: relaying {listen} to 127.0.0.1:{target} with {delay_ms} ms of latency")
+}
+
+/// Whether a probe's log says it has bound its ports and serves: a line
+/// from [`listening_line`] or [`relaying_line`]. A probe whose bind fails
+/// exits before either, so a running probe without one may still be about
+/// to fail, whatever its container status says.
+pub fn says_serving(log: &str) -> bool {
+    log.lines().any(|line| {
+        line.strip_prefix("probe ")
+            .and_then(|rest| rest.split_once(": "))
+            .is_some_and(|(_, what)| {
+                what.starts_with("listening on ") || what.starts_with("relaying ")
+            })
+    })
+}
+
 /// What one probe process was asked to do.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProbeArgs {
@@ -159,6 +194,21 @@ fn parse_port(text: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_serving_lines_are_recognised_and_a_bind_failure_is_not() {
+        assert!(says_serving(&listening_line("envoy", &[10000, 15000])));
+        assert!(says_serving(&listening_line("idle", &[])));
+        assert!(says_serving(&format!(
+            "some earlier line\n{}\n",
+            relaying_line("slow", 9443, 8443, 250)
+        )));
+        assert!(!says_serving(&bind_error(10000)));
+        assert!(!says_serving(""));
+        assert!(!says_serving("probe envoy: exiting with code 1"));
+        // The app's own output that merely mentions listening does not count.
+        assert!(!says_serving("server listening on 8080"));
+    }
 
     fn parse(args: &[&str]) -> Result<ProbeArgs, String> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

@@ -52,13 +52,7 @@ fn main() {
             }),
         }
     }
-    let ports: Vec<String> = args.listen.iter().map(u16::to_string).collect();
-    let ports = if ports.is_empty() {
-        "nothing".to_string()
-    } else {
-        ports.join(",")
-    };
-    say(&format!("probe {name}: listening on {ports}"));
+    say(&injector_probe::listening_line(name, &args.listen));
 
     for listener in listeners {
         thread::spawn(move || serve(listener));
@@ -115,9 +109,11 @@ fn relay(name: &str, listen: u16, target: u16, delay: Duration) -> ! {
         Ok(l) => l,
         Err(e) => fail(&format!("cannot bind '0.0.0.0:{listen}': {e}")),
     };
-    say(&format!(
-        "probe {name}: relaying {listen} to 127.0.0.1:{target} with {} ms of latency",
-        delay.as_millis()
+    say(&injector_probe::relaying_line(
+        name,
+        listen,
+        target,
+        delay.as_millis(),
     ));
     for inbound in listener.incoming().flatten() {
         thread::spawn(move || {

@@ -85,6 +85,9 @@ pub struct KubeconfigCluster {
     /// not only calls it: on kind a Service's endpoint can be ready before
     /// kube-proxy routes its ClusterIP (seen: "connect: connection refused").
     require_reachable: bool,
+    /// Probe containers (by container ID) whose log said they serve, or
+    /// whose log could not be read; see [`crate::cluster::settled::unheard_probes`].
+    heard: std::collections::HashSet<String>,
 }
 
 /// Which kubelet runs the cluster's pods; it decides when a pod is settled.
@@ -237,6 +240,7 @@ impl KubeconfigCluster {
             kubelet,
             injector_answering: true,
             require_reachable: false,
+            heard: Default::default(),
         }
     }
 
@@ -411,9 +415,10 @@ impl KubeconfigCluster {
 
     /// Whether every object the scenario can see is in a state from which
     /// nothing more happens without time passing.
-    async fn is_settled(&self) -> Result<bool> {
+    async fn is_settled(&mut self) -> Result<bool> {
         let mut done = true;
-        for ns in &self.namespaces {
+        for ns in self.namespaces.clone() {
+            let ns = &ns;
             let events = self.scheduling_events(ns).await?;
             for kind in [
                 "Pod",
@@ -436,8 +441,12 @@ impl KubeconfigCluster {
                         // A real kubelet's pod must also have settled
                         // in itself (crash loops backed off, probes run).
                         ("Pod", Kubelet::Real) => {
-                            crate::cluster::settled::real_pod(&v, std::time::SystemTime::now())
-                                && settled(kind, &v, &events, self.injector_answering)
+                            self.hear_probes(ns, &v).await;
+                            crate::cluster::settled::real_pod(
+                                &v,
+                                std::time::SystemTime::now(),
+                                &self.heard,
+                            ) && settled(kind, &v, &events, self.injector_answering)
                         }
                         _ => settled(kind, &v, &events, self.injector_answering),
                     };
@@ -445,6 +454,30 @@ impl KubeconfigCluster {
             }
         }
         Ok(done)
+    }
+
+    /// Reads the log of each running probe container of `pod` not yet
+    /// heard, once per container ID, and records those that say they serve.
+    /// A log that cannot be read (an apiserver that cannot reach the
+    /// kubelet) counts as heard: settling then falls back to the uptime
+    /// rule instead of hanging.
+    async fn hear_probes(&mut self, ns: &str, pod: &Value) {
+        let name = crate::object::meta_str(pod, "name");
+        let api = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client.clone(), ns);
+        for (container, id) in crate::cluster::settled::unheard_probes(pod, &self.heard) {
+            let params = kube::api::LogParams {
+                container: Some(container.clone()),
+                ..Default::default()
+            };
+            match api.logs(name, &params).await {
+                Ok(log) if !injector_probe::says_serving(&log) => continue,
+                Ok(_) => {}
+                Err(e) => tracing::debug!(
+                    "log of {ns}/{name} {container} unreadable ({e}); settling by uptime"
+                ),
+            }
+            self.heard.insert(id);
+        }
     }
 
     fn owned_by_scenario(&self, ns: &str, kind: &str, object: &Value) -> bool {

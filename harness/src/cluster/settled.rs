@@ -12,6 +12,7 @@
 //! Settling counts both as the back-off, and [`as_backing_off`] rewrites the
 //! second into the first, so a snapshot shows one state whichever was seen.
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
@@ -43,7 +44,11 @@ const STUCK_WAITING: &[&str] = &[
 ];
 
 /// Whether `pod`, as a real kubelet reports it, is settled at `now`.
-pub fn real_pod(pod: &Value, now: SystemTime) -> bool {
+/// `heard` holds the container IDs of running probe containers whose log
+/// says they serve (see [`unheard_probes`]); the caller also puts there the
+/// ones whose log it could not read, so that settling falls back to the
+/// uptime rule rather than waiting for ever.
+pub fn real_pod(pod: &Value, now: SystemTime, heard: &HashSet<String>) -> bool {
     if !pod["metadata"]["deletionTimestamp"].is_null() {
         return false;
     }
@@ -96,7 +101,7 @@ pub fn real_pod(pod: &Value, now: SystemTime) -> bool {
             return true;
         }
         let ok = if native_sidecar {
-            container_done(s, "Always", now)
+            container_done(s, "Always", now) && !unheard(&spec["initContainers"], s, heard)
         } else {
             s["state"]["terminated"]["exitCode"] == 0
         };
@@ -105,10 +110,84 @@ pub fn real_pod(pod: &Value, now: SystemTime) -> bool {
         }
     }
     let expected = spec["containers"].as_array().map_or(0, Vec::len);
-    regulars.len() >= expected
-        && regulars
-            .iter()
-            .all(|s| container_done(s, pod_restarts, now) && !will_exit(&spec["containers"], s))
+    if regulars.len() < expected || regulars.is_empty() {
+        return false;
+    }
+    if regulars.iter().all(|s| exited_for_good(s, pod_restarts)) {
+        // Every app container has finished and none will restart: the
+        // kubelet stops the native sidecars and then writes the pod's
+        // terminal phase, checked above. Until it has, the pod still
+        // changes by itself (a Job pod with an injected native sidecar was
+        // snapshotted with the sidecar running, once in CI).
+        return false;
+    }
+    regulars.iter().all(|s| {
+        container_done(s, pod_restarts, now)
+            && !will_exit(&spec["containers"], s)
+            && !unheard(&spec["containers"], s, heard)
+    })
+}
+
+/// A container that exited and that `restart_policy` does not restart.
+fn exited_for_good(s: &Value, restart_policy: &str) -> bool {
+    s["state"]["terminated"].as_object().is_some_and(|t| {
+        !restarts(
+            restart_policy,
+            t.get("exitCode").and_then(Value::as_i64).unwrap_or(1),
+        )
+    })
+}
+
+/// The spec of the container `s` reports on, when it runs the harness's
+/// probe program with the probe's own arguments.
+fn probe_spec<'a>(specs: &'a Value, s: &Value) -> Option<&'a Value> {
+    let c = specs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["name"] == s["name"])?;
+    let image = c["image"].as_str().unwrap_or("");
+    (c["command"].is_null() && injector_probe::is_probe_image(image)).then_some(c)
+}
+
+/// The running probe containers of `pod` that are not in `heard`, as
+/// (container name, container ID): the ones whose log the caller should
+/// read with [`injector_probe::says_serving`] before [`real_pod`] can
+/// count them as settled.
+///
+/// A probe whose bind fails shows `running`, and ready when it has no
+/// readiness probe, until the kubelet's next relist and status write report
+/// the exit. On a loaded node that took longer than [`MIN_UPTIME`]
+/// (port-conflict-10000 snapshotted `2/2 Running`, in CI). The probe's own
+/// log does not wait for the kubelet: it says "listening" only once every
+/// port is bound.
+pub fn unheard_probes(pod: &Value, heard: &HashSet<String>) -> Vec<(String, String)> {
+    let spec = &pod["spec"];
+    let mut out = Vec::new();
+    for (statuses, specs) in [
+        ("initContainerStatuses", "initContainers"),
+        ("containerStatuses", "containers"),
+    ] {
+        for s in pod["status"][statuses].as_array().into_iter().flatten() {
+            if unheard(&spec[specs], s, heard) {
+                out.push((
+                    s["name"].as_str().unwrap_or("").to_string(),
+                    s["containerID"].as_str().unwrap_or("").to_string(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// A running probe container whose serving line has not been heard.
+fn unheard(specs: &Value, s: &Value, heard: &HashSet<String>) -> bool {
+    if s["state"]["running"].is_null() || probe_spec(specs, s).is_none() {
+        return false;
+    }
+    s["containerID"]
+        .as_str()
+        .is_some_and(|id| !heard.contains(id))
 }
 
 /// A running container of the harness's own probe program that was told to
@@ -121,18 +200,9 @@ fn will_exit(specs: &Value, s: &Value) -> bool {
     if s["state"]["running"].is_null() {
         return false;
     }
-    let Some(c) = specs
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == s["name"])
-    else {
+    let Some(c) = probe_spec(specs, s) else {
         return false;
     };
-    if !c["command"].is_null() || !injector_probe::is_probe_image(c["image"].as_str().unwrap_or(""))
-    {
-        return false;
-    }
     let args: Vec<String> = c["args"]
         .as_array()
         .into_iter()
@@ -264,11 +334,15 @@ mod tests {
         let spec = |args: Value| json!([{"name": "job", "image": injector_probe::PROBE_IMAGE, "args": args}]);
         let exits = spec(json!(["--exit-after-ms", "200", "--exit-code", "0"]));
         let serves = spec(json!(["--listen", "8080"]));
-        assert!(!real_pod(&pod(exits.clone(), running.clone()), now));
-        assert!(real_pod(&pod(serves, running.clone()), now));
+        assert!(!real_pod(
+            &pod(exits.clone(), running.clone()),
+            now,
+            &none()
+        ));
+        assert!(real_pod(&pod(serves, running.clone()), now, &none()));
         // Another image's plans are unknown: running and ready is settled.
         let other = json!([{"name": "job", "image": "example.test/job:1", "args": ["--exit-after-ms", "200"]}]);
-        assert!(real_pod(&pod(other, running), now));
+        assert!(real_pod(&pod(other, running), now, &none()));
         // Once it has exited, the exit settles it as before.
         let mut done = pod(
             exits,
@@ -276,7 +350,74 @@ mod tests {
                 "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]),
         );
         done["spec"]["restartPolicy"] = json!("Never");
-        assert!(real_pod(&done, now));
+        // ... once the kubelet has written the pod's phase.
+        assert!(!real_pod(&done, now, &none()));
+        done["status"]["phase"] = json!("Succeeded");
+        assert!(real_pod(&done, now, &none()));
+    }
+
+    fn none() -> HashSet<String> {
+        HashSet::new()
+    }
+
+    /// What CI saw on kind: the probe that lost the bind for 10000 reported
+    /// running and ready, up 50 s by the kubelet's word, while its log
+    /// already said `cannot bind`.
+    #[test]
+    fn a_running_probe_is_settled_only_once_its_log_says_it_serves() {
+        let now = at("2026-01-01T00:01:00Z");
+        let spec = json!([{"name": "envoy", "image": injector_probe::PROBE_IMAGE, "args": ["--listen", "10000"]}]);
+        let running = |id: &str| {
+            json!([{"name": "envoy", "ready": true, "restartCount": 0, "containerID": id,
+                "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}}])
+        };
+        let p = pod(spec.clone(), running("containerd://one"));
+        assert_eq!(
+            unheard_probes(&p, &none()),
+            vec![("envoy".to_string(), "containerd://one".to_string())]
+        );
+        assert!(!real_pod(&p, now, &none()));
+        let heard: HashSet<String> = ["containerd://one".to_string()].into();
+        assert!(unheard_probes(&p, &heard).is_empty());
+        assert!(real_pod(&p, now, &heard));
+        // A restarted container is a new instance: the earlier one's log
+        // does not count for it.
+        let again = pod(spec, running("containerd://two"));
+        assert!(!real_pod(&again, now, &heard));
+        // Other images, and the probe image running another command, keep
+        // the uptime rule.
+        let other = json!([{"name": "envoy", "image": "example.test/envoy:1"}]);
+        assert!(real_pod(
+            &pod(other, running("containerd://three")),
+            now,
+            &none()
+        ));
+        let command = json!([{"name": "envoy", "image": injector_probe::PROBE_IMAGE, "command": ["/bin/true"]}]);
+        assert!(real_pod(
+            &pod(command, running("containerd://four")),
+            now,
+            &none()
+        ));
+    }
+
+    #[test]
+    fn a_native_sidecar_probe_must_be_heard_too() {
+        let now = at("2026-01-01T00:01:00Z");
+        let mut p = pod(
+            json!([{"name": "app"}]),
+            json!([{"name": "app", "ready": true, "restartCount": 0, "containerID": "c://app",
+                "state": {"running": {"startedAt": "2026-01-01T00:00:10Z"}}}]),
+        );
+        p["spec"]["initContainers"] = json!([{"name": "proxy", "restartPolicy": "Always",
+            "image": injector_probe::PROBE_IMAGE, "args": ["--listen", "15001"]}]);
+        p["status"]["initContainerStatuses"] = json!([{"name": "proxy", "ready": true, "restartCount": 0,
+            "containerID": "c://proxy", "state": {"running": {"startedAt": "2026-01-01T00:00:05Z"}}}]);
+        assert_eq!(
+            unheard_probes(&p, &none()),
+            vec![("proxy".to_string(), "c://proxy".to_string())]
+        );
+        assert!(!real_pod(&p, now, &none()));
+        assert!(real_pod(&p, now, &["c://proxy".to_string()].into()));
     }
 
     fn at(rfc3339: &str) -> SystemTime {
@@ -300,8 +441,12 @@ mod tests {
         let backing_off = json!({"name": "envoy", "ready": false, "restartCount": 1,
             "state": {"waiting": {"reason": "CrashLoopBackOff"}}});
         let now = at("2026-01-01T00:00:05Z");
-        assert!(!real_pod(&pod(c.clone(), json!([ready, first_crash])), now));
-        assert!(real_pod(&pod(c, json!([ready, backing_off])), now));
+        assert!(!real_pod(
+            &pod(c.clone(), json!([ready, first_crash])),
+            now,
+            &none()
+        ));
+        assert!(real_pod(&pod(c, json!([ready, backing_off])), now, &none()));
     }
 
     /// What kind v1.37.2 showed for a one-container pod with no probes whose
@@ -316,9 +461,9 @@ mod tests {
         };
         let now = at("2026-01-01T00:00:05Z");
         // The first exit is restarted at once: not yet backing off.
-        assert!(!real_pod(&pod(c.clone(), exited(0)), now));
+        assert!(!real_pod(&pod(c.clone(), exited(0)), now, &none()));
         let mut p = pod(c.clone(), exited(1));
-        assert!(real_pod(&p, now));
+        assert!(real_pod(&p, now, &none()));
         as_backing_off(&mut p);
         let s = &p["status"]["containerStatuses"][0];
         assert_eq!(
@@ -350,14 +495,14 @@ mod tests {
         };
         let now = at("2026-01-01T00:00:05Z");
         let first_failure = pod(c.clone(), json!([ready.clone(), waiting("ErrImagePull")]));
-        assert!(!real_pod(&first_failure, now));
+        assert!(!real_pod(&first_failure, now, &none()));
         let backing_off = pod(
             c.clone(),
             json!([ready.clone(), waiting("ImagePullBackOff")]),
         );
-        assert!(real_pod(&backing_off, now));
+        assert!(real_pod(&backing_off, now, &none()));
         let never = pod(c, json!([ready, waiting("ErrImageNeverPull")]));
-        assert!(real_pod(&never, now));
+        assert!(real_pod(&never, now, &none()));
     }
 
     #[test]
@@ -366,11 +511,11 @@ mod tests {
         let creating = json!({"name": "app", "ready": false, "restartCount": 0,
             "state": {"waiting": {"reason": "ContainerCreating"}}});
         let now = at("2026-01-01T00:00:05Z");
-        assert!(!real_pod(&pod(c.clone(), json!([creating])), now));
+        assert!(!real_pod(&pod(c.clone(), json!([creating])), now, &none()));
         // Fewer statuses than containers: the kubelet has not reported yet.
-        assert!(!real_pod(&pod(c, json!([])), now));
+        assert!(!real_pod(&pod(c, json!([])), now, &none()));
         let no_start = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Pending"}});
-        assert!(!real_pod(&no_start, now));
+        assert!(!real_pod(&no_start, now, &none()));
     }
 
     #[test]
@@ -380,20 +525,27 @@ mod tests {
             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]);
         assert!(!real_pod(
             &pod(c.clone(), running.clone()),
-            at("2026-01-01T00:00:01Z")
+            at("2026-01-01T00:00:01Z"),
+            &none()
         ));
         assert!(!real_pod(
             &pod(c.clone(), running.clone()),
-            at("2026-01-01T00:00:03Z")
+            at("2026-01-01T00:00:03Z"),
+            &none()
         ));
         assert!(real_pod(
             &pod(c.clone(), running.clone()),
-            at("2026-01-01T00:00:04Z")
+            at("2026-01-01T00:00:04Z"),
+            &none()
         ));
         // Without a start time it never counts as settled by uptime.
         let unknown =
             json!([{"name": "agent", "ready": true, "restartCount": 0, "state": {"running": {}}}]);
-        assert!(!real_pod(&pod(c, unknown), at("2026-01-01T00:01:00Z")));
+        assert!(!real_pod(
+            &pod(c, unknown),
+            at("2026-01-01T00:01:00Z"),
+            &none()
+        ));
     }
 
     #[test]
@@ -403,9 +555,14 @@ mod tests {
             "state": {"running": {"startedAt": "2026-01-01T00:00:00Z"}}}]);
         assert!(!real_pod(
             &pod(c.clone(), running.clone()),
-            at("2026-01-01T00:00:10Z")
+            at("2026-01-01T00:00:10Z"),
+            &none()
         ));
-        assert!(real_pod(&pod(c, running), at("2026-01-01T00:00:21Z")));
+        assert!(real_pod(
+            &pod(c, running),
+            at("2026-01-01T00:00:21Z"),
+            &none()
+        ));
     }
 
     #[test]
@@ -413,11 +570,11 @@ mod tests {
         let now = at("2026-01-01T00:00:05Z");
         let pending = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]},
             "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}});
-        assert!(real_pod(&pending, now));
+        assert!(real_pod(&pending, now, &none()));
         let done = json!({"metadata": {}, "spec": {}, "status": {"phase": "Succeeded"}});
-        assert!(real_pod(&done, now));
+        assert!(real_pod(&done, now, &none()));
         let deleting = json!({"metadata": {"deletionTimestamp": "2026-01-01T00:00:04Z"}, "spec": {}, "status": {"phase": "Succeeded"}});
-        assert!(!real_pod(&deleting, now));
+        assert!(!real_pod(&deleting, now, &none()));
     }
 
     #[test]
@@ -434,10 +591,10 @@ mod tests {
             {"name": "init", "ready": false, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
             {"name": "proxy", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}
         ]);
-        assert!(real_pod(&p, now));
+        assert!(real_pod(&p, now, &none()));
         // The init container still runs: not settled.
         p["status"]["initContainerStatuses"][0] = json!({"name": "init", "ready": false, "restartCount": 0, "state": {"running": {"startedAt": "2026-01-01T00:00:04Z"}}});
-        assert!(!real_pod(&p, now));
+        assert!(!real_pod(&p, now, &none()));
     }
 
     #[test]
@@ -446,8 +603,13 @@ mod tests {
         let statuses = json!([{"name": "app", "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]);
         let mut p = pod(json!([{"name": "app"}]), statuses);
         p["spec"]["restartPolicy"] = json!("Never");
-        assert!(real_pod(&p, now));
+        // The app has finished, but the kubelet has not yet written the
+        // pod's phase (it stops native sidecars first): still changing.
+        assert!(!real_pod(&p, now, &none()));
+        p["status"]["phase"] = json!("Succeeded");
+        assert!(real_pod(&p, now, &none()));
+        p["status"]["phase"] = json!("Running");
         p["spec"]["restartPolicy"] = json!("Always");
-        assert!(!real_pod(&p, now));
+        assert!(!real_pod(&p, now, &none()));
     }
 }
