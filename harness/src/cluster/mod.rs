@@ -44,6 +44,7 @@ pub const KINDS: &[KindInfo] = &[
     k("Secret", "", "secrets", true),
     k("ServiceAccount", "", "serviceaccounts", true),
     k("Service", "", "services", true),
+    k("LimitRange", "", "limitranges", true),
     k("Pod", "", "pods", true),
     k("Deployment", "apps", "deployments", true),
     k("ReplicaSet", "apps", "replicasets", true),

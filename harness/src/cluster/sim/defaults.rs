@@ -148,8 +148,9 @@ fn volume(v: &mut Value) {
 }
 
 /// The ServiceAccount admission plugin: the service account name and its
-/// projected token volume, mounted into every container present *now*
-/// (containers a webhook adds later do not get the mount).
+/// projected token volume, mounted into every container that lacks it. It
+/// runs again after a webhook changed the pod, so an injected container
+/// gets the mount too.
 pub fn service_account(pod: &mut Value, token_volume: &str) {
     let Some(spec) = pod.get_mut("spec").and_then(obj) else {
         return;

@@ -19,6 +19,7 @@ use crate::version::Minor;
 
 mod controllers;
 pub mod defaults;
+mod limit_ranger;
 pub mod metadata;
 mod quantities;
 pub mod scheduler;
@@ -230,20 +231,18 @@ impl SimCluster {
             ));
         }
         defaults::pod(&mut pod);
+        let limit_ranges: Vec<Value> = self
+            .objects_of("LimitRange")
+            .into_iter()
+            .filter(|r| r["metadata"]["namespace"] == ns)
+            .collect();
         let token_volume = format!("kube-api-access-{}", self.names.suffix());
-        defaults::service_account(&mut pod, &token_volume);
-        defaults::tolerations_and_priority(&mut pod);
-        if let Err(reason) = defaults::priority(&mut pod) {
-            let name = pod["metadata"]["name"]
-                .as_str()
-                .or(pod["metadata"]["generateName"].as_str())
-                .unwrap_or("");
-            return Err(format!("pods {name:?} is forbidden: {reason}"));
-        }
+        built_in_mutations(&mut pod, &limit_ranges, &token_volume)?;
 
         let labels = self.namespace_labels(&ns);
         let attrs = Attributes::pod_create(&ns, &labels);
         let webhooks = self.webhooks.clone();
+        let before = pod.clone();
         let (mut pod, warnings) = match self.caller.admit(&webhooks, &attrs, pod).await {
             Admitted::Allowed { object, warnings } => (object, warnings),
             Admitted::Rejected(message) => return Err(message),
@@ -255,12 +254,26 @@ impl SimCluster {
             quantities::pod_spec(spec).map_err(|e| quantities::refusal(&patched, &e))?;
         }
         defaults::pod(&mut pod);
+        if pod != before {
+            // A webhook changed the pod: the apiserver runs the mutating
+            // chain once more, built-in plugins included, so containers a
+            // webhook added get the token mount and LimitRange defaults.
+            // (The apiserver re-runs them before the webhooks it
+            // reinvokes; here they follow, which differs only for a
+            // reinvoked webhook that reads what they set.)
+            built_in_mutations(&mut pod, &limit_ranges, &token_volume)?;
+        }
 
         self.generate_name(&mut pod);
         let name = pod["metadata"]["name"].as_str().unwrap_or("").to_string();
         // Validation comes before storage, so an invalid pod is refused as
         // invalid even when its name is taken.
         validation::pod(&pod, self.minor)?;
+        // Validating admission runs on the stored object, so a refusal
+        // names the generated name, not the generateName prefix.
+        if let Err(reason) = limit_ranger::validate(&pod, &limit_ranges) {
+            return Err(format!("pods {name:?} is forbidden: {reason}"));
+        }
         if self
             .pods
             .iter()
@@ -468,6 +481,7 @@ impl SimCluster {
         object["metadata"]["namespace"] = json!(ns);
         match kind.as_str() {
             "Deployment" => defaults::deployment(&mut object),
+            "LimitRange" => limit_ranger::defaults(&mut object),
             "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
             _ => {}
         }
@@ -638,8 +652,8 @@ impl Cluster for SimCluster {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
             }
-            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "Deployment" | "ReplicaSet"
-            | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone()).await?,
+            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "LimitRange" | "Deployment"
+            | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone()).await?,
             other => bail!("the simulated cluster cannot apply a {other}"),
         }
         Ok(())
@@ -730,4 +744,25 @@ impl Cluster for SimCluster {
             kubernetes: Some(self.minor),
         })
     }
+}
+
+/// The built-in mutating admission plugins a pod meets on CREATE, in the
+/// apiserver's order: LimitRanger, ServiceAccount, DefaultTolerationSeconds,
+/// Priority. `Err` is the apiserver's refusal.
+fn built_in_mutations(
+    pod: &mut Value,
+    limit_ranges: &[Value],
+    token_volume: &str,
+) -> Result<(), String> {
+    limit_ranger::admit(pod, limit_ranges);
+    defaults::service_account(pod, token_volume);
+    defaults::tolerations_and_priority(pod);
+    defaults::priority(pod).map_err(|reason| {
+        // A mutating plugin runs before the name is generated.
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .or(pod["metadata"]["generateName"].as_str())
+            .unwrap_or("");
+        format!("pods {name:?} is forbidden: {reason}")
+    })
 }

@@ -37,6 +37,12 @@ pub fn workload(object: &mut Value) -> Result<(), QuantityError> {
         for claim in items(spec, "volumeClaimTemplates") {
             requirements(claim.pointer_mut("/spec/resources"))?;
         }
+        // A LimitRange's bounds and defaults are resource lists too.
+        for item in items(spec, "limits") {
+            for key in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
+                resource_list(item.get_mut(key))?;
+            }
+        }
     }
     Ok(())
 }
