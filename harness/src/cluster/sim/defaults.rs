@@ -137,6 +137,11 @@ fn container(c: &mut Value) {
 
 fn volume(v: &mut Value) {
     let Some(m) = obj(v) else { return };
+    // A volume that names no source is an emptyDir (the API's
+    // SetDefaults_Volume).
+    if m.keys().all(|k| k == "name") {
+        m.insert("emptyDir".into(), json!({}));
+    }
     for source in ["configMap", "secret"] {
         if let Some(s) = m.get_mut(source).and_then(obj) {
             set_default(s, "defaultMode", json!(420));

@@ -83,7 +83,10 @@ pub fn admit(pod: &mut Value, ranges: &[Value]) {
         return;
     }
     let mut said = Vec::new();
-    for (key, what) in [("containers", "container"), ("initContainers", "init container")] {
+    for (key, what) in [
+        ("containers", "container"),
+        ("initContainers", "init container"),
+    ] {
         for c in pod
             .pointer_mut(&format!("/spec/{key}"))
             .and_then(Value::as_array_mut)
@@ -94,7 +97,10 @@ pub fn admit(pod: &mut Value, ranges: &[Value]) {
             let set_requests = fill(c, "requests", &requests);
             let set_limits = fill(c, "limits", &limits);
             if !set_requests.is_empty() {
-                said.push(format!("{} request for {what} {name}", set_requests.join(", ")));
+                said.push(format!(
+                    "{} request for {what} {name}",
+                    set_requests.join(", ")
+                ));
             }
             if !set_limits.is_empty() {
                 said.push(format!("{} limit for {what} {name}", set_limits.join(", ")));
@@ -106,7 +112,8 @@ pub fn admit(pod: &mut Value, ranges: &[Value]) {
         if !meta["annotations"].is_object() {
             meta["annotations"] = json!({});
         }
-        meta["annotations"][ANNOTATION] = json!(format!("LimitRanger plugin set: {}", said.join("; ")));
+        meta["annotations"][ANNOTATION] =
+            json!(format!("LimitRanger plugin set: {}", said.join("; ")));
     }
 }
 
@@ -187,37 +194,68 @@ fn list(v: &Value) -> BTreeMap<String, Quantity> {
         .collect()
 }
 
-fn min(resource: &str, enforced: &Quantity, req: Option<&Quantity>, lim: Option<&Quantity>) -> Result<(), String> {
+fn min(
+    resource: &str,
+    enforced: &Quantity,
+    req: Option<&Quantity>,
+    lim: Option<&Quantity>,
+) -> Result<(), String> {
     let e = enforced.canonical();
     let Some(req) = req else {
-        return Err(format!("minimum {resource} usage per Container is {e}.  No request is specified"));
+        return Err(format!(
+            "minimum {resource} usage per Container is {e}.  No request is specified"
+        ));
     };
     if req.nanos() < enforced.nanos() {
-        return Err(format!("minimum {resource} usage per Container is {e}, but request is {}", req.canonical()));
+        return Err(format!(
+            "minimum {resource} usage per Container is {e}, but request is {}",
+            req.canonical()
+        ));
     }
     if let Some(lim) = lim.filter(|l| l.nanos() < enforced.nanos()) {
-        return Err(format!("minimum {resource} usage per Container is {e}, but limit is {}", lim.canonical()));
+        return Err(format!(
+            "minimum {resource} usage per Container is {e}, but limit is {}",
+            lim.canonical()
+        ));
     }
     Ok(())
 }
 
-fn max(resource: &str, enforced: &Quantity, req: Option<&Quantity>, lim: Option<&Quantity>) -> Result<(), String> {
+fn max(
+    resource: &str,
+    enforced: &Quantity,
+    req: Option<&Quantity>,
+    lim: Option<&Quantity>,
+) -> Result<(), String> {
     let e = enforced.canonical();
     let Some(lim) = lim else {
-        return Err(format!("maximum {resource} usage per Container is {e}.  No limit is specified"));
+        return Err(format!(
+            "maximum {resource} usage per Container is {e}.  No limit is specified"
+        ));
     };
     if lim.nanos() > enforced.nanos() {
-        return Err(format!("maximum {resource} usage per Container is {e}, but limit is {}", lim.canonical()));
+        return Err(format!(
+            "maximum {resource} usage per Container is {e}, but limit is {}",
+            lim.canonical()
+        ));
     }
     if let Some(req) = req.filter(|r| r.nanos() > enforced.nanos()) {
-        return Err(format!("maximum {resource} usage per Container is {e}, but request is {}", req.canonical()));
+        return Err(format!(
+            "maximum {resource} usage per Container is {e}, but request is {}",
+            req.canonical()
+        ));
     }
     Ok(())
 }
 
 /// `maxLimitRequestRatio`: the apiserver compares in milli units and shows
 /// the observed ratio with Go's `%f`.
-fn ratio(resource: &str, enforced: &Quantity, req: Option<&Quantity>, lim: Option<&Quantity>) -> Result<(), String> {
+fn ratio(
+    resource: &str,
+    enforced: &Quantity,
+    req: Option<&Quantity>,
+    lim: Option<&Quantity>,
+) -> Result<(), String> {
     let e = enforced.canonical();
     let milli = |q: Option<&Quantity>| q.map_or(0, |q| q.nanos() / 1_000_000);
     let (r, l) = (milli(req), milli(lim));
@@ -246,11 +284,16 @@ mod tests {
 
     #[test]
     fn defaults_fill_from_max_then_default_then_min() {
-        let r = range(json!([{"type": "Container", "max": {"cpu": "1"}, "min": {"memory": "16Mi"}},
-                             {"type": "Pod", "max": {"cpu": "2"}}]));
+        let r = range(
+            json!([{"type": "Container", "max": {"cpu": "1"}, "min": {"memory": "16Mi"}},
+                             {"type": "Pod", "max": {"cpu": "2"}}]),
+        );
         let item = &r["spec"]["limits"][0];
         assert_eq!(item["default"], json!({"cpu": "1"}));
-        assert_eq!(item["defaultRequest"], json!({"cpu": "1", "memory": "16Mi"}));
+        assert_eq!(
+            item["defaultRequest"],
+            json!({"cpu": "1", "memory": "16Mi"})
+        );
         // Pod items get no container defaults.
         assert!(r["spec"]["limits"][1].get("default").is_none());
     }
@@ -262,7 +305,7 @@ mod tests {
         let mut pod = json!({"metadata": {"name": "p"}, "spec": {
             "containers": [{"name": "app", "resources": {"limits": {"cpu": "1"}}}, {"name": "envoy"}],
             "initContainers": [{"name": "init", "resources": {"requests": {"cpu": "10m", "memory": "1Mi"}}}]}});
-        admit(&mut pod, &[r.clone()]);
+        admit(&mut pod, std::slice::from_ref(&r));
         let app = &pod["spec"]["containers"][0]["resources"];
         assert_eq!(app["limits"], json!({"cpu": "1", "memory": "256Mi"}));
         assert_eq!(app["requests"], json!({"cpu": "100m", "memory": "128Mi"}));
@@ -275,7 +318,7 @@ mod tests {
         // A second run (after a webhook) sets nothing new for these, and
         // rewrites the annotation only when it sets something.
         let before = pod.clone();
-        admit(&mut pod, &[r.clone()]);
+        admit(&mut pod, std::slice::from_ref(&r));
         assert_eq!(pod, before);
         pod["spec"]["containers"]
             .as_array_mut()
@@ -290,18 +333,26 @@ mod tests {
 
     #[test]
     fn validate_quotes_the_apiservers_words() {
-        let r = range(json!([{"type": "Container", "max": {"cpu": "200m"}, "min": {"memory": "64Mi"}}]));
+        let r = range(
+            json!([{"type": "Container", "max": {"cpu": "200m"}, "min": {"memory": "64Mi"}}]),
+        );
         let pod = |resources: Value| json!({"spec": {"containers": [{"name": "a", "resources": resources}]}});
         assert_eq!(
-            validate(&pod(json!({"limits": {"cpu": "100m"}, "requests": {"memory": "64Mi"}})), &[r.clone()]),
+            validate(
+                &pod(json!({"limits": {"cpu": "100m"}, "requests": {"memory": "64Mi"}})),
+                std::slice::from_ref(&r)
+            ),
             Ok(())
         );
         assert_eq!(
-            validate(&pod(json!({"limits": {"cpu": "1"}, "requests": {"memory": "64Mi"}})), &[r.clone()]),
+            validate(
+                &pod(json!({"limits": {"cpu": "1"}, "requests": {"memory": "64Mi"}})),
+                std::slice::from_ref(&r)
+            ),
             Err("maximum cpu usage per Container is 200m, but limit is 1".into())
         );
         assert_eq!(
-            validate(&pod(json!({"requests": {"memory": "64Mi"}})), &[r.clone()]),
+            validate(&pod(json!({"requests": {"memory": "64Mi"}})), std::slice::from_ref(&r)),
             Err("maximum cpu usage per Container is 200m.  No limit is specified".into())
         );
         assert_eq!(
@@ -315,8 +366,11 @@ mod tests {
         let r = range(json!([{"type": "Container", "maxLimitRequestRatio": {"cpu": "2"}}]));
         let pod = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "300m"}}}]}});
         assert_eq!(
-            validate(&pod, &[r.clone()]),
-            Err("cpu max limit to request ratio per Container is 2, but provided ratio is 3.333333".into())
+            validate(&pod, std::slice::from_ref(&r)),
+            Err(
+                "cpu max limit to request ratio per Container is 2, but provided ratio is 3.333333"
+                    .into()
+            )
         );
         let none = json!({"spec": {"containers": [{"name": "a"}]}});
         assert_eq!(

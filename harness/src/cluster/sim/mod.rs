@@ -653,7 +653,9 @@ impl Cluster for SimCluster {
                 }
             }
             "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "LimitRange" | "Deployment"
-            | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => self.store(object.clone()).await?,
+            | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+                self.store(object.clone()).await?
+            }
             other => bail!("the simulated cluster cannot apply a {other}"),
         }
         Ok(())

@@ -39,7 +39,13 @@ pub fn workload(object: &mut Value) -> Result<(), QuantityError> {
         }
         // A LimitRange's bounds and defaults are resource lists too.
         for item in items(spec, "limits") {
-            for key in ["max", "min", "default", "defaultRequest", "maxLimitRequestRatio"] {
+            for key in [
+                "max",
+                "min",
+                "default",
+                "defaultRequest",
+                "maxLimitRequestRatio",
+            ] {
                 resource_list(item.get_mut(key))?;
             }
         }
