@@ -158,8 +158,8 @@ pub fn validate(pod: &Value, ranges: &[Value]) -> Result<(), String> {
                 let requests = list(&c["resources"]["requests"]);
                 let limits = list(&c["resources"]["limits"]);
                 for (bound, check) in [
-                    ("min", min as Check),
-                    ("max", max as Check),
+                    ("min", (|r, e, q, l| bound(Bound::Min, r, e, q, l)) as Check),
+                    ("max", |r, e, q, l| bound(Bound::Max, r, e, q, l)),
                     ("maxLimitRequestRatio", ratio as Check),
                 ] {
                     for (resource, enforced) in list(&item[bound]) {
@@ -194,56 +194,41 @@ fn list(v: &Value) -> BTreeMap<String, Quantity> {
         .collect()
 }
 
-fn min(
-    resource: &str,
-    enforced: &Quantity,
-    req: Option<&Quantity>,
-    lim: Option<&Quantity>,
-) -> Result<(), String> {
-    let e = enforced.canonical();
-    let Some(req) = req else {
-        return Err(format!(
-            "minimum {resource} usage per Container is {e}.  No request is specified"
-        ));
-    };
-    if req.nanos() < enforced.nanos() {
-        return Err(format!(
-            "minimum {resource} usage per Container is {e}, but request is {}",
-            req.canonical()
-        ));
-    }
-    if let Some(lim) = lim.filter(|l| l.nanos() < enforced.nanos()) {
-        return Err(format!(
-            "minimum {resource} usage per Container is {e}, but limit is {}",
-            lim.canonical()
-        ));
-    }
-    Ok(())
+#[derive(Clone, Copy, PartialEq)]
+enum Bound {
+    Min,
+    Max,
 }
 
-fn max(
+/// A min or a max: the apiserver's two checks are mirror images. A min
+/// needs a request and checks it first; a max needs a limit and checks it
+/// first; then the other value, if stated, is held to the same bound.
+fn bound(
+    which: Bound,
     resource: &str,
     enforced: &Quantity,
     req: Option<&Quantity>,
     lim: Option<&Quantity>,
 ) -> Result<(), String> {
-    let e = enforced.canonical();
-    let Some(lim) = lim else {
-        return Err(format!(
-            "maximum {resource} usage per Container is {e}.  No limit is specified"
-        ));
+    let (word, [(first, needed), (second, other)]) = match which {
+        Bound::Min => ("minimum", [("request", req), ("limit", lim)]),
+        Bound::Max => ("maximum", [("limit", lim), ("request", req)]),
     };
-    if lim.nanos() > enforced.nanos() {
-        return Err(format!(
-            "maximum {resource} usage per Container is {e}, but limit is {}",
-            lim.canonical()
-        ));
-    }
-    if let Some(req) = req.filter(|r| r.nanos() > enforced.nanos()) {
-        return Err(format!(
-            "maximum {resource} usage per Container is {e}, but request is {}",
-            req.canonical()
-        ));
+    let head = format!(
+        "{word} {resource} usage per Container is {}",
+        enforced.canonical()
+    );
+    let beyond = |q: &Quantity| match which {
+        Bound::Min => q.nanos() < enforced.nanos(),
+        Bound::Max => q.nanos() > enforced.nanos(),
+    };
+    let Some(needed) = needed else {
+        return Err(format!("{head}.  No {first} is specified"));
+    };
+    for (what, q) in [(first, Some(needed)), (second, other)] {
+        if let Some(q) = q.filter(|q| beyond(q)) {
+            return Err(format!("{head}, but {what} is {}", q.canonical()));
+        }
     }
     Ok(())
 }
@@ -352,12 +337,43 @@ mod tests {
             Err("maximum cpu usage per Container is 200m, but limit is 1".into())
         );
         assert_eq!(
-            validate(&pod(json!({"requests": {"memory": "64Mi"}})), std::slice::from_ref(&r)),
+            validate(
+                &pod(json!({"requests": {"memory": "64Mi"}})),
+                std::slice::from_ref(&r)
+            ),
             Err("maximum cpu usage per Container is 200m.  No limit is specified".into())
         );
         assert_eq!(
             validate(&pod(json!({"limits": {"cpu": "1"}, "requests": {"memory": "1Mi"}})), &[r]),
             Err("[minimum memory usage per Container is 64Mi, but request is 1Mi, maximum cpu usage per Container is 200m, but limit is 1]".into())
+        );
+    }
+
+    #[test]
+    fn each_side_of_a_bound_is_checked_in_the_apiservers_order() {
+        let r =
+            range(json!([{"type": "Container", "max": {"cpu": "200m"}, "min": {"cpu": "100m"}}]));
+        let check = |resources: Value| {
+            validate(
+                &json!({"spec": {"containers": [{"name": "a", "resources": resources}]}}),
+                std::slice::from_ref(&r),
+            )
+        };
+        assert_eq!(
+            check(json!({"limits": {"cpu": "200m"}})),
+            Err("minimum cpu usage per Container is 100m.  No request is specified".into())
+        );
+        assert_eq!(
+            check(json!({"limits": {"cpu": "50m"}, "requests": {"cpu": "100m"}})),
+            Err("minimum cpu usage per Container is 100m, but limit is 50m".into())
+        );
+        assert_eq!(
+            check(json!({"limits": {"cpu": "150m"}, "requests": {"cpu": "300m"}})),
+            Err("maximum cpu usage per Container is 200m, but request is 300m".into())
+        );
+        assert_eq!(
+            check(json!({"limits": {"cpu": "150m"}, "requests": {"cpu": "100m"}})),
+            Ok(())
         );
     }
 
