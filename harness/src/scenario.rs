@@ -795,16 +795,26 @@ pub fn parse(path: &Path, text: &str, base_config: &Value) -> Result<Scenario, S
             ));
         }
     }
+    // Where a field of the header is, by its full path, so an error in the
+    // third pod expectation points at that item, not at the first `ready:`.
+    let positions = sidecar_injector::yaml_position::Positions::of(header_text);
+    let at_path = |path: &str| {
+        positions
+            .find(path)
+            .map(|(l, _)| header_line + l - 1)
+            .or(Some(header_line))
+    };
     for (i, p) in header.expect.pods.iter().enumerate() {
         if let Some(r) = &p.ready {
             let ok = r
                 .split_once('/')
                 .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok());
             if !ok {
+                let field = format!("expect.pods[{i}].ready");
                 return Err(ScenarioError::new(
                     path,
-                    at("ready"),
-                    format!("expect.pods[{i}].ready"),
+                    at_path(&field),
+                    field,
                     format!("{r:?} is not n/m"),
                 ));
             }
@@ -1058,6 +1068,14 @@ mod tests {
         let e = parse_text("x", text).unwrap_err();
         assert_eq!(e.line, Some(6), "{e}");
         assert_eq!(e.field, "expect.pods[0].count", "{e}");
+    }
+
+    #[test]
+    fn an_error_in_the_third_pod_expectation_points_at_its_own_line() {
+        let text = "apiVersion: injector-harness/v1\nkind: Scenario\nname: x\nexpect:\n  pods:\n  - selector: {app: a}\n    ready: 1/1\n  - selector: {app: b}\n    ready: 2/2\n  - selector: {app: c}\n    count: 1\n    ready: two of two\n";
+        let e = parse_text("x", text).unwrap_err();
+        assert_eq!(e.field, "expect.pods[2].ready", "{e}");
+        assert_eq!(e.line, Some(12), "{e}");
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub mod server;
 pub mod tls;
 pub mod watch;
 pub mod workload;
-mod yaml_position;
+/// Lines of a YAML document's fields by path, for errors found after
+/// parsing; the harness points its scenario errors with it too.
+pub mod yaml_position;
 
 pub use config::Config;
 pub use inject::{Injector, Outcome, PodRef};
