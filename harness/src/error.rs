@@ -119,10 +119,7 @@ impl RunError {
             .is_some()
         {
             ErrorKind::InvalidScenario
-        } else if error
-            .downcast_ref::<crate::cluster::kubeconfig::Unreachable>()
-            .is_some()
-        {
+        } else if error.downcast_ref::<Unreachable>().is_some() {
             ErrorKind::ClusterUnreachable
         } else if error.downcast_ref::<Timeout>().is_some() {
             ErrorKind::Timeout
@@ -167,6 +164,18 @@ impl From<anyhow::Error> for RunError {
     }
 }
 
+/// No cluster answered: what was tried, why it failed, and what to do, in
+/// one line. kube-rs nests the same cause several times over; only the
+/// innermost one is kept.
+#[derive(Debug, thiserror::Error)]
+#[error("no cluster reachable at {tried}: {cause}; start the local control plane with `kind/local-cluster.sh up`, then `eval \"$(kind/local-cluster.sh env)\"`")]
+pub struct Unreachable {
+    /// The KUBECONFIG path, and the server URL once the file was read.
+    pub tried: String,
+    /// The innermost error.
+    pub cause: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,7 +198,7 @@ mod tests {
             ErrorKind::InvalidScenario
         );
 
-        let unreachable = crate::cluster::kubeconfig::Unreachable {
+        let unreachable = Unreachable {
             tried: "https://127.0.0.1:6443".into(),
             cause: "connection refused".into(),
         };

@@ -39,40 +39,8 @@ impl Drop for FakeKubelet {
     }
 }
 
-/// The current time as RFC 3339 (UTC, seconds), as the API writes times.
-pub fn now() -> String {
-    // RFC 3339 in UTC, seconds precision, from the system clock.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a civil date (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 fn node_status() -> Value {
-    let t = now();
+    let t = crate::object::now();
     json!({
         "addresses": [
             {"type": "InternalIP", "address": NODE_IP},
@@ -175,7 +143,7 @@ pub async fn start(client: Client, preload_images: &[String]) -> Result<FakeKube
 /// node lifecycle controller never taints the node unreachable.
 async fn heartbeat(client: &Client) -> Result<()> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
-    let t = now().replace('Z', ".000000Z");
+    let t = crate::object::now().replace('Z', ".000000Z");
     let lease = json!({
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
@@ -306,7 +274,7 @@ async fn handle_pod(client: &Client, state: &Arc<Mutex<Runtime>>, pod: Pod) -> R
         };
         kubelet::run_pod(&v, &mut st.node, &ctx)
     };
-    let status = restamp(status, &now());
+    let status = restamp(status, &crate::object::now());
     api.patch_status(
         &name,
         &PatchParams::default(),
@@ -330,14 +298,6 @@ fn restamp(v: Value, t: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(20_819), (2027, 1, 1));
-        assert!(now().ends_with('Z'));
-    }
 
     #[test]
     fn restamp_replaces_only_the_placeholder() {

@@ -16,6 +16,14 @@ pub fn string_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The current time as the API writes times: RFC 3339 in UTC, whole
+/// seconds (`2026-12-07T12:00:00Z`).
+pub fn now() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
 /// `metadata.labels` of an object.
 pub fn labels(object: &Value) -> BTreeMap<String, String> {
     string_map(&object["metadata"]["labels"])
@@ -45,6 +53,15 @@ pub fn namespace(object: &Value) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn now_is_what_the_api_writes() {
+        let t = now();
+        // 2026-12-07T12:00:00Z: whole seconds, UTC, parsed back exactly.
+        assert_eq!(t.len(), 20, "{t}");
+        let parsed: jiff::Timestamp = t.parse().unwrap();
+        assert_eq!(parsed.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), t);
+    }
     use serde_json::json;
 
     #[test]

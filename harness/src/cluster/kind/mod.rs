@@ -6,7 +6,6 @@
 //! through the same code as the `kubeconfig` backend, with the real kubelet's
 //! notion of a settled pod.
 
-pub mod diagnostics;
 pub mod environment;
 pub mod injector;
 pub mod ownership;

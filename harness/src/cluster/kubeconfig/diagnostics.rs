@@ -47,7 +47,7 @@ pub async fn failing_container_logs(client: &Client, pods: &[Value]) -> Vec<Stri
                     }
                     Err(e) => out.push(format!(
                         "logs {ns}/{name} {container} ({which}): unavailable ({})",
-                        super::super::kubeconfig::api_error_message(&e)
+                        super::resources::api_error_message(&e)
                     )),
                 }
             }

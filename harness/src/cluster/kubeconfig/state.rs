@@ -1,0 +1,160 @@
+//! The handle on one scenario's part of a real cluster: the client, the
+//! namespaces it owns, what it created elsewhere and what was refused.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Result};
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, PostParams};
+use kube::runtime::watcher;
+use kube::Client;
+use serde_json::{json, Value};
+
+use super::resources::{api_resource, SYSTEM_NAMESPACES};
+use crate::cluster::Rejection;
+use crate::isolation::{RunId, RUN_LABEL};
+
+pub struct KubeconfigCluster {
+    pub(super) client: Client,
+    pub(super) scenario: String,
+    /// The run whose objects these are (see [`crate::isolation`]).
+    pub(super) run: RunId,
+    pub(super) namespaces: BTreeSet<String>,
+    /// Objects created in namespaces the scenario does not own.
+    pub(super) foreign: Vec<(String, String, String)>,
+    pub(super) rejections: Vec<Rejection>,
+    pub(super) registered: bool,
+    pub(super) kubelet: Kubelet,
+    /// Whether the injector answers webhook calls in time (fault steps).
+    pub(super) injector_answering: bool,
+    /// Registration waits until the apiserver actually reaches the injector,
+    /// not only calls it: on kind a Service's endpoint can be ready before
+    /// kube-proxy routes its ClusterIP (seen: "connect: connection refused").
+    pub(super) require_reachable: bool,
+    /// Probe containers (by container ID) whose log said they serve, or
+    /// whose log could not be read; see [`crate::cluster::settled::unheard_probes`].
+    pub(super) heard: std::collections::HashSet<String>,
+}
+
+/// Which kubelet runs the cluster's pods; it decides when a pod is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kubelet {
+    /// The harness's fake kubelet: a pod it has started is final.
+    Fake,
+    /// Real kubelets (kind): containers start, probes run, crashes back off.
+    Real,
+}
+
+/// No cluster answered: what was tried, why it failed, and what to do, in
+/// one line. kube-rs nests the same cause several times over; only the
+/// innermost one is kept.
+
+impl KubeconfigCluster {
+    /// A scenario of run `run` on the cluster `client` talks to.
+    /// `namespaces` are the ones it uses, as the cluster names them; they
+    /// scope its webhooks.
+    pub fn with_client(
+        client: Client,
+        scenario: &str,
+        run: &RunId,
+        namespaces: BTreeSet<String>,
+        kubelet: Kubelet,
+    ) -> KubeconfigCluster {
+        KubeconfigCluster {
+            client,
+            scenario: scenario.to_string(),
+            run: run.clone(),
+            namespaces,
+            foreign: Vec::new(),
+            rejections: Vec::new(),
+            registered: false,
+            kubelet,
+            injector_answering: true,
+            require_reachable: false,
+            heard: Default::default(),
+        }
+    }
+
+    /// See [`KubeconfigCluster::require_reachable`]: registration then waits
+    /// for the injector's own answer to the canary.
+    pub fn require_reachable(mut self, yes: bool) -> KubeconfigCluster {
+        self.require_reachable = yes;
+        self
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn config_name(&self) -> String {
+        format!("injector-harness-{}-{}", self.scenario, self.run)
+    }
+
+    pub(super) fn api(&self, kind: &str, ns: Option<&str>) -> Result<Api<DynamicObject>> {
+        let (ar, namespaced) =
+            api_resource(kind).ok_or_else(|| anyhow!("the harness cannot apply a {kind}"))?;
+        Ok(match (namespaced, ns) {
+            (true, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            (true, None) => Api::all_with(self.client.clone(), &ar),
+            (false, _) => Api::all_with(self.client.clone(), &ar),
+        })
+    }
+
+    pub(super) async fn ensure_namespace(&self, name: &str) -> Result<()> {
+        let api = self.api("Namespace", None)?;
+        if api.get_opt(name).await?.is_none() {
+            let ns: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {RUN_LABEL: self.run.as_str()}},
+            }))?;
+            match api.create(&PostParams::default(), &ns).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Pods need the namespace's default ServiceAccount (admission) and
+        // the kube-root-ca.crt ConfigMap (the token volume), both made by
+        // the controller-manager shortly after the namespace.
+        self.wait_for::<k8s_openapi::api::core::v1::ServiceAccount>(name, "default")
+            .await?;
+        self.wait_for::<k8s_openapi::api::core::v1::ConfigMap>(name, "kube-root-ca.crt")
+            .await
+    }
+
+    async fn wait_for<K>(&self, ns: &str, object: &str) -> Result<()>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + 'static,
+    {
+        let api = Api::<K>::namespaced(self.client.clone(), ns);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let config = watcher::Config::default().fields(&format!("metadata.name={object}"));
+        let mut stream = watcher(api, config).boxed();
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(watcher::Event::Apply(_) | watcher::Event::InitApply(_)))) => return Ok(()),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => bail!(
+                    "namespace {ns} has no {} {object} after 30 s (is kube-controller-manager running?)",
+                    K::kind(&())
+                ),
+            }
+        }
+    }
+
+    pub(super) fn owned_by_scenario(&self, ns: &str, kind: &str, object: &Value) -> bool {
+        // In namespaces the harness does not own (kube-system), only objects
+        // it created count (not kind's CoreDNS Deployment, say); elsewhere
+        // every object does.
+        !SYSTEM_NAMESPACES.contains(&ns)
+            || self.foreign.iter().any(|(k, n, name)| {
+                k == kind && n == ns && name == crate::object::meta_str(object, "name")
+            })
+    }
+}
