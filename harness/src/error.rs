@@ -1,7 +1,7 @@
 //! Why a scenario did not run to its end, typed at the run boundary.
 //!
 //! A failed expectation is not an error: the scenario ran, and
-//! [`crate::run::ScenarioRun::failures`] says what did not hold. An error
+//! [`crate::outcome::ScenarioRun::failures`] says what did not hold. An error
 //! means it could not be judged, and the reader's next move depends on why:
 //! fix the file, start the cluster, look at the webhook's output, give the
 //! cluster more time, or clean up by hand. [`RunError::kind`] tells these

@@ -10,7 +10,7 @@ fn escape(s: &str) -> String {
 }
 
 /// One testsuite, one testcase per scenario.
-pub fn render(results: &[(PathBuf, crate::run::Outcome)]) -> String {
+pub fn render(results: &[(PathBuf, crate::outcome::Outcome)]) -> String {
     let failures = results
         .iter()
         .filter(|(_, r)| !r.as_ref().is_ok_and(|r| r.passed()))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use injector_harness::cluster::Backend;
+use injector_harness::options::RunFlags;
 use injector_harness::run::{self, Progress};
 use injector_harness::{junit, scenario};
 
@@ -28,53 +29,11 @@ enum Command {
     Run {
         /// Scenario files or directories (default: scenarios/).
         paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Backend::Sim, env = "HARNESS_BACKEND")]
-        backend: Backend,
-        /// Scenarios run at once.
-        #[arg(long, default_value_t = 4)]
-        parallel: usize,
+        #[command(flatten)]
+        flags: RunFlags,
         /// Also write a JUnit XML report here.
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// kind: reuse this existing cluster instead of creating one; it is never deleted.
-        #[arg(long, env = "HARNESS_KIND_CLUSTER")]
-        kind_cluster: Option<String>,
-        /// kind: leave the cluster this run creates up, for debugging.
-        #[arg(long, env = "HARNESS_KEEP_CLUSTER")]
-        keep_cluster: bool,
-        /// kind: the node image (e.g. a stock kindest/node of the pinned minor);
-        /// default: the offline one kind/build-node-image.sh builds.
-        #[arg(long, env = "KIND_NODE_IMAGE")]
-        node_image: Option<String>,
-        /// kind: load the injector and probe images Docker already has instead
-        /// of building them with kind/build-images.sh.
-        #[arg(long)]
-        no_image_build: bool,
-        /// Run every scenario this many times (on one cluster) and report any
-        /// scenario whose snapshot differs between passes, with the lines
-        /// that differ: an outcome that depends on timing.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
-        repeat: u32,
-        /// kubeconfig: where the webhook runs: `host` (this process, for an
-        /// apiserver on this machine) or `in-cluster` (a Deployment and
-        /// Service, for any cluster; pods run on its own nodes).
-        #[arg(long, value_enum, env = "HARNESS_WEBHOOK")]
-        webhook: Option<run::Webhook>,
-        /// The injector image an in-cluster webhook runs (default
-        /// sidecar-injector:dev, which kind/build-images.sh builds): name an
-        /// image in a registry the cluster pulls from.
-        #[arg(long, env = "HARNESS_INJECTOR_IMAGE")]
-        injector_image: Option<String>,
-        /// This run's id (1-8 lowercase letters and digits; default random):
-        /// on a real cluster, the suffix of its namespaces and the value of
-        /// the injector-harness/run label on what it creates.
-        #[arg(long, env = "HARNESS_RUN_ID")]
-        run_id: Option<String>,
-        /// In a cluster, give every scenario an injector Deployment of its own
-        /// (default: scenarios that leave the built-in injector alone share
-        /// one per config; HARNESS_SHARE_INJECTORS=0 does the same).
-        #[arg(long)]
-        injector_per_scenario: bool,
         /// Hold every result to its snapshot `<DIR>/<scenario>.snap` (default:
         /// `snapshots/` in the scenario's directory, or beside it as in this
         /// repository): a new or differing result is written as `.snap.new`
@@ -173,46 +132,16 @@ fn real_main() -> Result<ExitCode> {
         }
         Command::Run {
             paths,
-            backend,
-            parallel,
+            flags,
             junit: junit_path,
-            kind_cluster,
-            keep_cluster,
-            node_image,
-            no_image_build,
-            repeat,
-            webhook,
-            injector_image,
-            run_id,
-            injector_per_scenario,
             snapshots,
             accept,
             no_snapshots,
         } => {
             // The environment first (what `cargo test --features e2e`
             // reads), then the flags over it.
-            let mut options = run::RunOptions::for_backend(backend)?;
-            options.parallel = parallel;
-            options.passes = repeat as usize;
-            if let Some(w) = webhook {
-                options.webhook = w;
-            }
-            if let Some(image) = injector_image {
-                options.injector_image = image;
-            }
-            if let Some(id) = run_id {
-                options.run_id = injector_harness::isolation::RunId::parse(&id)
-                    .map_err(|e| anyhow::anyhow!("--run-id {id:?}: {e}"))?;
-            }
-            if kind_cluster.is_some() {
-                options.kind.cluster = kind_cluster;
-            }
-            options.kind.keep_cluster |= keep_cluster;
-            if node_image.is_some() {
-                options.kind.node_image = node_image;
-            }
-            options.kind.skip_image_build |= no_image_build;
-            options.share_injectors &= !injector_per_scenario;
+            let options = flags.options()?;
+            let backend = options.backend;
             let run_id = options.run_id.clone();
             if backend != Backend::Sim {
                 eprintln!("run id {run_id}: namespaces end in -{run_id}; objects are labelled injector-harness/run={run_id}");
@@ -258,48 +187,15 @@ fn real_main() -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let results = runtime.block_on(async {
-                tokio::select! {
-                    results = run::run(&files, &options, progress) => Ok(results),
-                    code = interrupted() => Err(code),
-                }
-            });
+            let results =
+                runtime.block_on(run::run_until(&files, &options, progress, interrupted()));
             let results = match results {
                 Ok(r) => r,
                 Err(code) => {
-                    // Scenario tasks are abandoned mid-way; remove what they
-                    // may have left on a real cluster.
-                    eprintln!("interrupted; cleaning up");
-                    // A kind cluster this run created was deleted when the
-                    // run was dropped; a reused one, and the kubeconfig
-                    // backend's cluster, are swept of the scenarios' objects.
-                    let scenarios: Vec<_> = files
-                        .iter()
-                        .filter_map(|f| run::load_scenario(f).ok())
-                        .collect();
-                    let swept = match (backend, &options.kind.cluster) {
-                        (Backend::Kubeconfig, _) => Some(runtime.block_on(
-                            injector_harness::cluster::kubeconfig::sweep(&run_id, &scenarios),
-                        )),
-                        (Backend::Kind, Some(name)) => Some(runtime.block_on(
-                            injector_harness::cluster::kind::environment::sweep_reused(
-                                name, &run_id, &scenarios,
-                            ),
-                        )),
-                        _ => None,
-                    };
-                    if let Some(Err(e)) = swept {
-                        eprintln!("cleanup failed: {e:#}");
-                    }
-                    // Image subjects run as local containers on any backend
-                    // but kind's.
-                    if let Err(e) = runtime
-                        .block_on(injector_harness::subject::sweep_containers(run_id.as_str()))
-                    {
-                        eprintln!("cleanup failed: {e:#}");
-                    }
-                    // An aborted scenario's task may still be finishing its
-                    // own cleanup; give it a moment, not forever.
+                    // The run was dropped and what it left swept; an aborted
+                    // scenario's task may still be finishing its own
+                    // cleanup: give it a moment, not forever.
+                    eprintln!("interrupted; cleaned up");
                     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
                     return Ok(ExitCode::from(code));
                 }

@@ -1,11 +1,13 @@
-//! What steers a run, in one struct read from the environment in one place.
+//! What steers a run, read from the environment and the CLI's flags here
+//! and nowhere else.
 //!
 //! `cargo test --features e2e` is steered by environment variables only; the
-//! CLI's flags set the same fields over them (a flag wins over its
-//! variable). Nothing below [`RunOptions`] reads a run's options from the
-//! environment; what is read where it is used are locations: the harness's
-//! state directory (`HARNESS_STATE`), its checkout (`HARNESS_WORKSPACE`),
-//! and the cluster's `KUBECONFIG` and Docker's `DOCKER_HOST`, through
+//! CLI's flags ([`RunFlags`]) set the same fields over them (a flag wins over
+//! its variable). The locations the harness uses are read here too:
+//! [`state_dir`] (`HARNESS_STATE`), [`workspace`] (`HARNESS_WORKSPACE`), and
+//! what snapshot checks are asked ([`recording_snapshots`], `INSTA_UPDATE`;
+//! [`versioned_snapshot_asked`], `HARNESS_SNAPSHOT_VERSIONED`). Only the
+//! cluster's `KUBECONFIG` and Docker's `DOCKER_HOST` are read elsewhere, by
 //! kube's and testcontainers' own loaders.
 //!
 //! | field | variable | default |
@@ -22,7 +24,8 @@
 //! | `kind.node_image` | `KIND_NODE_IMAGE` | chosen by `kind/kind-cluster.sh` |
 //! | `kind.skip_image_build` | `HARNESS_BUILD_IMAGES=0` | images built |
 
-use crate::cluster::kind::KindOptions;
+use std::path::{Path, PathBuf};
+
 use crate::cluster::Backend;
 use crate::isolation::RunId;
 use crate::version::{self, Minor};
@@ -46,6 +49,22 @@ pub struct OptionsError {
     pub variable: &'static str,
     pub value: String,
     pub problem: String,
+}
+
+/// How to get a kind cluster. Every field has a flag on `run` and an
+/// environment variable, so `cargo test --features e2e` can be steered too.
+#[derive(Debug, Clone, Default)]
+pub struct KindOptions {
+    /// Reuse this existing cluster (HARNESS_KIND_CLUSTER); it is never deleted.
+    pub cluster: Option<String>,
+    /// Leave a cluster the harness created running (HARNESS_KEEP_CLUSTER=1).
+    pub keep_cluster: bool,
+    /// The node image (KIND_NODE_IMAGE), e.g. a stock `kindest/node` of the
+    /// pinned minor; without it `kind/build-node-image.sh` builds one offline.
+    pub node_image: Option<String>,
+    /// Skip `kind/build-images.sh` and load the images Docker already has
+    /// (HARNESS_BUILD_IMAGES=0).
+    pub skip_image_build: bool,
 }
 
 /// Everything a run is steered by.
@@ -82,10 +101,12 @@ impl RunOptions {
     /// The options the environment gives, `HARNESS_BACKEND` included
     /// (default: the sim).
     pub fn from_env() -> Result<RunOptions, OptionsError> {
-        let backend = match std::env::var("HARNESS_BACKEND")
-            .ok()
-            .filter(|v| !v.is_empty())
-        {
+        RunOptions::read_backend(&|k| std::env::var(k).ok())
+    }
+
+    /// The options `var` gives, `HARNESS_BACKEND` included (default: the sim).
+    pub fn read_backend(var: &dyn Fn(&str) -> Option<String>) -> Result<RunOptions, OptionsError> {
+        let backend = match var("HARNESS_BACKEND").filter(|v| !v.is_empty()) {
             None => Backend::Sim,
             Some(v) => v.parse().map_err(|problem| OptionsError {
                 variable: "HARNESS_BACKEND",
@@ -93,7 +114,7 @@ impl RunOptions {
                 problem,
             })?,
         };
-        RunOptions::for_backend(backend)
+        RunOptions::read(backend, var)
     }
 
     /// The options `var` gives (a lookup of one variable's value).
@@ -152,6 +173,134 @@ impl RunOptions {
     }
 }
 
+/// The CLI's flags that steer a run, each over its variable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunFlags {
+    /// sim, kind or kubeconfig [default: HARNESS_BACKEND, else sim].
+    #[arg(long, value_enum)]
+    pub backend: Option<Backend>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// kind: reuse this existing cluster instead of creating one; it is
+    /// never deleted [HARNESS_KIND_CLUSTER].
+    #[arg(long)]
+    pub kind_cluster: Option<String>,
+    /// kind: leave the cluster this run creates up, for debugging
+    /// [HARNESS_KEEP_CLUSTER=1].
+    #[arg(long)]
+    pub keep_cluster: bool,
+    /// kind: the node image (e.g. a stock kindest/node of the pinned minor);
+    /// default: the offline one kind/build-node-image.sh builds
+    /// [KIND_NODE_IMAGE].
+    #[arg(long)]
+    pub node_image: Option<String>,
+    /// kind: load the injector and probe images Docker already has instead
+    /// of building them with kind/build-images.sh [HARNESS_BUILD_IMAGES=0].
+    #[arg(long)]
+    pub no_image_build: bool,
+    /// Run every scenario this many times (on one cluster) and report any
+    /// scenario whose snapshot differs between passes, with the lines
+    /// that differ: an outcome that depends on timing.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// kubeconfig: where the webhook runs: `host` (this process, for an
+    /// apiserver on this machine) or `in-cluster` (a Deployment and
+    /// Service, for any cluster; pods run on its own nodes)
+    /// [HARNESS_WEBHOOK].
+    #[arg(long, value_enum)]
+    pub webhook: Option<Webhook>,
+    /// The injector image an in-cluster webhook runs (default
+    /// sidecar-injector:dev, which kind/build-images.sh builds): name an
+    /// image in a registry the cluster pulls from [HARNESS_INJECTOR_IMAGE].
+    #[arg(long)]
+    pub injector_image: Option<String>,
+    /// This run's id (1-8 lowercase letters and digits; default random):
+    /// on a real cluster, the suffix of its namespaces and the value of
+    /// the injector-harness/run label on what it creates [HARNESS_RUN_ID].
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// In a cluster, give every scenario an injector Deployment of its own
+    /// (default: scenarios that leave the built-in injector alone share
+    /// one per config) [HARNESS_SHARE_INJECTORS=0].
+    #[arg(long)]
+    pub injector_per_scenario: bool,
+}
+
+impl RunFlags {
+    /// The options the environment gives, with these flags over them.
+    pub fn options(&self) -> anyhow::Result<RunOptions> {
+        self.over(RunOptions::read_backend(&|k| std::env::var(k).ok())?)
+    }
+
+    /// `options` with these flags over them.
+    pub fn over(&self, mut options: RunOptions) -> anyhow::Result<RunOptions> {
+        if let Some(backend) = self.backend {
+            options.backend = backend;
+        }
+        options.parallel = self.parallel;
+        options.passes = self.repeat as usize;
+        if let Some(w) = self.webhook {
+            options.webhook = w;
+        }
+        if let Some(image) = &self.injector_image {
+            options.injector_image = image.clone();
+        }
+        if let Some(id) = &self.run_id {
+            options.run_id =
+                RunId::parse(id).map_err(|e| anyhow::anyhow!("--run-id {id:?}: {e}"))?;
+        }
+        if self.kind_cluster.is_some() {
+            options.kind.cluster = self.kind_cluster.clone();
+        }
+        options.kind.keep_cluster |= self.keep_cluster;
+        if self.node_image.is_some() {
+            options.kind.node_image = self.node_image.clone();
+        }
+        options.kind.skip_image_build |= self.no_image_build;
+        options.share_injectors &= !self.injector_per_scenario;
+        Ok(options)
+    }
+}
+
+/// The harness's state directory, `$HARNESS_STATE` (default
+/// `/tmp/injector-harness`): kind cluster records, scenario durations.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("HARNESS_STATE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/injector-harness"))
+}
+
+/// The checkout whose `kind/` scripts build clusters and images,
+/// `$HARNESS_WORKSPACE` (default: the one this crate was built in).
+pub fn workspace() -> PathBuf {
+    std::env::var_os("HARNESS_WORKSPACE")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .unwrap_or(Path::new("."))
+                .to_path_buf()
+        })
+}
+
+/// Whether snapshots are written instead of compared (`INSTA_UPDATE=always`,
+/// as insta reads it).
+pub fn recording_snapshots() -> bool {
+    std::env::var("INSTA_UPDATE").as_deref() == Ok("always")
+}
+
+/// Whether a versioned snapshot is asked for scenario `name` even without
+/// one on disk (`HARNESS_SNAPSHOT_VERSIONED`, comma-separated names): how a
+/// real cluster of an older minor records its own.
+pub fn versioned_snapshot_asked(name: &str) -> bool {
+    std::env::var("HARNESS_SNAPSHOT_VERSIONED")
+        .map(|v| v.split(',').any(|n| n.trim() == name))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +350,55 @@ mod tests {
         assert_eq!(o.kind.cluster.as_deref(), Some("dev"));
         assert!(o.kind.keep_cluster && o.kind.skip_image_build);
         assert_eq!(o.kind.node_image.as_deref(), Some("kindest/node:v1.37.2"));
+    }
+
+    #[test]
+    fn a_flag_wins_over_its_variable() {
+        let env = read(&[
+            ("HARNESS_WEBHOOK", "in-cluster"),
+            ("HARNESS_RUN_ID", "env1"),
+            ("HARNESS_KIND_CLUSTER", "from-env"),
+        ])
+        .unwrap();
+        let flags = RunFlags {
+            backend: Some(Backend::Kubeconfig),
+            parallel: 2,
+            repeat: 3,
+            webhook: Some(Webhook::Host),
+            run_id: Some("flag1".into()),
+            injector_per_scenario: true,
+            ..RunFlags::default()
+        };
+        let o = flags.over(env.clone()).unwrap();
+        assert_eq!(o.backend, Backend::Kubeconfig);
+        assert_eq!((o.parallel, o.passes), (2, 3));
+        assert_eq!(o.webhook, Webhook::Host);
+        assert_eq!(o.run_id.as_str(), "flag1");
+        assert!(!o.share_injectors);
+        // A flag not given leaves its variable's value.
+        assert_eq!(o.kind.cluster.as_deref(), Some("from-env"));
+        let e = RunFlags {
+            run_id: Some("Bad!".into()),
+            ..RunFlags::default()
+        }
+        .over(env)
+        .unwrap_err();
+        assert!(e.to_string().starts_with("--run-id \"Bad!\": "), "{e}");
+    }
+
+    #[test]
+    fn the_backend_comes_from_its_variable_else_the_sim() {
+        let vars = |b: &'static str| move |k: &str| (k == "HARNESS_BACKEND").then(|| b.to_string());
+        assert_eq!(
+            RunOptions::read_backend(&vars("")).unwrap().backend,
+            Backend::Sim
+        );
+        assert_eq!(
+            RunOptions::read_backend(&vars("kind")).unwrap().backend,
+            Backend::Kind
+        );
+        let e = RunOptions::read_backend(&vars("minikube")).unwrap_err();
+        assert_eq!(e.variable, "HARNESS_BACKEND");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::Backend;
-use crate::run::ScenarioRun;
+use crate::outcome::{Nondeterministic, Outcome, ScenarioRun};
 use crate::status;
 
 /// The READY column: each pod's count, cut to fit.
@@ -27,7 +27,7 @@ fn ready_column(run: &ScenarioRun) -> String {
 
 /// The table, totals and failure reports; and how many scenarios failed.
 pub fn summary(
-    results: &[(PathBuf, crate::run::Outcome)],
+    results: &[(PathBuf, Outcome)],
     wall: Duration,
     backend: Backend,
 ) -> (String, usize) {
@@ -134,7 +134,7 @@ pub fn summary(
 
 /// The verdict of a `--repeat` run: every scenario whose snapshot differed
 /// between passes, with the lines that differ, or one line saying none did.
-pub fn repeats(varying: &[crate::run::Nondeterministic], passes: usize) -> String {
+pub fn repeats(varying: &[Nondeterministic], passes: usize) -> String {
     let mut out = String::new();
     if varying.is_empty() {
         let _ = writeln!(
@@ -257,6 +257,74 @@ pub fn snapshots(checked: &[crate::snapshot::check::Checked]) -> (String, usize)
         let _ = writeln!(out, "\n{}", review_hint(first));
     }
     (out, failed)
+}
+
+impl ScenarioRun {
+    /// What a user needs when it failed: pod states, refusals, and the
+    /// admission log with the injector's decisions.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            out.push_str(&format!("  FAIL {f}\n"));
+        }
+        out.push_str("  pods:\n");
+        if self.observed.pods.is_empty() {
+            out.push_str("    (none)\n");
+        }
+        for p in &self.observed.pods {
+            let line = status::pod_line(p);
+            out.push_str(&format!(
+                "    {}/{} {} {} restarts={}\n",
+                p["metadata"]["namespace"].as_str().unwrap_or(""),
+                line.name,
+                line.ready,
+                line.status,
+                line.restarts
+            ));
+            for key in ["initContainerStatuses", "containerStatuses"] {
+                for s in p["status"][key].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "      {}: {}\n",
+                        s["name"].as_str().unwrap_or(""),
+                        crate::snapshot::container_state(s)
+                    ));
+                }
+            }
+        }
+        if !self.observed.rejections.is_empty() {
+            out.push_str("  refused:\n");
+            for r in &self.observed.rejections {
+                out.push_str(&format!(
+                    "    {} {}/{}: {}\n",
+                    r.kind, r.namespace, r.name, r.message
+                ));
+            }
+        }
+        // Other webhooks' counters are theirs to name; none are read.
+        if self.builtin_subject {
+            out.push_str("  injector decisions:\n");
+            if self.decisions.is_empty() {
+                out.push_str("    (none)\n");
+            }
+            for d in &self.decisions {
+                out.push_str(&format!("    {d}\n"));
+            }
+        }
+        out.push_str("  admission log:\n");
+        if self.admission_log.is_empty() {
+            out.push_str("    (no webhook was called)\n");
+        }
+        for l in &self.admission_log {
+            out.push_str(&format!("    {l}\n"));
+        }
+        if !self.diagnostics.is_empty() {
+            out.push_str("  from the cluster:\n");
+            for l in &self.diagnostics {
+                out.push_str(&format!("    {l}\n"));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -40,9 +40,7 @@ impl Durations {
         if backend == Backend::Sim {
             return Durations::default();
         }
-        let root = std::env::var_os("HARNESS_STATE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/tmp/injector-harness"));
+        let root = crate::options::state_dir();
         let file = root.join(format!("durations-{}.tsv", backend.as_str()));
         // A missing or damaged file only loses the ordering hint.
         let millis = std::fs::read_to_string(&file)

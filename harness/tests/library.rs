@@ -6,8 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use injector_harness::cluster::Backend;
-use injector_harness::{run, scenario};
+use injector_harness::{parse_scenario, run_scenario, Backend, RunOptions};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -63,11 +62,9 @@ async fn a_webhook_authors_own_test() {
     // directory its process runs in and reads `subjects/` from; the text
     // need not be in a file.
     let path = workspace().join("scenarios/library-image-swap.yaml");
-    let base = scenario::load_base_config(&workspace().join("scenarios/base/injector.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let s = scenario::parse(&path, SCENARIO, &base).unwrap_or_else(|e| panic!("{e}"));
-    let options = run::RunOptions::for_backend(Backend::Sim).unwrap();
-    let result = run::run_scenario(&s, &options).await;
+    let s = parse_scenario(&path, SCENARIO).unwrap_or_else(|e| panic!("{e:#}"));
+    let options = RunOptions::for_backend(Backend::Sim).unwrap();
+    let result = run_scenario(&s, &options).await;
     // Relative to this crate, as insta's own snapshots are.
     injector_harness::check_scenario_snapshot!(result, "tests/snapshots")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -85,10 +82,9 @@ async fn a_webhook_authors_own_test() {
 
 #[test]
 fn a_scenario_with_a_mistake_is_refused_naming_its_line_and_field() {
-    let base = serde_json::json!({});
     let text = SCENARIO.replace("    count: 2", "    cuont: 2");
-    let e = scenario::parse(Path::new("library-image-swap.yaml"), &text, &base).unwrap_err();
-    let message = e.to_string();
+    let e = parse_scenario(Path::new("library-image-swap.yaml"), &text).unwrap_err();
+    let message = format!("{e:#}");
     assert!(message.starts_with("library-image-swap.yaml:"), "{message}");
     assert!(message.contains("cuont"), "{message}");
 }

@@ -11,21 +11,19 @@ use std::path::{Path, PathBuf};
 
 use super::file::{self, Header, Verdict};
 use super::versioned::{self as versioned_snapshots, OlderMinor};
-use crate::run::{Outcome, ScenarioRun};
+use crate::outcome::{Outcome, ScenarioRun};
 use crate::version;
 
 /// Whether insta writes snapshots instead of comparing (`INSTA_UPDATE=always`).
 pub fn recording() -> bool {
-    std::env::var("INSTA_UPDATE").as_deref() == Ok("always")
+    crate::options::recording_snapshots()
 }
 
 /// Scenarios to record a versioned snapshot for even without one on disk
 /// (`HARNESS_SNAPSHOT_VERSIONED`, comma-separated names): how a real
 /// cluster of an older minor records its own.
 fn asked_versioned(name: &str) -> bool {
-    std::env::var("HARNESS_SNAPSHOT_VERSIONED")
-        .map(|v| v.split(',').any(|n| n.trim() == name))
-        .unwrap_or(false)
+    crate::options::versioned_snapshot_asked(name)
 }
 
 /// Which file holds a result: `None` when none needs asserting (an older

@@ -17,40 +17,17 @@ use super::ownership::{self, Claim};
 use super::tools;
 use crate::error::Timeout;
 use crate::images::HARNESS_IMAGES;
+use crate::options::KindOptions;
 
 /// The name of a cluster the harness creates.
 pub const DEFAULT_CLUSTER: &str = "injector-harness";
 /// How long nodes and the default ServiceAccount may take after creation.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// How to get a kind cluster. Every field has a flag on `run` and an
-/// environment variable, read in [`crate::options::RunOptions`], so
-/// `cargo test --features e2e` can be steered too.
-#[derive(Debug, Clone, Default)]
-pub struct KindOptions {
-    /// Reuse this existing cluster (HARNESS_KIND_CLUSTER); it is never deleted.
-    pub cluster: Option<String>,
-    /// Leave a cluster the harness created running (HARNESS_KEEP_CLUSTER=1).
-    pub keep_cluster: bool,
-    /// The node image (KIND_NODE_IMAGE), e.g. a stock `kindest/node` of the
-    /// pinned minor; without it `kind/build-node-image.sh` builds one offline.
-    pub node_image: Option<String>,
-    /// Skip `kind/build-images.sh` and load the images Docker already has
-    /// (HARNESS_BUILD_IMAGES=0).
-    pub skip_image_build: bool,
-}
-
 /// The workspace root, where `kind/` lives: HARNESS_WORKSPACE, or the
 /// checkout this harness was built from.
 pub fn workspace() -> PathBuf {
-    std::env::var_os("HARNESS_WORKSPACE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
-                .unwrap_or(Path::new("."))
-                .to_path_buf()
-        })
+    crate::options::workspace()
 }
 
 /// A kind cluster that is up, with the project's images loaded.

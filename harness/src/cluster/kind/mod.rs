@@ -12,6 +12,6 @@ pub mod ownership;
 pub mod shared;
 pub mod tools;
 
-pub use environment::{KindEnvironment, KindOptions};
+pub use environment::KindEnvironment;
 pub use injector::InClusterInjector;
 pub use shared::{SharedInjector, SharedInjectors};

@@ -23,11 +23,7 @@ use anyhow::{Context, Result};
 /// `$HARNESS_STATE/kind` (default `/tmp/injector-harness/kind`), the same
 /// directory `kind/kind-cluster.sh` keeps its records in.
 pub fn state_dir() -> PathBuf {
-    std::env::var_os("HARNESS_STATE")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/injector-harness"))
-        .join("kind")
+    crate::options::state_dir().join("kind")
 }
 
 /// What the run that created a cluster wrote down about itself.

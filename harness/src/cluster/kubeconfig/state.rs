@@ -15,6 +15,7 @@ use super::resources::{api_resource, SYSTEM_NAMESPACES};
 use crate::cluster::Rejection;
 use crate::isolation::{RunId, RUN_LABEL};
 
+/// One scenario's view of a real cluster, and what it made there.
 pub struct KubeconfigCluster {
     pub(super) client: Client,
     pub(super) scenario: String,
@@ -45,10 +46,6 @@ pub enum Kubelet {
     /// Real kubelets (kind): containers start, probes run, crashes back off.
     Real,
 }
-
-/// No cluster answered: what was tried, why it failed, and what to do, in
-/// one line. kube-rs nests the same cause several times over; only the
-/// innermost one is kept.
 
 impl KubeconfigCluster {
     /// A scenario of run `run` on the cluster `client` talks to.
