@@ -53,16 +53,12 @@ mod spec;
 mod status;
 #[cfg(test)]
 mod testing;
+mod timestamp;
 
 pub use env::{container_env, expand};
+pub use netns::PortKey;
 pub use qos::{parse_quantity, qos_class};
-
-/// Every timestamp the model writes.
-pub const TIMESTAMP: &str = "2025-01-01T00:00:00Z";
-
-/// A listening socket's identity: port and protocol (10000/TCP and
-/// 10000/UDP do not clash).
-pub type PortKey = (u16, String);
+pub use timestamp::TIMESTAMP;
 
 /// A node, as far as the runtime goes: hostNetwork pods bind in its network
 /// namespace, so two of them on one node clash like two containers of one

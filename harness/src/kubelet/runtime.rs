@@ -227,7 +227,7 @@ mod tests {
     use serde_json::json;
 
     use crate::kubelet::testing::{condition, container, envoy, line, pod, pod_named, probe, run};
-    use crate::kubelet::TIMESTAMP;
+    use crate::kubelet::timestamp::TIMESTAMP;
     use crate::probe::bind_error;
 
     #[test]
