@@ -27,7 +27,7 @@
 //! PodStatus JSON; `qos` the QoS class; `lookup` lenient JSON reads; `node`
 //! the Node object the kubelet registers (labels, taints, allocatable).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -43,11 +43,13 @@ mod env;
 mod lookup;
 mod netns;
 pub mod node;
+mod node_state;
 mod phase;
 mod pod;
 mod program;
 mod pull;
 mod qos;
+mod run_context;
 mod runtime;
 mod spec;
 mod status;
@@ -57,89 +59,10 @@ mod timestamp;
 
 pub use env::{container_env, expand};
 pub use netns::PortKey;
+pub use node_state::Node;
 pub use qos::{parse_quantity, qos_class};
+pub use run_context::RunContext;
 pub use timestamp::TIMESTAMP;
-
-/// A node, as far as the runtime goes: hostNetwork pods bind in its network
-/// namespace, so two of them on one node clash like two containers of one
-/// pod; and its images decide which containers start without a pull.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub name: String,
-    pub ip: String,
-    /// Ports held on the node by running hostNetwork containers, with their
-    /// owner as `namespace/pod/container`, and by the node's own daemons
-    /// (owner `node/<daemon>`, never released).
-    host_ports: BTreeMap<PortKey, String>,
-    /// The images its runtime holds, spelled in full
-    /// ([`crate::images::full_name`]).
-    images: BTreeSet<String>,
-}
-
-impl Node {
-    /// A node with nothing bound and no images.
-    pub fn new(name: impl Into<String>, ip: impl Into<String>) -> Node {
-        Node {
-            name: name.into(),
-            ip: ip.into(),
-            host_ports: BTreeMap::new(),
-            images: BTreeSet::new(),
-        }
-    }
-
-    /// The node a scenario runs on: a kind node, its own daemons listening
-    /// in its network namespace ([`node::LISTENERS`]), holding the harness's
-    /// images and `extra` ones.
-    pub fn kind_node<'a>(
-        name: impl Into<String>,
-        ip: impl Into<String>,
-        extra: impl IntoIterator<Item = &'a str>,
-    ) -> Node {
-        let mut n = Node::new(name, ip)
-            .with_images(crate::images::HARNESS_IMAGES)
-            .with_images(extra);
-        for (port, daemon) in node::LISTENERS {
-            n.host_ports
-                .insert((*port, "TCP".to_string()), format!("node/{daemon}"));
-        }
-        n
-    }
-
-    /// The node with `images` added to what its runtime holds.
-    pub fn with_images<'a>(mut self, images: impl IntoIterator<Item = &'a str>) -> Node {
-        self.add_images(images);
-        self
-    }
-
-    /// Adds `images` to what the node's runtime holds (`kind load`).
-    pub fn add_images<'a>(&mut self, images: impl IntoIterator<Item = &'a str>) {
-        self.images
-            .extend(images.into_iter().map(crate::images::full_name));
-    }
-
-    /// Ports currently held on the node, with their `namespace/pod/container`.
-    pub fn host_ports(&self) -> &BTreeMap<PortKey, String> {
-        &self.host_ports
-    }
-
-    /// Frees what a pod held on the node: call it when the pod is deleted.
-    /// ([`run_pod`] does it itself before re-running a pod.)
-    pub fn release_pod(&mut self, namespace: &str, name: &str) {
-        let prefix = format!("{namespace}/{name}/");
-        self.host_ports
-            .retain(|_, owner| !owner.starts_with(&prefix));
-    }
-}
-
-/// What the model may ask of the cluster while running a pod.
-pub struct RunContext<'a> {
-    /// Whether ConfigMap `name` exists in namespace `ns`.
-    pub config_map_exists: &'a dyn Fn(&str, &str) -> bool,
-    /// Whether Secret `name` exists in namespace `ns`.
-    pub secret_exists: &'a dyn Fn(&str, &str) -> bool,
-    /// The IP the pod gets unless it uses the host network.
-    pub pod_ip: String,
-}
 
 /// Runs `pod` on `node` and returns the settled PodStatus object.
 ///

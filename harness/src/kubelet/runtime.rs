@@ -15,7 +15,7 @@ use super::pod::{PodInfo, PodRun, Progress};
 use super::program::Program;
 use super::pull::ensure_image;
 use super::spec::{Kind, RestartPolicy};
-use super::RunContext;
+use super::run_context::RunContext;
 use crate::probe::bind_error;
 
 /// The kubelet and runtime at work on one pod.
