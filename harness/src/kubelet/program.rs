@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::env::expand;
 use super::lookup::{list, str_at, str_or};
-use super::spec::Kind;
 use super::netns::PortKey;
+use super::spec::Kind;
 use crate::probe::{is_probe_image, ProbeArgs};
 
 /// The part of a container's process the model cares about.

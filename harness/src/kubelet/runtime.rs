@@ -14,8 +14,8 @@ use super::netns::Netns;
 use super::pod::{PodInfo, PodRun, Progress};
 use super::program::Program;
 use super::pull::ensure_image;
-use super::spec::{Kind, RestartPolicy};
 use super::run_context::RunContext;
+use super::spec::{Kind, RestartPolicy};
 use crate::probe::bind_error;
 
 /// The kubelet and runtime at work on one pod.
