@@ -71,8 +71,7 @@ impl Node {
     }
 
     /// Frees what a pod held on the node: call it when the pod is deleted.
-    /// ([`run_pod`](crate::kubelet::run_pod) does it itself before re-running
-    /// a pod.)
+    /// (`run_pod` does it itself before re-running a pod.)
     pub fn release_pod(&mut self, namespace: &str, name: &str) {
         let prefix = format!("{namespace}/{name}/");
         self.host_ports
