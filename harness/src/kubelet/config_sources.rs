@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::lookup::{list, str_at};
-use super::RunContext;
+use super::run_context::RunContext;
 
 /// The message of the kubelet's CreateContainerConfigError when an env
 /// source (ConfigMap or Secret, not optional) does not exist.

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::PortKey;
+/// A listening socket's identity: port and protocol (10000/TCP and
+/// 10000/UDP do not clash).
+pub type PortKey = (u16, String);
 
 /// Listening sockets in one network namespace, with their owners.
 pub(super) struct Netns {
@@ -37,7 +39,7 @@ mod tests {
     use serde_json::json;
 
     use crate::kubelet::testing::{condition, container, envoy, line, pod, probe, run};
-    use crate::kubelet::TIMESTAMP;
+    use crate::kubelet::timestamp::TIMESTAMP;
     use crate::probe::PROBE_IMAGE;
 
     #[test]

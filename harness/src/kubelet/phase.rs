@@ -7,7 +7,7 @@ use super::container::State;
 use super::lookup::str_at;
 use super::pod::{PodInfo, PodRun, Progress};
 use super::spec::{Kind, RestartPolicy};
-use super::TIMESTAMP;
+use super::timestamp::TIMESTAMP;
 
 /// The pod phase, by the kubelet's rules: Pending until init is done and
 /// every app container has been started; then Running while anything runs

@@ -6,8 +6,9 @@ use serde_json::Value;
 use super::container::Ctr;
 use super::env::Facts;
 use super::lookup::{list, str_at, str_or};
+use super::node_state::Node;
+use super::run_context::RunContext;
 use super::spec::{Kind, RestartPolicy};
-use super::{Node, RunContext};
 
 /// What `run_pod` reads from the pod once.
 pub(super) struct PodInfo<'p> {

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::env::expand;
 use super::lookup::{list, str_at, str_or};
+use super::netns::PortKey;
 use super::spec::Kind;
-use super::PortKey;
 use crate::probe::{is_probe_image, ProbeArgs};
 
 /// The part of a container's process the model cares about.
@@ -97,7 +97,7 @@ mod tests {
     use serde_json::json;
 
     use crate::kubelet::testing::{condition, container, envoy, line, pod, probe, run};
-    use crate::kubelet::TIMESTAMP;
+    use crate::kubelet::timestamp::TIMESTAMP;
     use crate::probe::{bind_error, PROBE_IMAGE};
 
     #[test]

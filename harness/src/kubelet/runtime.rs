@@ -14,8 +14,8 @@ use super::netns::Netns;
 use super::pod::{PodInfo, PodRun, Progress};
 use super::program::Program;
 use super::pull::ensure_image;
+use super::run_context::RunContext;
 use super::spec::{Kind, RestartPolicy};
-use super::RunContext;
 use crate::probe::bind_error;
 
 /// The kubelet and runtime at work on one pod.
@@ -227,7 +227,7 @@ mod tests {
     use serde_json::json;
 
     use crate::kubelet::testing::{condition, container, envoy, line, pod, pod_named, probe, run};
-    use crate::kubelet::TIMESTAMP;
+    use crate::kubelet::timestamp::TIMESTAMP;
     use crate::probe::bind_error;
 
     #[test]

@@ -8,7 +8,7 @@ use super::lookup::{list, str_at};
 use super::phase::{conditions, phase};
 use super::pod::{PodInfo, PodRun, Progress};
 use super::qos::qos_class;
-use super::TIMESTAMP;
+use super::timestamp::TIMESTAMP;
 
 pub(super) fn render_status(info: &PodInfo, pod: &PodRun) -> Value {
     let phase = phase(pod, info.restart_policy);
@@ -158,7 +158,7 @@ mod tests {
     use serde_json::json;
 
     use crate::kubelet::testing::{pod, probe, run, NODE_IP, POD_IP};
-    use crate::kubelet::TIMESTAMP;
+    use crate::kubelet::timestamp::TIMESTAMP;
     use crate::probe::PROBE_IMAGE;
 
     #[test]

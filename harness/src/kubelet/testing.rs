@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::{run_pod, Node, RunContext};
+use super::node_state::Node;
+use super::run_context::RunContext;
+use super::run_pod::run_pod;
 use crate::probe::PROBE_IMAGE;
 use crate::status::{format_line, pod_line};
 
