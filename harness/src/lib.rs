@@ -35,3 +35,4 @@ pub use insta as __insta;
 pub mod status;
 pub mod subject;
 pub mod version;
+pub mod wait;

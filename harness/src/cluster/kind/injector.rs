@@ -24,6 +24,7 @@ use sidecar_injector::{certs, Config};
 use crate::error::Timeout;
 use crate::isolation::{RunId, RUN_LABEL};
 use crate::scenario::{ImageSpec, WebhookSpec};
+use crate::subject::decisions::Tally;
 use crate::subject::{CERT_DIR, FILES_DIR};
 
 const FIELD_MANAGER: &str = "injector-harness";
@@ -54,10 +55,9 @@ pub struct InClusterInjector {
     ca: certs::Ca,
     ca_pem: String,
     serving: bool,
-    ever_served: bool,
     delay: Duration,
     /// Counters of injector pods that are gone (a stop scales to zero).
-    past_counters: BTreeMap<String, f64>,
+    tally: Tally,
 }
 
 /// The injector namespace of a scenario in run `run`: a DNS label of at
@@ -133,9 +133,8 @@ impl InClusterInjector {
             ca,
             ca_pem,
             serving: available,
-            ever_served: available,
             delay: Duration::ZERO,
-            past_counters: BTreeMap::new(),
+            tally: Tally::new(available),
         };
         if available {
             if let Err(e) = injector.wait_for_endpoint().await {
@@ -251,9 +250,8 @@ impl InClusterInjector {
             ca_pem: ca.pem(),
             ca,
             serving: available,
-            ever_served: available,
             delay: Duration::ZERO,
-            past_counters: BTreeMap::new(),
+            tally: Tally::new(available),
         };
         if available {
             if let Err(e) = subject.wait_for_endpoint().await {
@@ -287,7 +285,7 @@ impl InClusterInjector {
         if !self.serving {
             return Ok(());
         }
-        let want = crate::admission::pem_der(&bundle.cert_pem)?;
+        let want = crate::subject::handshake::pem_der(&bundle.cert_pem)?;
         let server = format!("{}.{}.svc", self.name, self.namespace);
         let deadline = tokio::time::Instant::now() + ROTATION_TIMEOUT;
         let mut tick = 0u32;
@@ -408,24 +406,16 @@ impl InClusterInjector {
     /// What the injector decided, from its counters (as on the other
     /// backends), those of stopped injector pods included.
     pub async fn decisions(&self) -> Vec<String> {
-        if !self.ever_served {
-            return vec!["injector never ran (scenario has injector.available: false)".into()];
-        }
-        let mut all = self.past_counters.clone();
-        if self.serving {
+        // Serving, it has served: the tally says "never ran" only when not.
+        let running = if self.serving {
             match self.metrics().await {
-                Ok(text) => {
-                    for (k, v) in crate::admission::counters(&text) {
-                        *all.entry(k).or_default() += v;
-                    }
-                }
+                Ok(text) => Some(text),
                 Err(e) => return vec![format!("cannot read the injector's metrics: {e}")],
             }
-        }
-        all.into_iter()
-            .filter(|(_, n)| *n > 0.0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect()
+        } else {
+            None
+        };
+        self.tally.lines(running.as_deref())
     }
 
     /// Scales the injector Deployment; zero leaves the Service without
@@ -620,9 +610,7 @@ impl crate::subject::Subject for InClusterInjector {
             return Ok(());
         }
         if let Ok(text) = self.metrics().await {
-            for (k, v) in crate::admission::counters(&text) {
-                *self.past_counters.entry(k).or_default() += v;
-            }
+            self.tally.bank(&text);
         }
         self.scale(0).await?;
         self.wait_until_down().await?;
@@ -634,7 +622,7 @@ impl crate::subject::Subject for InClusterInjector {
         self.scale(1).await?;
         self.wait_for_endpoint().await?;
         self.serving = true;
-        self.ever_served = true;
+        self.tally.served();
         Ok(())
     }
 
