@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::cluster::kind::{InClusterInjector, KindEnvironment, SharedInjectors};
+use crate::cluster::kind::KindEnvironment;
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::sim::SimCluster;
 use crate::cluster::{Backend, Cluster, Observed};
@@ -17,7 +17,7 @@ use crate::error::{Phase, RunError};
 use crate::isolation::{Isolated, Isolation, RunId, SHARED_NAMESPACES};
 pub use crate::options::{RunOptions, Webhook};
 use crate::scenario::{self, Scenario, Step};
-use crate::subject::{LocalSubject, Subject};
+use crate::subject::{InClusterInjector, LocalSubject, SharedInjectors, Subject};
 use crate::version::Minor;
 use crate::{expect, snapshot, status};
 
@@ -598,36 +598,14 @@ async fn run_in_cluster(
         };
         return run_with(scenario, cluster(), subject, Some(&names), started).await;
     }
-    let available = scenario.header.injector.available;
-    let deployed = match (&scenario.header.subject.image, scenario.builtin_subject()) {
-        (Some(image), _) => {
-            let dir = scenario.path.parent().unwrap_or(Path::new("."));
-            InClusterInjector::deploy_image(
-                client.clone(),
-                scenario.name(),
-                run,
-                image,
-                dir,
-                available,
-            )
-            .await
-        }
-        (None, true) => {
-            InClusterInjector::deploy(
-                client.clone(),
-                scenario.name(),
-                run,
-                &options.injector_image,
-                &names.config(&scenario.injector_config),
-                available,
-            )
-            .await
-        }
-        (None, false) => Err(anyhow::anyhow!(
-            "{}: the subject is a process, which runs on the sim and on the kubeconfig backend with the webhook on the host; in a cluster give it an image too (subject.image)",
-            scenario.path.display()
-        )),
-    };
+    let deployed = InClusterInjector::for_scenario(
+        client.clone(),
+        scenario,
+        run,
+        &options.injector_image,
+        &names.config(&scenario.injector_config),
+    )
+    .await;
     let subject = match deployed {
         Ok(i) => i,
         Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),
