@@ -19,7 +19,28 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::error::Timeout;
+/// Something that did not happen in the time it had. Its own error type,
+/// so a run tells it from a failed step wherever it sits in the chain
+/// ([`crate::error::RunError::classify`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{what} within {} s{detail}", limit.as_secs())]
+pub struct Timeout {
+    /// What did not happen ("the injector in X did not roll out").
+    pub what: String,
+    pub limit: Duration,
+    /// What helps find why (a log tail), from its own line; may be empty.
+    pub detail: String,
+}
+
+impl Timeout {
+    pub fn new(what: impl Into<String>, limit: Duration) -> Timeout {
+        Timeout {
+            what: what.into(),
+            limit,
+            detail: String::new(),
+        }
+    }
+}
 
 /// One wait: what it waits for, how long it may take, how often it looks.
 #[derive(Debug, Clone)]
@@ -134,8 +155,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_ending_at_an_earlier_deadline_names_its_limit() {
-        let mut wait = Wait::new("the account did not appear", Duration::from_secs(180), 10 * MS)
-            .ending_at(Instant::now() + 30 * MS);
+        let mut wait = Wait::new(
+            "the account did not appear",
+            Duration::from_secs(180),
+            10 * MS,
+        )
+        .ending_at(Instant::now() + 30 * MS);
         let timeout = loop {
             if let Err(t) = wait.again().await {
                 break t;

@@ -338,8 +338,12 @@ impl KubeconfigCluster {
             dry_run: true,
             field_manager: Some(FIELD_MANAGER.into()),
         };
-        let deadline = tokio::time::Instant::now() + CANARY_TIMEOUT;
-        let mut wait = Duration::from_millis(20);
+        let mut wait = crate::wait::Wait::new(
+            "the apiserver did not start calling the scenario's webhooks",
+            CANARY_TIMEOUT,
+            Duration::from_millis(20),
+        )
+        .backoff_to(Duration::from_millis(500));
         loop {
             match pods.create(&pp, &obj).await {
                 Err(e)
@@ -351,18 +355,10 @@ impl KubeconfigCluster {
                 {
                     return Ok(())
                 }
-                _ if tokio::time::Instant::now() > deadline => {
-                    return Err(Timeout::new(
-                        "the apiserver did not start calling the scenario's webhooks",
-                        CANARY_TIMEOUT,
-                    )
-                    .into())
-                }
                 // The webhook configuration reaches the apiserver through an
                 // informer; no event tells a client when, so back off briefly.
-                _ => tokio::time::sleep(wait).await,
+                _ => wait.again().await?,
             }
-            wait = (wait * 2).min(Duration::from_millis(500));
         }
     }
 

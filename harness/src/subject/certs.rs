@@ -9,8 +9,7 @@ use sidecar_injector::certs;
 
 use super::handshake::{pem_der, presented_cert};
 use super::types::POLL;
-use crate::error::Timeout;
-use crate::wait::Wait;
+use crate::wait::{Timeout, Wait};
 
 /// A CA and a serving pair on disk, projected the way the kubelet updates a
 /// mounted Secret: each pair goes into a fresh `..<n>` directory, then the
@@ -139,7 +138,9 @@ impl CertFiles {
             let why = match got {
                 Ok(g) if g == want => return Ok(Ok(())),
                 Ok(_) => "; it still presents its old certificate".to_string(),
-                Err(e) => format!("; it still presents its old certificate (last handshake: {e:#})"),
+                Err(e) => {
+                    format!("; it still presents its old certificate (last handshake: {e:#})")
+                }
             };
             if let Err(timeout) = wait.again_because(why).await {
                 return Ok(Err(timeout));

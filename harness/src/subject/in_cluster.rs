@@ -114,7 +114,8 @@ impl InClusterInjector {
         available: bool,
     ) -> Result<InClusterInjector> {
         let namespace = namespace_for(scenario, run);
-        let ca = apply_builtin(&client, &namespace, scenario, run, image, config, available).await?;
+        let ca =
+            apply_builtin(&client, &namespace, scenario, run, image, config, available).await?;
         let injector = InClusterInjector::new(client, namespace, SERVICE, None, ca, available);
         injector.first_endpoint(available).await
     }
@@ -133,8 +134,16 @@ impl InClusterInjector {
         available: bool,
     ) -> Result<InClusterInjector> {
         let namespace = namespace_for(scenario, run);
-        let ca =
-            apply_image(&client, &namespace, scenario, run, spec, scenario_dir, available).await?;
+        let ca = apply_image(
+            &client,
+            &namespace,
+            scenario,
+            run,
+            spec,
+            scenario_dir,
+            available,
+        )
+        .await?;
         let subject =
             InClusterInjector::new(client, namespace, IMAGE_SUBJECT, Some(spec), ca, available);
         subject.first_endpoint(available).await
@@ -569,4 +578,3 @@ impl Subject for InClusterInjector {
         InClusterInjector::logs(self).await
     }
 }
-

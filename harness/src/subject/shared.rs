@@ -24,10 +24,10 @@ use kube::Client;
 use tokio::sync::{Mutex, OnceCell};
 
 use super::in_cluster::InClusterInjector;
+use super::types::Subject;
 use crate::cluster::Removal;
 use crate::isolation::{Isolation, RunId};
 use crate::scenario::{Scenario, Step, WebhookSpec};
-use super::types::Subject;
 
 /// The run's shared injectors, one per config, deployed when first asked for.
 pub struct SharedInjectors {
