@@ -392,8 +392,7 @@ impl InClusterInjector {
     /// Sets an annotation on every injector pod (no restart), so the
     /// kubelet syncs them and refreshes their Secret volumes.
     async fn touch_pods(&self) -> Result<()> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
+        let (pods, lp) = self.pods();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
@@ -413,8 +412,7 @@ impl InClusterInjector {
 
     /// The injector pods' logs, for failure reports.
     pub async fn logs(&self) -> Vec<String> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
+        let (pods, lp) = self.pods();
         let mut out = Vec::new();
         let list = match pods.list(&lp).await {
             Ok(l) => l,
@@ -451,8 +449,7 @@ impl InClusterInjector {
     /// Every line the injector pods have logged, oldest first in each pod:
     /// a shared injector's report picks a scenario's lines out of them.
     pub async fn full_logs(&self) -> Vec<String> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let lp = ListParams::default().labels(&format!("{APP_LABEL}={}", self.name));
+        let (pods, lp) = self.pods();
         let list = match pods.list(&lp).await {
             Ok(l) => l,
             Err(e) => return vec![format!("cannot list the injector pods: {e}")],
