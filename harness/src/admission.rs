@@ -1,245 +1,21 @@
-//! Admission as the apiserver does it: the injector runs as a real HTTPS
-//! server, and each matching webhook is called with an AdmissionReview,
-//! trusting only the webhook's caBundle; the returned JSON Patch is applied
-//! strictly, and failures follow the webhook's failurePolicy.
+//! Admission as the apiserver does it: each matching webhook is called over
+//! HTTPS with an AdmissionReview, trusting only the webhook's caBundle; the
+//! returned JSON Patch is applied strictly, and failures follow the
+//! webhook's failurePolicy. This is the apiserver's side only: what answers
+//! (the built-in injector, a process, an image) is a [`crate::subject`].
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use base64::Engine;
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, RuleWithOperations, WebhookClientConfig,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::ByteString;
 use kube::core::{Selector, SelectorExt};
 use serde_json::{json, Value};
-use sidecar_injector::server::{self, ConfigSource, RunningServer, ServerOptions};
-use sidecar_injector::Config;
 
 use crate::scenario::WebhookSpec;
-
-/// How often the injector polls its cert files here: fast, so a rotation
-/// step does not wait the production default of a second.
-const RELOAD_INTERVAL: Duration = Duration::from_millis(100);
-/// The longest a rotation may take to reach new handshakes.
-const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
-/// The counters `decisions` reports.
-const DECISION_COUNTERS: &[&str] = &[
-    "injections_total",
-    "skipped_total",
-    "denied_total",
-    "errors_total",
-    "cert_reloads_total",
-];
-
-/// The injector, started in-process on 127.0.0.1 with certificates from the
-/// injector's own `certs` code. Fault steps act on it: it can be stopped
-/// and started again at the same address, slowed down, and given a new
-/// serving certificate from the same CA while it runs.
-pub struct InjectorServer {
-    /// The CA and the serving pair on disk.
-    certs: crate::subject::CertFiles,
-    addr: SocketAddr,
-    config: Config,
-    server: Option<RunningServer>,
-    /// Milliseconds every admission request waits before it is reviewed.
-    delay_ms: Arc<AtomicU64>,
-    /// Counters of instances already stopped, so a restart loses nothing.
-    past_counters: BTreeMap<String, f64>,
-    ever_served: bool,
-}
-
-impl InjectorServer {
-    /// Starts a server with `config`. With `available` false nothing listens
-    /// at the address (a port that was bound once and released), so calls
-    /// fail the way they do when the injector is down, until [`Self::serve`].
-    pub async fn start(config: Config, available: bool) -> anyhow::Result<InjectorServer> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], crate::subject::free_port()?));
-        let mut injector = InjectorServer {
-            certs: crate::subject::CertFiles::new()?,
-            addr,
-            config,
-            server: None,
-            delay_ms: Arc::new(AtomicU64::new(0)),
-            past_counters: BTreeMap::new(),
-            ever_served: false,
-        };
-        if available {
-            injector.serve().await?;
-        }
-        Ok(injector)
-    }
-
-    /// Starts serving at the injector's address (again, after [`Self::halt`]).
-    pub async fn serve(&mut self) -> anyhow::Result<()> {
-        if self.server.is_some() {
-            return Ok(());
-        }
-        let mut opts = ServerOptions::new(self.addr, self.certs.cert_path(), self.certs.key_path());
-        opts.config = ConfigSource::Inline(Box::new(self.config.clone()));
-        opts.shutdown_grace = Duration::from_secs(1);
-        opts.reload_interval = RELOAD_INTERVAL;
-        let delay = self.delay_ms.clone();
-        let server = server::start_with(opts, move |routes| {
-            routes.layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    let ms = delay.load(Ordering::SeqCst);
-                    async move {
-                        // Only admission calls (POST) wait; health and
-                        // metrics stay fast, as in a slow but live injector.
-                        if ms > 0 && request.method() == axum::http::Method::POST {
-                            tokio::time::sleep(Duration::from_millis(ms)).await;
-                        }
-                        next.run(request).await
-                    }
-                },
-            ))
-        })
-        .await
-        // The port was free while the injector was down; something else
-        // may have taken it, and the registered URL names it, so say so.
-        .with_context(|| format!("starting the injector at {}", self.addr))?;
-        self.server = Some(server);
-        self.ever_served = true;
-        Ok(())
-    }
-
-    /// Stops serving: open connections are closed and nothing listens at
-    /// the address, so calls are refused until [`Self::serve`].
-    pub async fn halt(&mut self) {
-        if let Some(s) = self.server.take() {
-            for (k, v) in counters(&s.state().metrics.render()) {
-                *self.past_counters.entry(k).or_default() += v;
-            }
-            let _ = s.shutdown().await;
-        }
-    }
-
-    /// Whether the injector is serving.
-    pub fn serving(&self) -> bool {
-        self.server.is_some()
-    }
-
-    /// Makes every admission request wait `delay` before it is reviewed
-    /// (zero: no wait). Takes effect for the next request.
-    pub fn set_delay(&self, delay: Duration) {
-        self.delay_ms
-            .store(delay.as_millis() as u64, Ordering::SeqCst);
-    }
-
-    pub fn delay(&self) -> Duration {
-        Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
-    }
-
-    /// Rotates the serving certificate: a new key and cert from the same CA
-    /// (the webhooks' caBundle stays valid), projected atomically. When the
-    /// injector is serving, returns once a new TLS handshake presents the
-    /// new certificate, verified against the caBundle.
-    pub async fn rotate_cert(&mut self) -> anyhow::Result<()> {
-        self.certs.rotate()?;
-        if !self.serving() {
-            return Ok(());
-        }
-        self.certs
-            .wait_until_presented(self.addr, ROTATION_TIMEOUT)
-            .await
-            .map_err(|e| anyhow::anyhow!("the injector {e}"))
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    pub fn ca_pem(&self) -> &str {
-        self.certs.ca_pem()
-    }
-
-    /// The URL a webhook registration uses for `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.addr.port())
-    }
-
-    /// Builds the MutatingWebhook objects a scenario registers, calling
-    /// this server by `url`.
-    pub fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
-        specs
-            .iter()
-            .map(|w| {
-                let mut hook = webhook_from_spec(w);
-                hook.client_config = WebhookClientConfig {
-                    url: Some(self.url(&w.path)),
-                    ca_bundle: Some(ByteString(self.ca_pem().as_bytes().to_vec())),
-                    service: None,
-                };
-                hook
-            })
-            .collect()
-    }
-
-    /// The injector's metrics text, while it runs.
-    pub fn metrics(&self) -> Option<String> {
-        self.server.as_ref().map(|s| s.state().metrics.render())
-    }
-
-    /// What the injector decided, from its own counters (summed over every
-    /// time it ran): one line per non-zero injection, skip reason, denial,
-    /// error or cert reload. Works whichever cluster called it.
-    pub fn decisions(&self) -> Vec<String> {
-        let mut all = self.past_counters.clone();
-        for (k, v) in self.metrics().map(|t| counters(&t)).unwrap_or_default() {
-            *all.entry(k).or_default() += v;
-        }
-        if !self.ever_served {
-            return vec!["injector never ran (scenario has injector.available: false)".into()];
-        }
-        all.into_iter()
-            .filter(|(_, n)| *n > 0.0)
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect()
-    }
-
-    pub async fn stop(mut self) {
-        self.halt().await;
-    }
-}
-
-impl crate::subject::Subject for InjectorServer {
-    fn webhooks(&self, specs: &[WebhookSpec]) -> Vec<MutatingWebhook> {
-        InjectorServer::webhooks(self, specs)
-    }
-    fn serving(&self) -> bool {
-        InjectorServer::serving(self)
-    }
-    fn delay(&self) -> Duration {
-        InjectorServer::delay(self)
-    }
-    async fn halt(&mut self) -> anyhow::Result<()> {
-        InjectorServer::halt(self).await;
-        Ok(())
-    }
-    async fn serve(&mut self) -> anyhow::Result<()> {
-        InjectorServer::serve(self).await
-    }
-    async fn set_delay(&mut self, delay: Duration) -> anyhow::Result<()> {
-        InjectorServer::set_delay(self, delay);
-        Ok(())
-    }
-    async fn rotate_cert(&mut self) -> anyhow::Result<()> {
-        InjectorServer::rotate_cert(self).await
-    }
-    async fn decisions(&self) -> Vec<String> {
-        InjectorServer::decisions(self)
-    }
-    async fn logs(&self) -> Vec<String> {
-        // Its log lines go to the harness's own tracing output.
-        Vec::new()
-    }
-}
 
 /// A scenario's webhook as registered, without its client config (the
 /// backend says how the apiserver reaches the injector: `url` or `service`).
@@ -258,68 +34,6 @@ pub fn webhook_from_spec(w: &WebhookSpec) -> MutatingWebhook {
         timeout_seconds: Some(w.timeout_seconds),
         match_conditions: None,
     }
-}
-
-/// The injector's decisions from its Prometheus text: one line per non-zero
-/// injection, skip reason, denial or error counter.
-pub fn decisions_from_metrics(text: &str) -> Vec<String> {
-    counters(text)
-        .into_iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect()
-}
-
-/// The non-zero decision counters in a metrics text, by name and labels.
-pub(crate) fn counters(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            let n: f64 = value.parse().ok()?;
-            let wanted = DECISION_COUNTERS
-                .iter()
-                .any(|m| name.starts_with(&format!("sidecar_injector_{m}")));
-            (wanted && n > 0.0)
-                .then(|| (name.trim_start_matches("sidecar_injector_").to_string(), n))
-        })
-        .collect()
-}
-
-/// The DER of the first certificate in a PEM text.
-pub(crate) fn pem_der(pem: &str) -> anyhow::Result<Vec<u8>> {
-    use rustls::pki_types::pem::PemObject;
-    let cert = rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
-        .next()
-        .context("no certificate in the PEM")??;
-    Ok(cert.to_vec())
-}
-
-/// The leaf certificate a fresh TLS handshake with `addr` presents,
-/// verified against `ca_pem` for the address (as the apiserver verifies it).
-pub(crate) fn presented_cert(addr: SocketAddr, ca_pem: &str) -> anyhow::Result<Vec<u8>> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert?)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(sidecar_injector::tls::provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)?;
-    let mut sock = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    sock.set_read_timeout(Some(Duration::from_secs(2)))?;
-    sock.set_write_timeout(Some(Duration::from_secs(2)))?;
-    while conn.is_handshaking() {
-        conn.complete_io(&mut sock)
-            .context("TLS handshake with the injector")?;
-    }
-    let leaf = conn
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .context("the injector presented no certificate")?;
-    Ok(leaf.to_vec())
 }
 
 /// What an admission attempt ended in.
@@ -735,7 +449,11 @@ fn go_style_error(e: &(dyn std::error::Error + 'static), host: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::ByteString;
+    use sidecar_injector::Config;
+
     use super::*;
+    use crate::subject::InjectorServer;
 
     fn attrs(labels: &BTreeMap<String, String>) -> Attributes<'_> {
         Attributes::pod_create("demo", labels)
@@ -824,40 +542,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stopped_injector_refuses_until_started_again_at_the_same_address() {
-        let mut inj = InjectorServer::start(Config::builtin(), true)
-            .await
-            .unwrap();
-        let hooks = inj.webhooks(&[WebhookSpec::default()]);
-        let labels = enabled();
-        let mut caller = WebhookCaller::new();
-        let injected = |out: &Admitted| matches!(out, Admitted::Allowed { object, .. } if object["spec"]["containers"][1]["name"] == "envoy");
-        assert!(injected(
-            &caller.admit(&hooks, &attrs(&labels), pod(80)).await
-        ));
-        let addr = inj.addr();
-        inj.halt().await;
-        assert!(!inj.serving());
-        let out = caller.admit(&hooks, &attrs(&labels), pod(80)).await;
-        assert!(
-            matches!(&out, Admitted::Rejected(m) if m.ends_with(&format!("dial tcp {addr}: connect: connection refused"))),
-            "{out:?}"
-        );
-        inj.serve().await.unwrap();
-        assert_eq!(inj.addr(), addr, "the registered URL stays valid");
-        // The same caller (and its pooled client) reconnects.
-        assert!(injected(
-            &caller.admit(&hooks, &attrs(&labels), pod(80)).await
-        ));
-        assert!(
-            inj.decisions().contains(&"injections_total 2".to_string()),
-            "counters survive a restart: {:?}",
-            inj.decisions()
-        );
-        inj.stop().await;
-    }
-
-    #[tokio::test]
     async fn a_slow_injector_times_out_with_the_apiservers_message() {
         let inj = InjectorServer::start(Config::builtin(), true)
             .await
@@ -890,38 +574,6 @@ mod tests {
             .admit(&hooks, &attrs(&labels), pod(80))
             .await;
         assert!(matches!(out, Admitted::Allowed { .. }), "{out:?}");
-        inj.stop().await;
-    }
-
-    #[tokio::test]
-    async fn a_rotated_cert_is_served_and_trusted_by_the_same_bundle() {
-        let mut inj = InjectorServer::start(Config::builtin(), true)
-            .await
-            .unwrap();
-        let hooks = inj.webhooks(&[WebhookSpec::default()]);
-        let labels = enabled();
-        // A blocking handshake, off the runtime thread the server runs on.
-        let served = |inj: &InjectorServer| {
-            let (addr, ca) = (inj.addr(), inj.ca_pem().to_string());
-            tokio::task::spawn_blocking(move || presented_cert(addr, &ca).unwrap())
-        };
-        let before = served(&inj).await.unwrap();
-        inj.rotate_cert().await.unwrap();
-        let after = served(&inj).await.unwrap();
-        assert_ne!(before, after, "new handshakes see the new certificate");
-        assert_eq!(after, pem_der(inj.certs.cert_pem()).unwrap());
-        // Registered before the rotation, still trusted after it.
-        let out = WebhookCaller::new()
-            .admit(&hooks, &attrs(&labels), pod(80))
-            .await;
-        assert!(matches!(out, Admitted::Allowed { .. }), "{out:?}");
-        assert!(
-            inj.decisions()
-                .iter()
-                .any(|d| d.starts_with("cert_reloads_total{result=\"success\"}")),
-            "{:?}",
-            inj.decisions()
-        );
         inj.stop().await;
     }
 

@@ -12,7 +12,10 @@
 //! back once, where a scenario's result is made.
 
 use std::fmt;
-use std::time::Duration;
+
+/// A wait's end, defined with the waits ([`crate::wait`]), named here too
+/// as the kind of error it is.
+pub use crate::wait::Timeout;
 
 /// What the harness was doing for a scenario when it failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,27 +38,6 @@ impl fmt::Display for Phase {
             Phase::Steps => "running the scenario",
             Phase::Cleanup => "cleaning up",
         })
-    }
-}
-
-/// Something that did not happen in the time it had.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{what} within {} s{detail}", limit.as_secs())]
-pub struct Timeout {
-    /// What did not happen ("the injector in X did not roll out").
-    pub what: String,
-    pub limit: Duration,
-    /// What helps find why (a log tail), from its own line; may be empty.
-    pub detail: String,
-}
-
-impl Timeout {
-    pub fn new(what: impl Into<String>, limit: Duration) -> Timeout {
-        Timeout {
-            what: what.into(),
-            limit,
-            detail: String::new(),
-        }
     }
 }
 
@@ -178,6 +160,8 @@ pub struct Unreachable {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use anyhow::Context as _;
 

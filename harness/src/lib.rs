@@ -85,6 +85,8 @@ pub mod status;
 pub mod subject;
 #[doc(hidden)]
 pub mod version;
+#[doc(hidden)]
+pub mod wait;
 
 // The facade: what a library user needs, and all the docs show.
 pub use backend::Environment;

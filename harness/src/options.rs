@@ -84,7 +84,7 @@ pub struct RunOptions {
     /// harness's fake kubelet (a control plane without nodes needs it).
     pub fake_kubelet: bool,
     /// In a cluster, scenarios that leave the built-in injector alone share
-    /// one injector Deployment per config ([`crate::cluster::kind::shared`]);
+    /// one injector Deployment per config ([`crate::subject::shared`]);
     /// off, each scenario deploys its own.
     pub share_injectors: bool,
     /// The run's id: its namespaces' suffix and its label's value.

@@ -13,13 +13,14 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::{host, in_cluster, sim};
-use crate::cluster::kind::{KindEnvironment, SharedInjectors};
+use crate::cluster::kind::KindEnvironment;
 use crate::cluster::{Backend, Removal};
 use crate::error::{Phase, RunError};
 use crate::fake_kubelet::FakeKubelet;
 use crate::options::{RunOptions, Webhook};
 use crate::outcome::Outcome;
 use crate::scenario::Scenario;
+use crate::subject::SharedInjectors;
 use crate::version::Minor;
 
 /// Where a scenario's webhook runs, against which cluster.

@@ -2,14 +2,12 @@
 //! `HARNESS_WEBHOOK=in-cluster`), its webhook deployed in it and called
 //! through a Service.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 
 use super::lifecycle::{nothing_to_remove, run_with};
-use crate::cluster::kind::{InClusterInjector, SharedInjectors};
 use crate::cluster::kubeconfig::{KubeconfigCluster, Kubelet};
 use crate::cluster::Removal;
 use crate::error::Phase;
@@ -17,6 +15,7 @@ use crate::isolation::{Isolation, SHARED_NAMESPACES};
 use crate::options::RunOptions;
 use crate::outcome::ScenarioRun;
 use crate::scenario::Scenario;
+use crate::subject::{InClusterInjector, SharedInjectors};
 
 /// On the cluster `client` talks to, with real kubelets and its webhooks
 /// calling an injector's Service: one of `shared` when the scenario may
@@ -52,36 +51,14 @@ pub(super) async fn run_in_cluster(
         };
         return run_with(scenario, cluster(), subject, Some(&names), started).await;
     }
-    let available = scenario.header.injector.available;
-    let deployed = match (&scenario.header.subject.image, scenario.builtin_subject()) {
-        (Some(image), _) => {
-            let dir = scenario.path.parent().unwrap_or(Path::new("."));
-            InClusterInjector::deploy_image(
-                client.clone(),
-                scenario.name(),
-                run,
-                image,
-                dir,
-                available,
-            )
-            .await
-        }
-        (None, true) => {
-            InClusterInjector::deploy(
-                client.clone(),
-                scenario.name(),
-                run,
-                &options.injector_image,
-                &names.config(&scenario.injector_config),
-                available,
-            )
-            .await
-        }
-        (None, false) => Err(anyhow::anyhow!(
-            "{}: the subject is a process, which runs on the sim and on the kubeconfig backend with the webhook on the host; in a cluster give it an image too (subject.image)",
-            scenario.path.display()
-        )),
-    };
+    let deployed = InClusterInjector::for_scenario(
+        client.clone(),
+        scenario,
+        run,
+        &options.injector_image,
+        &names.config(&scenario.injector_config),
+    )
+    .await;
     let subject = match deployed {
         Ok(i) => i,
         Err(e) => return (Err(e.context(Phase::Setup)), nothing_to_remove()),

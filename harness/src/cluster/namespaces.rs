@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client};
 
-use crate::error::Timeout;
+use crate::wait::Wait;
 
 /// How often the wait looks again.
 const POLL: Duration = Duration::from_millis(500);
@@ -49,20 +49,14 @@ pub async fn remove(client: &Client, namespace: &str, limit: Duration) -> Result
     pods.delete_collection(&DeleteParams::background(), &ListParams::default())
         .await
         .with_context(|| format!("deleting the pods of namespace {namespace}"))?;
-    let deadline = tokio::time::Instant::now() + limit;
+    let what = format!("namespace {namespace} was not deleted (still terminating)");
+    let mut wait = Wait::new(what, limit, POLL);
     let mut touched: Option<tokio::time::Instant> = None;
     loop {
         if namespaces.get_opt(namespace).await?.is_none() {
             return Ok(());
         }
         let now = tokio::time::Instant::now();
-        if now > deadline {
-            return Err(Timeout::new(
-                format!("namespace {namespace} was not deleted (still terminating)"),
-                limit,
-            )
-            .into());
-        }
         let due = touched.is_none_or(|t| now.duration_since(t) >= TOUCH_AGAIN);
         if due
             && pods
@@ -74,7 +68,7 @@ pub async fn remove(client: &Client, namespace: &str, limit: Duration) -> Result
             touch(&namespaces, namespace).await;
             touched = Some(now);
         }
-        tokio::time::sleep(POLL).await;
+        wait.again().await?;
     }
 }
 

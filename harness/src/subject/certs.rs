@@ -4,10 +4,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use sidecar_injector::certs;
 
-use super::POLL;
+use super::handshake::{pem_der, presented_cert};
+use super::types::POLL;
+use crate::wait::{Timeout, Wait};
 
 /// A CA and a serving pair on disk, projected the way the kubelet updates a
 /// mounted Secret: each pair goes into a fresh `..<n>` directory, then the
@@ -118,30 +120,31 @@ impl CertFiles {
     }
 
     /// Waits until a fresh TLS handshake with `addr`, verified against the
-    /// CA, presents the certificate now on disk. The error completes a
-    /// sentence about the server ("the injector ...").
-    pub async fn wait_until_presented(&self, addr: SocketAddr, limit: Duration) -> Result<()> {
-        let want = crate::admission::pem_der(&self.cert_pem)?;
-        let deadline = tokio::time::Instant::now() + limit;
+    /// CA, presents the certificate now on disk: the [`Timeout`] apart after
+    /// `limit`, naming the server as `server` ("the injector"), for a caller
+    /// that says more.
+    pub async fn wait_until_presented(
+        &self,
+        addr: SocketAddr,
+        server: &str,
+        limit: Duration,
+    ) -> Result<Result<(), Timeout>> {
+        let want = pem_der(&self.cert_pem)?;
+        let what = format!("{server} at {addr} did not present its new certificate");
+        let mut wait = Wait::new(what, limit, POLL);
         loop {
             let ca = self.ca_pem.clone();
-            let got =
-                tokio::task::spawn_blocking(move || crate::admission::presented_cert(addr, &ca))
-                    .await?;
-            if got.as_ref().is_ok_and(|g| *g == want) {
-                return Ok(());
+            let got = tokio::task::spawn_blocking(move || presented_cert(addr, &ca)).await?;
+            let why = match got {
+                Ok(g) if g == want => return Ok(Ok(())),
+                Ok(_) => "; it still presents its old certificate".to_string(),
+                Err(e) => {
+                    format!("; it still presents its old certificate (last handshake: {e:#})")
+                }
+            };
+            if let Err(timeout) = wait.again_because(why).await {
+                return Ok(Err(timeout));
             }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "at {addr} still presents its old certificate {} s after the new one was written{}",
-                    limit.as_secs(),
-                    match got {
-                        Err(e) => format!(" (last handshake: {e:#})"),
-                        Ok(_) => String::new(),
-                    }
-                );
-            }
-            tokio::time::sleep(POLL).await;
         }
     }
 }

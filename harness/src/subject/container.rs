@@ -17,7 +17,7 @@ use tokio::io::AsyncBufReadExt;
 
 use super::certs::CertFiles;
 use super::program::{LogTail, Program, ProgramSubject};
-use super::{CERT_DIR, FILES_DIR};
+use super::types::{CERT_DIR, FILES_DIR};
 use crate::isolation::RUN_LABEL;
 use crate::scenario::ImageSpec;
 
@@ -52,7 +52,7 @@ pub fn image_args(spec: &ImageSpec) -> Vec<String> {
     ];
     spec.args
         .iter()
-        .map(|a| super::substitute(a, &values))
+        .map(|a| super::placeholders::substitute(a, &values))
         .collect()
 }
 

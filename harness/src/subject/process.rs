@@ -53,7 +53,7 @@ impl HostProcess {
         if spec.command.is_empty() {
             anyhow::bail!("subject.process.command is empty");
         }
-        let port = super::free_port()?;
+        let port = super::ports::free_port()?;
         let values = [
             ("TLS_CERT", certs.cert_path().display().to_string()),
             ("TLS_KEY", certs.key_path().display().to_string()),
@@ -61,7 +61,7 @@ impl HostProcess {
             ("PORT", port.to_string()),
             ("SCENARIO_DIR", scenario_dir.display().to_string()),
         ];
-        let put = |text: &str| super::substitute(text, &values);
+        let put = |text: &str| super::placeholders::substitute(text, &values);
         Ok(HostProcess {
             command: spec.command.iter().map(|a| put(a)).collect(),
             env: spec.env.iter().map(|(k, v)| (k.clone(), put(v))).collect(),

@@ -13,9 +13,13 @@ use k8s_openapi::api::admissionregistration::v1::{MutatingWebhook, WebhookClient
 use k8s_openapi::ByteString;
 
 use super::certs::CertFiles;
+use super::delay::Delay;
+use super::handshake::presented_cert;
+use super::ports::free_port;
 use super::proxy::Proxy;
-use super::{Subject, POLL, ROTATION_TIMEOUT, WAIT_WORD_EVERY};
+use super::types::{Subject, POLL, ROTATION_TIMEOUT, WAIT_WORD_EVERY};
 use crate::scenario::WebhookSpec;
+use crate::wait::Wait;
 
 /// Lines of a subject's output kept for the failure report.
 const LOG_LINES: usize = 200;
@@ -88,7 +92,7 @@ pub struct ProgramSubject<P: Program> {
     /// The proxy's port, which the webhooks name.
     front: u16,
     /// The proxy's delay, read by every connection for each chunk.
-    delay: tokio::sync::watch::Sender<Duration>,
+    delay: Delay,
     proxy: Option<Proxy>,
     log: LogTail,
     // Dropped, the proxy's task is aborted and the program stops what
@@ -102,8 +106,8 @@ impl<P: Program> ProgramSubject<P> {
             program,
             certs,
             serving: None,
-            front: super::free_port()?,
-            delay: tokio::sync::watch::Sender::new(Duration::ZERO),
+            front: free_port()?,
+            delay: Delay::new(),
             proxy: None,
             log: LogTail::default(),
         };
@@ -124,55 +128,42 @@ impl<P: Program> ProgramSubject<P> {
         let port = self.program.launch(&self.certs, &self.log).await?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (limit, field) = self.program.start_timeout();
+        let (describe, at) = (self.program.describe(), self.program.serving_at(port));
         let started = tokio::time::Instant::now();
-        let deadline = started + limit;
         let mut next_word = started + WAIT_WORD_EVERY;
+        let what = format!("the subject {describe} did not serve TLS with $(TLS_CERT) on {at}");
+        let mut wait = Wait::new(what, limit, POLL);
         // Ready once a handshake verified against our CA succeeds: then it
         // serves TLS with the pair we gave it, where we told it to.
         loop {
             if let Some(why) = self.program.exited().await {
                 self.program.stop().await;
                 bail!(
-                    "the subject {} {why} before it served TLS on {}; its output:\n{}",
-                    self.program.describe(),
-                    self.program.serving_at(port),
+                    "the subject {describe} {why} before it served TLS on {at}; its output:\n{}",
                     self.log.tail(20)
                 );
             }
             let ca = self.certs.ca_pem().to_string();
-            let answered =
-                tokio::task::spawn_blocking(move || crate::admission::presented_cert(addr, &ca))
-                    .await?;
+            let answered = tokio::task::spawn_blocking(move || presented_cert(addr, &ca)).await?;
             if answered.is_ok() {
                 break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                self.program.stop().await;
-                return Err(crate::error::Timeout {
-                    what: format!(
-                        "the subject {} did not serve TLS with $(TLS_CERT) on {}",
-                        self.program.describe(),
-                        self.program.serving_at(port)
-                    ),
-                    limit,
-                    detail: format!(" ({field}); its output:\n{}", self.log.tail(20)),
-                }
-                .into());
             }
             if tokio::time::Instant::now() >= next_word {
                 next_word += WAIT_WORD_EVERY;
                 tracing::info!(
-                    "waiting for the subject {} to serve TLS on {}: {} s of {} s ({field})",
-                    self.program.describe(),
-                    self.program.serving_at(port),
+                    "waiting for the subject {describe} to serve TLS on {at}: {} s of {} s ({field})",
                     started.elapsed().as_secs(),
                     limit.as_secs()
                 );
             }
-            tokio::time::sleep(POLL).await;
+            if let Err(mut timeout) = wait.again().await {
+                self.program.stop().await;
+                timeout.detail = format!(" ({field}); its output:\n{}", self.log.tail(20));
+                return Err(timeout.into());
+            }
         }
         self.serving = Some(port);
-        self.proxy = Some(Proxy::open(self.front, port, self.delay.subscribe()).await?);
+        self.proxy = Some(Proxy::open(self.front, port, self.delay.watch()).await?);
         Ok(())
     }
 
@@ -206,7 +197,7 @@ impl<P: Program> Subject for ProgramSubject<P> {
         self.serving.is_some()
     }
     fn delay(&self) -> Duration {
-        *self.delay.borrow()
+        self.delay.get()
     }
     async fn halt(&mut self) -> Result<()> {
         self.halt_now().await;
@@ -219,7 +210,7 @@ impl<P: Program> Subject for ProgramSubject<P> {
         Ok(())
     }
     async fn set_delay(&mut self, delay: Duration) -> Result<()> {
-        self.delay.send_replace(delay);
+        self.delay.set(delay);
         Ok(())
     }
     async fn rotate_cert(&mut self) -> Result<()> {
@@ -227,15 +218,19 @@ impl<P: Program> Subject for ProgramSubject<P> {
         let Some(port) = self.serving else {
             return Ok(());
         };
-        self.certs
-            .wait_until_presented(SocketAddr::from(([127, 0, 0, 1], port)), ROTATION_TIMEOUT)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "the subject {} {e:#}: it does not reload $(TLS_CERT) and $(TLS_KEY) when they change, so it cannot take a rotateCert step",
-                    self.program.describe()
-                )
-            })
+        let server = format!("the subject {}", self.program.describe());
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        match self
+            .certs
+            .wait_until_presented(addr, &server, ROTATION_TIMEOUT)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(mut timeout) => {
+                timeout.detail.push_str(": it does not reload $(TLS_CERT) and $(TLS_KEY) when they change, so it cannot take a rotateCert step");
+                Err(timeout.into())
+            }
+        }
     }
     async fn decisions(&self) -> Vec<String> {
         Vec::new()

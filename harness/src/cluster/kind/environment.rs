@@ -18,6 +18,7 @@ use super::tools;
 use crate::error::Timeout;
 use crate::images::HARNESS_IMAGES;
 use crate::options::KindOptions;
+use crate::wait::Wait;
 
 /// The name of a cluster the harness creates.
 pub const DEFAULT_CLUSTER: &str = "injector-harness";
@@ -392,16 +393,18 @@ async fn wait_until_ready(client: &Client) -> Result<()> {
         }
     }
     let sa: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    // The rest of the same limit.
+    let mut wait = Wait::new(
+        "the default ServiceAccount did not appear",
+        READY_TIMEOUT,
+        Duration::from_millis(500),
+    )
+    .ending_at(deadline);
     loop {
         if sa.get_opt("default").await?.is_some() {
             return Ok(());
         }
-        if tokio::time::Instant::now() > deadline {
-            return Err(
-                Timeout::new("the default ServiceAccount did not appear", READY_TIMEOUT).into(),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        wait.again().await?;
     }
 }
 

@@ -1,17 +1,13 @@
 //! The `kind` backend: scenarios on a kind cluster, with real kubelets and
 //! containers. The injector runs in the cluster as a Deployment behind a
 //! Service in a namespace of its own (one per scenario that acts on it,
-//! one per config for the others: [`shared`]) and the apiserver calls
-//! it through `clientConfig.service`. Applying, settling and observing go
-//! through the same code as the `kubeconfig` backend, with the real kubelet's
-//! notion of a settled pod.
+//! one per config for the others: [`crate::subject::shared`]) and the
+//! apiserver calls it through `clientConfig.service`. Applying, settling
+//! and observing go through the same code as the `kubeconfig` backend, with
+//! the real kubelet's notion of a settled pod.
 
 pub mod environment;
-pub mod injector;
 pub mod ownership;
-pub mod shared;
 pub mod tools;
 
 pub use environment::KindEnvironment;
-pub use injector::InClusterInjector;
-pub use shared::{SharedInjector, SharedInjectors};

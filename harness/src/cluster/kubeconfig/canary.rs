@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 
 use super::resources::{api_error_message, is_unreachable_webhook, FIELD_MANAGER};
 use super::state::KubeconfigCluster;
-use crate::error::Timeout;
 use crate::isolation::{RunId, RUN_LABEL};
 
 /// How long a new webhook configuration may take to reach the apiserver.
@@ -153,8 +152,12 @@ impl KubeconfigCluster {
             dry_run: true,
             field_manager: Some(FIELD_MANAGER.into()),
         };
-        let deadline = tokio::time::Instant::now() + CANARY_TIMEOUT;
-        let mut wait = Duration::from_millis(20);
+        let mut wait = crate::wait::Wait::new(
+            "the apiserver did not start calling the scenario's webhooks",
+            CANARY_TIMEOUT,
+            Duration::from_millis(20),
+        )
+        .backoff_to(Duration::from_millis(500));
         loop {
             match pods.create(&pp, &obj).await {
                 Err(e)
@@ -166,18 +169,10 @@ impl KubeconfigCluster {
                 {
                     return Ok(())
                 }
-                _ if tokio::time::Instant::now() > deadline => {
-                    return Err(Timeout::new(
-                        "the apiserver did not start calling the scenario's webhooks",
-                        CANARY_TIMEOUT,
-                    )
-                    .into())
-                }
                 // The webhook configuration reaches the apiserver through an
                 // informer; no event tells a client when, so back off briefly.
-                _ => tokio::time::sleep(wait).await,
+                _ => wait.again().await?,
             }
-            wait = (wait * 2).min(Duration::from_millis(500));
         }
     }
 }

@@ -23,11 +23,11 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use kube::Client;
 use tokio::sync::{Mutex, OnceCell};
 
-use super::injector::InClusterInjector;
+use super::in_cluster::InClusterInjector;
+use super::types::Subject;
 use crate::cluster::Removal;
 use crate::isolation::{Isolation, RunId};
 use crate::scenario::{Scenario, Step, WebhookSpec};
-use crate::subject::Subject;
 
 /// The run's shared injectors, one per config, deployed when first asked for.
 pub struct SharedInjectors {
