@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::kubelet::{self, Node};
 
 /// The node name the simulated cluster uses too, so snapshots agree.
-pub const NODE_NAME: &str = crate::cluster::sim::NODE_NAME;
+pub const NODE_NAME: &str = crate::cluster::sim::node::NODE_NAME;
 const NODE_IP: &str = "172.18.0.2";
 const FIELD_MANAGER: &str = "injector-harness-kubelet";
 

@@ -4,7 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::{fnv32a, safe_encode, SimCluster};
+use super::names::{fnv32a, safe_encode};
+use super::node::NODE_NAME;
+use super::store::SimCluster;
 use crate::object::meta_str;
 
 /// One pass of every controller; true when anything changed.
@@ -299,7 +301,7 @@ async fn daemonsets(c: &mut SimCluster) -> bool {
         pod["metadata"]["labels"]["controller-revision-hash"] =
             json!(template_hash(&d["spec"]["template"]));
         pod["metadata"]["labels"]["pod-template-generation"] = json!("1");
-        pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [super::NODE_NAME]}]}]}}});
+        pod["spec"]["affinity"] = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [NODE_NAME]}]}]}}});
         match c.create_pod(pod).await {
             Ok(_) => changed = true,
             Err(message) => c.record_rejection(

@@ -1,0 +1,162 @@
+//! `SimCluster` as a [`Cluster`] backend: the steps a scenario drives
+//! (register, apply, label, rollout restart, scale), the settle loop that
+//! lets controllers, scheduler and kubelet take turns, and the observation.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
+use serde_json::{json, Value};
+
+use super::store::SimCluster;
+use super::{controllers, metadata};
+use crate::cluster::{Cluster, Observed};
+
+impl Cluster for SimCluster {
+    async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
+        self.webhooks = webhooks;
+        Ok(())
+    }
+
+    fn injector_answering(&mut self, answering: bool) {
+        if !answering {
+            self.caller.forget_connections();
+        }
+    }
+
+    fn admission_log(&self) -> Vec<String> {
+        SimCluster::admission_log(self)
+    }
+
+    async fn apply(&mut self, object: &Value) -> Result<()> {
+        let kind = object["kind"].as_str().unwrap_or("");
+        match kind {
+            "Namespace" => {
+                let name = object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let errs = match self.namespaces.contains_key(&name) {
+                    true => metadata::on_update(&object["metadata"], self.minor),
+                    false => metadata::on_create("Namespace", &object["metadata"], self.minor),
+                };
+                if !errs.is_empty() {
+                    let message = metadata::invalid_message("Namespace", &name, &errs);
+                    self.record_rejection("", "Namespace", &name, message);
+                    return Ok(());
+                }
+                match self.namespaces.get_mut(&name) {
+                    Some(ns) => {
+                        for (k, v) in object["metadata"]["labels"]
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                        {
+                            ns["metadata"]["labels"][k] = v.clone();
+                        }
+                    }
+                    None => self.create_namespace(object.clone()),
+                }
+            }
+            "Pod" => {
+                let ns = crate::object::namespace(object).to_string();
+                let name = crate::object::written_name(object).to_string();
+                if let Err(message) = self.create_pod(object.clone()).await {
+                    self.record_rejection(&ns, "Pod", &name, message);
+                }
+            }
+            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "LimitRange" | "Deployment"
+            | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
+                self.store(object.clone()).await?
+            }
+            other => bail!("the simulated cluster cannot apply a {other}"),
+        }
+        Ok(())
+    }
+
+    async fn label_namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> Result<()> {
+        let Some(ns) = self.namespaces.get_mut(name) else {
+            bail!("namespaces {name:?} not found");
+        };
+        for (k, v) in labels {
+            match v {
+                Some(v) => ns["metadata"]["labels"][k] = json!(v),
+                None => {
+                    if let Some(m) = ns["metadata"]["labels"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> Result<()> {
+        let Some(w) = self.object_mut(kind, namespace, name) else {
+            bail!("{kind} {namespace}/{name} not found");
+        };
+        // What `kubectl rollout restart` patches in.
+        w["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+            json!("2025-01-01T00:05:00Z");
+        let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+        w["metadata"]["generation"] = json!(generation);
+        Ok(())
+    }
+
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let Some(w) = self.object_mut(kind, namespace, name) else {
+            bail!("{kind} {namespace}/{name} not found");
+        };
+        if w["spec"]["replicas"].as_i64() != Some(i64::from(replicas)) {
+            w["spec"]["replicas"] = json!(replicas);
+            let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            w["metadata"]["generation"] = json!(generation);
+        }
+        Ok(())
+    }
+
+    async fn settle(&mut self) -> Result<()> {
+        // Controllers and the kubelet take turns until nothing changes. The
+        // bound only guards against a modelling bug looping forever.
+        self.backing_off.clear();
+        for _ in 0..100 {
+            let controllers = controllers::reconcile(self).await;
+            let scheduler = self.run_scheduler()?;
+            let kubelet = self.run_kubelet();
+            if !controllers && !scheduler && !kubelet {
+                return Ok(());
+            }
+        }
+        bail!("the simulated cluster did not settle after 100 rounds")
+    }
+
+    async fn observe(&mut self) -> Result<Observed> {
+        let mut workloads = Vec::new();
+        for kind in [
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+        ] {
+            workloads.extend(self.objects_of(kind));
+        }
+        Ok(Observed {
+            pods: self.pods.clone(),
+            workloads,
+            rejections: self.rejections.clone(),
+            events: self.events.clone(),
+            kubernetes: Some(self.minor),
+        })
+    }
+}
