@@ -87,7 +87,8 @@ fn expand_use(tree: &str) -> Vec<Vec<String>> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let close = tree.rfind('}').filter(|&c| c > open).unwrap_or(tree.len());
+    let inner = &tree[open + 1..close];
     let (mut items, mut depth, mut current) = (Vec::new(), 0, String::new());
     for c in inner.chars() {
         match c {
@@ -167,7 +168,12 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     while let Some(at) = text[from..].find(word).map(|i| i + from) {
         let before = text[..at].chars().next_back();
         let after = text[at + word.len()..].chars().next();
-        if !before.is_some_and(ident) && after.is_some_and(char::is_whitespace) {
+        // A `use` item starts its line, after `pub` or `pub(...)` at most;
+        // the word elsewhere (a string, a message) is not one.
+        let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let lead = text[line_start..at].trim();
+        let item_start = lead.is_empty() || lead == "pub" || lead.starts_with("pub(");
+        if item_start && !before.is_some_and(ident) && after.is_some_and(char::is_whitespace) {
             return Some(at);
         }
         from = at + word.len();
