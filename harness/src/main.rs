@@ -187,15 +187,19 @@ fn real_main() -> Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            let results =
-                runtime.block_on(run::run_until(&files, &options, progress, interrupted()));
+            // Said when the signal comes, before the sweep that follows it.
+            let stop = async {
+                let code = interrupted().await;
+                eprintln!("interrupted; cleaning up");
+                code
+            };
+            let results = runtime.block_on(run::run_until(&files, &options, progress, stop));
             let results = match results {
                 Ok(r) => r,
                 Err(code) => {
                     // The run was dropped and what it left swept; an aborted
                     // scenario's task may still be finishing its own
                     // cleanup: give it a moment, not forever.
-                    eprintln!("interrupted; cleaned up");
                     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
                     return Ok(ExitCode::from(code));
                 }
