@@ -23,7 +23,7 @@ use serde_json::Value;
 use sidecar_injector::Config;
 
 use crate::cluster::{Cluster, Observed};
-use crate::scenario::{Scenario, Step};
+use crate::scenario::Scenario;
 
 /// The label on every namespace and webhook configuration a run creates.
 pub const RUN_LABEL: &str = "injector-harness/run";
@@ -109,6 +109,9 @@ pub struct Isolation {
     namespaces: BTreeMap<String, String>,
     /// (shared namespace, object name) -> the name on the cluster.
     names: BTreeMap<(String, String), String>,
+    /// The kinds the scenario's own CustomResourceDefinitions define, for
+    /// telling its cluster-scoped objects.
+    definitions: Vec<crate::cluster::ApiKind>,
 }
 
 impl Isolation {
@@ -124,11 +127,10 @@ impl Isolation {
             })
             .collect();
         let mut names = BTreeMap::new();
-        let stepped = scenario.header.steps.iter().flat_map(|s| match s {
-            Step::Apply { manifests } => manifests.iter().collect(),
-            _ => Vec::new(),
-        });
-        for object in scenario.manifests.iter().map(|m| &m.object).chain(stepped) {
+        for object in scenario.objects() {
+            if scenario.is_cluster_scoped(object) {
+                continue;
+            }
             let ns = crate::object::namespace(object);
             let name = crate::object::meta_str(object, "name");
             if SHARED_NAMESPACES.contains(&ns) && !name.is_empty() {
@@ -139,6 +141,7 @@ impl Isolation {
             run: run.clone(),
             namespaces,
             names,
+            definitions: scenario.definitions(),
         }
     }
 
@@ -182,6 +185,13 @@ impl Isolation {
                 *labels = Value::Object(Default::default());
             }
             labels[RUN_LABEL] = Value::String(self.run.0.clone());
+            return out;
+        }
+        if crate::cluster::api_resources::cluster_scoped(object, &self.definitions) {
+            // Cluster-scoped objects keep their names (pods and bindings
+            // refer to them by name); the run's label marks them for the
+            // sweep.
+            self.label(&mut out["metadata"]);
             return out;
         }
         let ns = crate::object::namespace(object);
@@ -326,6 +336,7 @@ impl Isolation {
             .pods
             .iter_mut()
             .chain(observed.workloads.iter_mut())
+            .chain(observed.objects.iter_mut())
         {
             self.restore_value(v);
         }

@@ -6,56 +6,19 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use serde_json::Value;
 
+pub mod api_resources;
 pub mod kind;
 pub mod kubeconfig;
 pub mod namespaces;
 pub mod settled;
 pub mod sim;
 
-/// A kind scenarios may apply, and where it lives in the API. The one list
-/// the scenario parser checks against and the real backend maps through.
-#[derive(Debug, Clone, Copy)]
-pub struct KindInfo {
-    pub kind: &'static str,
-    pub group: &'static str,
-    pub version: &'static str,
-    pub plural: &'static str,
-    pub namespaced: bool,
-}
+pub use api_resources::{ApiKind, KindInfo};
 
-const fn k(
-    kind: &'static str,
-    group: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-) -> KindInfo {
-    KindInfo {
-        kind,
-        group,
-        version: "v1",
-        plural,
-        namespaced,
-    }
-}
-
-pub const KINDS: &[KindInfo] = &[
-    k("Namespace", "", "namespaces", false),
-    k("ConfigMap", "", "configmaps", true),
-    k("Secret", "", "secrets", true),
-    k("ServiceAccount", "", "serviceaccounts", true),
-    k("Service", "", "services", true),
-    k("LimitRange", "", "limitranges", true),
-    k("Pod", "", "pods", true),
-    k("Deployment", "apps", "deployments", true),
-    k("ReplicaSet", "apps", "replicasets", true),
-    k("StatefulSet", "apps", "statefulsets", true),
-    k("DaemonSet", "apps", "daemonsets", true),
-    k("Job", "batch", "jobs", true),
-];
-
-/// The entry for `kind`, if scenarios may apply it.
+/// The built-in kind named `kind` (in its first group and version), for
+/// code that names built-in kinds alone: `Deployment`, `Pod`.
 pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.kind == kind)
+    api_resources::BUILT_IN.iter().find(|k| k.kind == kind)
 }
 
 /// Which backend runs the scenarios.
@@ -138,6 +101,9 @@ pub struct Observed {
     /// The scenario's workloads (Deployments, StatefulSets, DaemonSets,
     /// ReplicaSets, Jobs) as stored.
     pub workloads: Vec<Value>,
+    /// Objects of the kinds the scenario's CustomResourceDefinitions
+    /// define, as stored (pruned and defaulted by their schema).
+    pub objects: Vec<Value>,
     pub rejections: Vec<Rejection>,
     /// FailedScheduling events, one per pod and message.
     pub events: Vec<ObjectEvent>,

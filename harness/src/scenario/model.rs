@@ -46,11 +46,45 @@ impl Scenario {
         self.header.subject.process.is_none() && self.header.subject.image.is_none()
     }
 
+    /// Every object the scenario applies: its manifests, then those of its
+    /// `apply` steps.
+    pub fn objects(&self) -> impl Iterator<Item = &Value> {
+        let stepped = self.header.steps.iter().flat_map(|s| match s {
+            Step::Apply { manifests } => manifests.as_slice(),
+            _ => &[],
+        });
+        self.manifests.iter().map(|m| &m.object).chain(stepped)
+    }
+
+    /// The kinds the scenario's CustomResourceDefinitions define.
+    pub fn definitions(&self) -> Vec<crate::cluster::ApiKind> {
+        self.objects()
+            .filter(|o| {
+                o["kind"] == "CustomResourceDefinition"
+                    && o["apiVersion"] == "apiextensions.k8s.io/v1"
+            })
+            .flat_map(crate::cluster::api_resources::defined_by)
+            .collect()
+    }
+
+    /// Whether `object` is cluster-scoped (a ClusterRole, a PriorityClass,
+    /// a CustomResourceDefinition, a custom kind the scenario defines so).
+    pub fn is_cluster_scoped(&self, object: &Value) -> bool {
+        object["kind"] == "Namespace"
+            || crate::cluster::api_resources::cluster_scoped(object, &self.definitions())
+    }
+
     /// Every namespace the scenario touches: its Namespace objects, the
-    /// namespaces of its other objects, steps and expectations.
+    /// namespaces of its other namespaced objects, steps and expectations.
     pub fn namespaces(&self) -> std::collections::BTreeSet<String> {
         let mut out = std::collections::BTreeSet::new();
+        let definitions = self.definitions();
         let mut add = |o: &Value| {
+            if o["kind"] != "Namespace"
+                && crate::cluster::api_resources::cluster_scoped(o, &definitions)
+            {
+                return;
+            }
             if o["kind"] == "Namespace" {
                 if let Some(n) = o["metadata"]["name"].as_str() {
                     out.insert(n.to_string());
@@ -109,6 +143,9 @@ pub struct Manifest {
 impl Manifest {
     pub fn kind(&self) -> &str {
         self.object["kind"].as_str().unwrap_or("")
+    }
+    pub fn api_version(&self) -> &str {
+        self.object["apiVersion"].as_str().unwrap_or("")
     }
     /// The name, or the `generateName` prefix of an object that has none.
     pub fn name(&self) -> &str {

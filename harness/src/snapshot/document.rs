@@ -138,6 +138,18 @@ pub fn build(observed: &Observed) -> Value {
         })
         .collect();
     workloads.sort();
+    let mut objects: Vec<Value> = observed
+        .objects
+        .iter()
+        .map(|o| redact_value(&object_view(o), &r))
+        .collect();
+    objects.sort_by_key(|o| {
+        (
+            o["kind"].as_str().unwrap_or("").to_string(),
+            o["namespace"].as_str().unwrap_or("").to_string(),
+            o["name"].as_str().unwrap_or("").to_string(),
+        )
+    });
 
     let mut doc = Map::new();
     doc.insert("ready".into(), Value::Array(ready));
@@ -150,11 +162,43 @@ pub fn build(observed: &Observed) -> Value {
     if !events.is_empty() {
         doc.insert("events".into(), json!(events));
     }
+    if !objects.is_empty() {
+        doc.insert("objects".into(), Value::Array(objects));
+    }
     doc.insert(
         "pods".into(),
         Value::Array(pods.into_iter().map(|(_, _, v, _, _)| v).collect()),
     );
     Value::Object(doc)
+}
+
+/// A custom object as the snapshot shows it: what it is and its name,
+/// labels and annotations, then every field of its own but the status
+/// (which its controller, if any, writes in its own time).
+fn object_view(o: &Value) -> Value {
+    let mut view = Map::new();
+    for (key, value) in [
+        ("apiVersion", &o["apiVersion"]),
+        ("kind", &o["kind"]),
+        ("namespace", &o["metadata"]["namespace"]),
+        ("name", &o["metadata"]["name"]),
+        ("labels", &o["metadata"]["labels"]),
+        ("annotations", &o["metadata"]["annotations"]),
+    ] {
+        if !value.is_null() {
+            view.insert(key.into(), super::canonical::canonical(value));
+        }
+    }
+    // A name the apiserver generated differs from run to run.
+    if let Some(prefix) = o["metadata"]["generateName"].as_str() {
+        view.insert("name".into(), json!(format!("{prefix}<id>")));
+    }
+    for (key, value) in o.as_object().into_iter().flatten() {
+        if !matches!(key.as_str(), "apiVersion" | "kind" | "metadata" | "status") {
+            view.insert(key.clone(), super::canonical::canonical(value));
+        }
+    }
+    Value::Object(view)
 }
 
 #[cfg(test)]

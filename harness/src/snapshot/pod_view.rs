@@ -94,6 +94,14 @@ pub(super) fn pod_view(pod: &Value) -> Value {
     if annotations.as_object().is_some_and(|m| !m.is_empty()) {
         view.insert("annotations".into(), canonical(&annotations));
     }
+    // A class the scenario names, with the priority admission gave it.
+    if let Some(class) = pod["spec"]["priorityClassName"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+    {
+        view.insert("priorityClassName".into(), json!(class));
+        view.insert("priority".into(), pod["spec"]["priority"].clone());
+    }
     if pod["spec"]["hostNetwork"] == true {
         view.insert("hostNetwork".into(), json!(true));
     }

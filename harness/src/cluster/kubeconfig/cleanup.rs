@@ -32,13 +32,21 @@ impl KubeconfigCluster {
                 }
             }
         }
-        for (kind, ns, name) in std::mem::take(&mut self.foreign) {
-            if let Ok(api) = self.api(&kind, Some(&ns)) {
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..DeleteParams::background()
-                };
-                let _ = api.delete(&name, &dp).await;
+        self.foreign.clear();
+        // Custom resources go with their definition; the rest one by one.
+        for o in std::mem::take(&mut self.outside) {
+            let api: Api<DynamicObject> = match &o.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &o.resource),
+                None => Api::all_with(self.client.clone(), &o.resource),
+            };
+            let dp = DeleteParams {
+                grace_period_seconds: Some(0),
+                ..DeleteParams::background()
+            };
+            if let Err(e) = api.delete(&o.name, &dp).await {
+                if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                    errors.push(format!("{} {}: {e}", o.resource.kind, o.name));
+                }
             }
         }
         let owned: Vec<String> = self
@@ -98,6 +106,25 @@ pub async fn sweep_with(
     for scenario in scenarios {
         let names = Isolation::for_run(run, scenario);
         for m in &scenario.manifests {
+            let (group, version) =
+                crate::cluster::api_resources::split_api_version(m.api_version());
+            let gvk = kube::core::GroupVersionKind::gvk(group, version, m.kind());
+            let Ok((ar, caps)) = kube::discovery::pinned_kind(&client, &gvk).await else {
+                continue;
+            };
+            if caps.scope != kube::discovery::Scope::Namespaced {
+                // Cluster-scoped: keeps its name; this run's if it has the
+                // run's label.
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+                if let Ok(Some(o)) = api.get_opt(m.name()).await {
+                    if o.metadata.labels.unwrap_or_default().get(RUN_LABEL)
+                        == Some(&run.to_string())
+                    {
+                        let _ = api.delete(m.name(), &background_now).await;
+                    }
+                }
+                continue;
+            }
             let ns = crate::object::namespace(&m.object);
             let Some((_, _, renamed)) = names
                 .shared_objects()
@@ -105,10 +132,8 @@ pub async fn sweep_with(
             else {
                 continue;
             };
-            if let Some((ar, _)) = api_resource(m.kind()) {
-                let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-                let _ = api.delete(renamed, &background_now).await;
-            }
+            let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+            let _ = api.delete(renamed, &background_now).await;
         }
     }
     if let (Some((ns_ar, _)), Some((pod_ar, _))) = (api_resource("Namespace"), api_resource("Pod"))

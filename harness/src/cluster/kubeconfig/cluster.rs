@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 use super::resources::{FIELD_MANAGER, SYSTEM_NAMESPACES};
-use super::state::{KubeconfigCluster, Kubelet};
+use super::state::{KubeconfigCluster, Kubelet, Outside};
 use crate::cluster::{Cluster, Observed, Rejection};
 
 impl Cluster for KubeconfigCluster {
@@ -19,31 +19,52 @@ impl Cluster for KubeconfigCluster {
     async fn apply(&mut self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("").to_string();
         let name = crate::object::meta_str(object, "name").to_string();
-        let (api, ns) = if kind == "Namespace" {
-            (self.api(&kind, None)?, String::new())
-        } else {
-            let ns = crate::object::namespace(object).to_string();
-            self.ensure_namespace(&ns).await?;
-            (self.api(&kind, Some(&ns))?, ns)
+        let written = crate::object::written_name(object).to_string();
+        let (resource, namespaced) = match self.resolve(object).await? {
+            Ok(found) => found,
+            Err(message) => {
+                // Refused by the client: nothing is sent.
+                let namespace = crate::object::namespace(object).to_string();
+                self.rejections.push(Rejection {
+                    namespace,
+                    kind,
+                    name: written,
+                    message,
+                });
+                return Ok(());
+            }
         };
         let mut obj = object.clone();
-        if kind != "Namespace" {
+        let (api, ns) = if namespaced {
+            let ns = crate::object::namespace(object).to_string();
+            self.ensure_namespace(&ns).await?;
             obj["metadata"]["namespace"] = json!(ns);
-        }
+            (
+                Api::<DynamicObject>::namespaced_with(self.client.clone(), &ns, &resource),
+                ns,
+            )
+        } else {
+            if let Some(meta) = obj["metadata"].as_object_mut() {
+                meta.remove("namespace");
+            }
+            (
+                Api::<DynamicObject>::all_with(self.client.clone(), &resource),
+                String::new(),
+            )
+        };
         // Server-side apply needs a name; an object with only generateName
         // is created as `kubectl create` does, by POST, and the apiserver
         // picks its name. Its refusals are reported under the prefix.
         let result = if name.is_empty() {
-            let generate_name = crate::object::meta_str(object, "generateName").to_string();
             let dynamic: DynamicObject = serde_json::from_value(obj)
-                .with_context(|| format!("{kind} {generate_name}: not an object"))?;
+                .with_context(|| format!("{kind} {written}: not an object"))?;
             let pp = PostParams {
                 dry_run: false,
                 field_manager: Some(FIELD_MANAGER.into()),
             };
             api.create(&pp, &dynamic)
                 .await
-                .map(|created| (created.metadata.name.unwrap_or_default(), generate_name))
+                .map(|created| created.metadata.name.unwrap_or_default())
         } else {
             api.patch(
                 &name,
@@ -51,12 +72,39 @@ impl Cluster for KubeconfigCluster {
                 &Patch::Apply(&obj),
             )
             .await
-            .map(|_| (name.clone(), name.clone()))
+            .map(|_| name.clone())
         };
         match result {
-            Ok((created, _)) => {
-                if SYSTEM_NAMESPACES.contains(&ns.as_str()) {
-                    self.foreign.push((kind.clone(), ns.clone(), created));
+            Ok(created) => {
+                let system = SYSTEM_NAMESPACES.contains(&ns.as_str());
+                if system {
+                    self.foreign
+                        .push((kind.clone(), ns.clone(), created.clone()));
+                }
+                if system || !namespaced {
+                    let namespace = namespaced.then(|| ns.clone());
+                    let known = self.outside.iter().any(|o| {
+                        o.resource == resource && o.namespace == namespace && o.name == created
+                    });
+                    if !known {
+                        self.outside.push(Outside {
+                            resource: resource.clone(),
+                            namespace,
+                            name: created.clone(),
+                        });
+                    }
+                }
+                if resource.group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition" {
+                    self.wait_established(&created).await?;
+                    for defined in crate::cluster::api_resources::defined_by(object) {
+                        let probe =
+                            json!({"apiVersion": defined.api_version(), "kind": defined.kind});
+                        if let Ok(found) = self.resolve(&probe).await? {
+                            if !self.custom_kinds.contains(&found) {
+                                self.custom_kinds.push(found);
+                            }
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -65,14 +113,12 @@ impl Cluster for KubeconfigCluster {
                 self.rejections.push(Rejection {
                     namespace: ns,
                     kind,
-                    name: crate::object::written_name(object).to_string(),
+                    name: written,
                     message: status.message.clone(),
                 });
                 Ok(())
             }
-            Err(e) => Err(e).with_context(|| {
-                format!("applying {kind} {}", crate::object::written_name(object))
-            }),
+            Err(e) => Err(e).with_context(|| format!("applying {kind} {written}")),
         }
     }
 

@@ -45,6 +45,30 @@ impl KubeconfigCluster {
                 }
             }
         }
+        let mut objects = Vec::new();
+        for (resource, namespaced) in &self.custom_kinds {
+            let lists: Vec<kube::Api<kube::api::DynamicObject>> = if *namespaced {
+                self.namespaces
+                    .iter()
+                    .map(|ns| kube::Api::namespaced_with(self.client.clone(), ns, resource))
+                    .collect()
+            } else {
+                vec![kube::Api::all_with(self.client.clone(), resource)]
+            };
+            let mine = ListParams::default().labels(&format!(
+                "{}={}",
+                crate::isolation::RUN_LABEL,
+                self.run
+            ));
+            for api in lists {
+                for o in api.list(&mine).await?.items {
+                    let mut v = serde_json::to_value(&o)?;
+                    v["apiVersion"] = json!(resource.api_version);
+                    v["kind"] = json!(resource.kind);
+                    objects.push(v);
+                }
+            }
+        }
         let mut rejections = self.rejections.clone();
         for r in self.failed_creates().await? {
             if !rejections.contains(&r) {
@@ -74,6 +98,7 @@ impl KubeconfigCluster {
         Ok(Observed {
             pods,
             workloads,
+            objects,
             rejections,
             events,
             kubernetes,

@@ -10,18 +10,10 @@ pub(super) const FIELD_MANAGER: &str = "injector-harness";
 pub(super) const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// The API resource of a kind the harness applies (or reads: Events).
+/// The API resource of a built-in kind the harness names itself (Pods,
+/// workloads, Events); a scenario's objects are found by discovery.
 pub fn api_resource(kind: &str) -> Option<(ApiResource, bool)> {
-    let info = match kind {
-        "Event" => crate::cluster::KindInfo {
-            kind: "Event",
-            group: "",
-            version: "v1",
-            plural: "events",
-            namespaced: true,
-        },
-        other => *crate::cluster::kind_info(other)?,
-    };
+    let info = *crate::cluster::kind_info(kind)?;
     let gvk = GroupVersionKind::gvk(info.group, info.version, info.kind);
     Some((
         ApiResource::from_gvk_with_plural(&gvk, info.plural),

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
@@ -24,6 +24,14 @@ pub struct KubeconfigCluster {
     pub(super) namespaces: BTreeSet<String>,
     /// Objects created in namespaces the scenario does not own.
     pub(super) foreign: Vec<(String, String, String)>,
+    /// What cleanup deletes one by one, since no namespace of the scenario
+    /// holds it: objects in system namespaces and cluster-scoped objects.
+    pub(super) outside: Vec<Outside>,
+    /// The kinds the scenario's CustomResourceDefinitions serve, for
+    /// observing their objects.
+    pub(super) custom_kinds: Vec<(ApiResource, bool)>,
+    /// Kinds discovery has found, by (apiVersion, kind).
+    pub(super) discovered: std::collections::HashMap<(String, String), (ApiResource, bool)>,
     pub(super) rejections: Vec<Rejection>,
     pub(super) registered: bool,
     pub(super) kubelet: Kubelet,
@@ -36,6 +44,15 @@ pub struct KubeconfigCluster {
     /// Probe containers (by container ID) whose log said they serve, or
     /// whose log could not be read; see [`crate::cluster::settled::unheard_probes`].
     pub(super) heard: std::collections::HashSet<String>,
+}
+
+/// An object cleanup deletes by name: its resource, its namespace (none
+/// when cluster-scoped) and its name.
+#[derive(Debug, Clone)]
+pub struct Outside {
+    pub resource: ApiResource,
+    pub namespace: Option<String>,
+    pub name: String,
 }
 
 /// Which kubelet runs the cluster's pods; it decides when a pod is settled.
@@ -64,6 +81,9 @@ impl KubeconfigCluster {
             run: run.clone(),
             namespaces,
             foreign: Vec::new(),
+            outside: Vec::new(),
+            discovered: Default::default(),
+            custom_kinds: Vec::new(),
             rejections: Vec::new(),
             registered: false,
             kubelet,
@@ -96,6 +116,68 @@ impl KubeconfigCluster {
             (true, None) => Api::all_with(self.client.clone(), &ar),
             (false, _) => Api::all_with(self.client.clone(), &ar),
         })
+    }
+
+    /// Where `object` goes in the API, found by discovery as a client
+    /// finds it (cached once found): the resource and whether it is
+    /// namespaced. The inner `Err` is the client's words for a kind the API
+    /// does not serve, recorded as the object's refusal.
+    pub(super) async fn resolve(
+        &mut self,
+        object: &Value,
+    ) -> Result<std::result::Result<(ApiResource, bool), String>> {
+        let api_version = object["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = object["kind"].as_str().unwrap_or("").to_string();
+        let key = (api_version.clone(), kind.clone());
+        if let Some(found) = self.discovered.get(&key) {
+            return Ok(Ok(found.clone()));
+        }
+        let (group, version) = crate::cluster::api_resources::split_api_version(&api_version);
+        let gvk = kube::core::GroupVersionKind::gvk(group, version, &kind);
+        match kube::discovery::pinned_kind(&self.client, &gvk).await {
+            Ok((ar, caps)) => {
+                let found = (ar, caps.scope == kube::discovery::Scope::Namespaced);
+                self.discovered.insert(key, found.clone());
+                Ok(Ok(found))
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Err(
+                crate::cluster::api_resources::no_match(&api_version, &kind),
+            )),
+            Err(kube::Error::Discovery(_)) => Ok(Err(crate::cluster::api_resources::no_match(
+                &api_version,
+                &kind,
+            ))),
+            Err(e) => Err(e).with_context(|| format!("discovering {kind} in {api_version}")),
+        }
+    }
+
+    /// Waits until the CustomResourceDefinition `name` is Established, so
+    /// the documents after it that are its objects can be sent (kubectl
+    /// users `kubectl wait --for condition=established`). Discovery of its
+    /// kinds starts afresh.
+    pub(super) async fn wait_established(&mut self, name: &str) -> Result<()> {
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+        let api: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let mut wait = crate::wait::Wait::new(
+            format!("CustomResourceDefinition {name} was not Established"),
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+        )
+        .backoff_to(Duration::from_secs(1));
+        loop {
+            let established = api.get_opt(name).await?.is_some_and(|crd| {
+                crd.status
+                    .and_then(|s| s.conditions)
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            if established {
+                self.discovered.clear();
+                return Ok(());
+            }
+            wait.again().await?;
+        }
     }
 
     pub(super) async fn ensure_namespace(&self, name: &str) -> Result<()> {

@@ -30,8 +30,17 @@ impl Cluster for SimCluster {
 
     async fn apply(&mut self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("");
-        match kind {
-            "Namespace" => {
+        let Some(api_kind) = self.resolve(object) else {
+            // The client finds no such kind and sends nothing.
+            let api_version = object["apiVersion"].as_str().unwrap_or("");
+            let ns = crate::object::namespace(object).to_string();
+            let name = crate::object::written_name(object).to_string();
+            let message = crate::cluster::api_resources::no_match(api_version, kind);
+            self.record_rejection(&ns, kind, &name, message);
+            return Ok(());
+        };
+        match (api_kind.group.as_str(), kind) {
+            ("", "Namespace") => {
                 let name = object["metadata"]["name"]
                     .as_str()
                     .unwrap_or("")
@@ -58,18 +67,14 @@ impl Cluster for SimCluster {
                     None => self.create_namespace(object.clone()),
                 }
             }
-            "Pod" => {
+            ("", "Pod") => {
                 let ns = crate::object::namespace(object).to_string();
                 let name = crate::object::written_name(object).to_string();
                 if let Err(message) = self.create_pod(object.clone()).await {
                     self.record_rejection(&ns, "Pod", &name, message);
                 }
             }
-            "ConfigMap" | "Secret" | "ServiceAccount" | "Service" | "LimitRange" | "Deployment"
-            | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job" => {
-                self.store(object.clone()).await?
-            }
-            other => bail!("the simulated cluster cannot apply a {other}"),
+            _ => self.store(object.clone(), &api_kind).await?,
         }
         Ok(())
     }
@@ -151,9 +156,25 @@ impl Cluster for SimCluster {
         ] {
             workloads.extend(self.objects_of(kind));
         }
+        let custom: Vec<crate::cluster::ApiKind> = self
+            .objects_of("CustomResourceDefinition")
+            .iter()
+            .flat_map(crate::cluster::api_resources::defined_by)
+            .collect();
+        let objects = self
+            .objects
+            .values()
+            .filter(|o| {
+                custom
+                    .iter()
+                    .any(|k| o["kind"] == k.kind.as_str() && o["apiVersion"] == k.api_version())
+            })
+            .cloned()
+            .collect();
         Ok(Observed {
             pods: self.pods.clone(),
             workloads,
+            objects,
             rejections: self.rejections.clone(),
             events: self.events.clone(),
             kubernetes: Some(self.minor),

@@ -219,26 +219,59 @@ pub fn tolerations_and_priority(pod: &mut Value) {
 }
 
 /// The Priority admission plugin on CREATE: the priority and preemption
-/// policy come from the pod's PriorityClass (with no default class, none
-/// named means 0 and PreemptLowerPriority); a pod may not state other
-/// values itself. Only the built-in system classes exist here, since
-/// scenarios cannot create PriorityClasses. `Err` is the refusal's reason,
-/// to follow `pods "<name>" is forbidden: `.
-pub fn priority(pod: &mut Value) -> Result<(), String> {
+/// policy come from the pod's PriorityClass, or with none named from the
+/// global default class (lowest value if several), whose name the pod then
+/// gets; with no default class, 0 and PreemptLowerPriority. A pod may not
+/// state other values itself. `classes` are the stored PriorityClasses
+/// besides the two system ones every cluster has. `Err` is the refusal's
+/// reason, to follow `pods "<name>" is forbidden: `.
+pub fn priority(pod: &mut Value, classes: &[Value]) -> Result<(), String> {
     let Some(spec) = pod.get_mut("spec").and_then(obj) else {
         return Ok(());
     };
     let class = spec
         .get("priorityClassName")
         .and_then(Value::as_str)
-        .unwrap_or("");
-    let value: i64 = match class {
-        "" => 0,
-        "system-cluster-critical" => 2_000_000_000,
-        "system-node-critical" => 2_000_001_000,
-        other => return Err(format!("no PriorityClass with name {other} was found")),
+        .unwrap_or("")
+        .to_string();
+    let policy_of = |c: &Value| {
+        c["preemptionPolicy"]
+            .as_str()
+            .unwrap_or("PreemptLowerPriority")
+            .to_string()
     };
-    let policy = "PreemptLowerPriority";
+    let (name, value, policy): (String, i64, String) = match class.as_str() {
+        "" => {
+            let default = classes
+                .iter()
+                .filter(|c| c["globalDefault"] == true)
+                .min_by_key(|c| c["value"].as_i64().unwrap_or(0));
+            match default {
+                Some(c) => (
+                    crate::object::meta_str(c, "name").to_string(),
+                    c["value"].as_i64().unwrap_or(0),
+                    policy_of(c),
+                ),
+                None => (String::new(), 0, "PreemptLowerPriority".into()),
+            }
+        }
+        "system-cluster-critical" => (class.clone(), 2_000_000_000, "PreemptLowerPriority".into()),
+        "system-node-critical" => (class.clone(), 2_000_001_000, "PreemptLowerPriority".into()),
+        other => match classes
+            .iter()
+            .find(|c| crate::object::meta_str(c, "name") == other)
+        {
+            Some(c) => (
+                class.clone(),
+                c["value"].as_i64().unwrap_or(0),
+                policy_of(c),
+            ),
+            None => return Err(format!("no PriorityClass with name {other} was found")),
+        },
+    };
+    if !name.is_empty() {
+        spec.insert("priorityClassName".into(), json!(name));
+    }
     if let Some(given) = spec.get("priority").and_then(Value::as_i64) {
         if given != value {
             return Err(format!("the integer value of priority ({given}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"));

@@ -430,6 +430,12 @@ fn labels_annotations_owners(meta: &Value, minor: Minor, errs: &mut Vec<String>)
 /// apiserver's order. `kind` chooses the name rule; namespaced kinds need a
 /// namespace, Namespaces may not have one.
 pub fn on_create(kind: &str, meta: &Value, minor: Minor) -> Vec<String> {
+    on_create_scoped(kind, meta, minor, kind != "Namespace")
+}
+
+/// [`on_create`] for a kind of the given scope: a cluster-scoped object's
+/// namespace was cleared before validation, as the apiserver clears it.
+pub fn on_create_scoped(kind: &str, meta: &Value, minor: Minor, namespaced: bool) -> Vec<String> {
     let rule = NameRule::of(kind, minor);
     let mut errs = Vec::new();
     let generate_name = meta["generateName"].as_str().unwrap_or("");
@@ -451,6 +457,7 @@ pub fn on_create(kind: &str, meta: &Value, minor: Minor) -> Vec<String> {
         if !namespace.is_empty() {
             errs.push("metadata.namespace: Forbidden: not allowed on this type".into());
         }
+    } else if !namespaced {
     } else if namespace.is_empty() {
         errs.push("metadata.namespace: Required value".into());
     } else {

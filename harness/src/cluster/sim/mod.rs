@@ -12,6 +12,7 @@
 
 mod backend;
 mod controllers;
+mod custom_resources;
 pub mod defaults;
 mod limit_ranger;
 pub mod metadata;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::names::{fnv32a, NameGen};
 use super::node::{NODE_IP, NODE_NAME};
 use crate::admission::WebhookCaller;
-use crate::cluster::{ObjectEvent, Rejection};
+use crate::cluster::{api_resources, ApiKind, ObjectEvent, Rejection};
 use crate::kubelet::{self, Node};
 use crate::version::Minor;
 
@@ -142,6 +142,26 @@ impl SimCluster {
     /// load` does on a real one.
     pub fn preload_images(&mut self, images: &[String]) {
         self.node.add_images(images.iter().map(String::as_str));
+    }
+
+    /// Where `object` goes in the API: a built-in kind, or one a stored
+    /// CustomResourceDefinition serves. `None`: the API does not serve it.
+    pub(super) fn resolve(&self, object: &Value) -> Option<ApiKind> {
+        let api_version = object["apiVersion"].as_str().unwrap_or("");
+        let kind = object["kind"].as_str().unwrap_or("");
+        api_resources::built_in(api_version, kind).or_else(|| {
+            self.objects_of("CustomResourceDefinition")
+                .iter()
+                .flat_map(api_resources::defined_by)
+                .find(|k| k.kind == kind && k.api_version() == api_version)
+        })
+    }
+
+    /// The stored definition that serves the custom kind `kind`.
+    pub(super) fn definition_of(&self, kind: &ApiKind) -> Option<Value> {
+        self.objects_of("CustomResourceDefinition")
+            .into_iter()
+            .find(|d| api_resources::defined_by(d).contains(kind))
     }
 
     pub(crate) fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {

@@ -7,8 +7,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::store::SimCluster;
-use super::{defaults, limit_ranger, metadata, quantities, validation};
+use super::{custom_resources, defaults, limit_ranger, metadata, quantities, validation};
 use crate::admission::{Admitted, Attributes};
+use crate::cluster::{api_resources, ApiKind};
 use crate::kubelet;
 
 impl SimCluster {
@@ -48,8 +49,9 @@ impl SimCluster {
             .into_iter()
             .filter(|r| r["metadata"]["namespace"] == ns)
             .collect();
+        let priority_classes = self.objects_of("PriorityClass");
         let token_volume = format!("kube-api-access-{}", self.names.suffix());
-        built_in_mutations(&mut pod, &limit_ranges, &token_volume)?;
+        built_in_mutations(&mut pod, &limit_ranges, &priority_classes, &token_volume)?;
 
         let labels = self.namespace_labels(&ns);
         let attrs = Attributes::pod_create(&ns, &labels);
@@ -73,7 +75,7 @@ impl SimCluster {
             // (The apiserver re-runs them before the webhooks it
             // reinvokes; here they follow, which differs only for a
             // reinvoked webhook that reads what they set.)
-            built_in_mutations(&mut pod, &limit_ranges, &token_volume)?;
+            built_in_mutations(&mut pod, &limit_ranges, &priority_classes, &token_volume)?;
         }
 
         self.generate_name(&mut pod);
@@ -122,13 +124,18 @@ impl SimCluster {
     }
 
     /// Creates or updates any object but a Pod or Namespace, as the
-    /// apiserver does: decode (quantities), the namespace's existence, the
-    /// kind's defaults, mutating webhooks whose rules name the kind (the
-    /// image-swap webhook's `apps/v1 deployments`), then name and metadata
-    /// validation.
-    pub(super) async fn store(&mut self, mut object: Value) -> Result<()> {
-        let kind = object["kind"].as_str().unwrap_or("").to_string();
-        let ns = crate::object::namespace(&object).to_string();
+    /// apiserver does: decode (quantities; a custom object pruned and
+    /// defaulted by its schema), the namespace's existence, the kind's
+    /// defaults, mutating webhooks whose rules name the kind (the
+    /// image-swap webhook's `apps/v1 deployments`), then name, metadata and
+    /// schema validation. A cluster-scoped object has no namespace.
+    pub(super) async fn store(&mut self, mut object: Value, api_kind: &ApiKind) -> Result<()> {
+        let kind = api_kind.kind.clone();
+        let ns = if api_kind.namespaced {
+            crate::object::namespace(&object).to_string()
+        } else {
+            String::new()
+        };
         // A refusal names the object as the scenario wrote it.
         let written = crate::object::written_name(&object).to_string();
         let sent = object.clone();
@@ -136,15 +143,39 @@ impl SimCluster {
             self.record_rejection(&ns, &kind, &written, quantities::refusal(&sent, &e));
             return Ok(());
         }
-        if !self.namespaces.contains_key(&ns) {
-            self.record_rejection(&ns, &kind, &written, format!("namespaces {ns:?} not found"));
-            return Ok(());
+        if api_kind.namespaced {
+            if !self.namespaces.contains_key(&ns) {
+                self.record_rejection(&ns, &kind, &written, format!("namespaces {ns:?} not found"));
+                return Ok(());
+            }
+            object["metadata"]["namespace"] = json!(ns);
+        } else if let Some(meta) = object["metadata"].as_object_mut() {
+            meta.remove("namespace");
         }
-        object["metadata"]["namespace"] = json!(ns);
-        match kind.as_str() {
-            "Deployment" => defaults::deployment(&mut object),
-            "LimitRange" => limit_ranger::defaults(&mut object),
-            "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" => defaults::template(&mut object),
+        let schema = if api_resources::built_in(&api_kind.api_version(), &kind).is_some() {
+            None
+        } else {
+            self.definition_of(api_kind)
+                .and_then(|d| custom_resources::schema(&d, api_kind).cloned())
+        };
+        if let Some(schema) = &schema {
+            // Server-side apply (a named object) types the whole object
+            // first and refuses what the schema does not declare; a POST
+            // (generateName) prunes it.
+            let fields = custom_resources::undeclared(&object, schema);
+            if !fields.is_empty() && !written_name_of(&object).is_empty() {
+                let message = custom_resources::undeclared_refusal(&object, api_kind, &fields);
+                self.record_rejection(&ns, &kind, &written, message);
+                return Ok(());
+            }
+            custom_resources::decode(&mut object, schema);
+        }
+        match (api_kind.group.as_str(), kind.as_str()) {
+            ("apps", "Deployment") => defaults::deployment(&mut object),
+            ("", "LimitRange") => limit_ranger::defaults(&mut object),
+            ("apps", "StatefulSet" | "DaemonSet" | "ReplicaSet") | ("batch", "Job") => {
+                defaults::template(&mut object)
+            }
             _ => {}
         }
         let written_name = crate::object::meta_str(&object, "name").to_string();
@@ -152,32 +183,30 @@ impl SimCluster {
             && self
                 .objects
                 .contains_key(&(kind.clone(), ns.clone(), written_name));
-        if let Some(info) = crate::cluster::kind_info(&kind) {
-            let labels = self.namespace_labels(&ns);
-            let attrs = Attributes {
-                operation: if updating { "UPDATE" } else { "CREATE" },
-                group: info.group,
-                version: info.version,
-                kind: info.kind,
-                resource: info.plural,
-                namespace: &ns,
-                namespace_labels: &labels,
-            };
-            let webhooks = self.webhooks.clone();
-            match self.caller.admit(&webhooks, &attrs, object).await {
-                Admitted::Allowed {
-                    object: admitted,
-                    warnings,
-                } => {
-                    object = admitted;
-                    for w in warnings {
-                        self.warnings.push((format!("{ns}/{written}"), w));
-                    }
+        let labels = self.namespace_labels(&ns);
+        let attrs = Attributes {
+            operation: if updating { "UPDATE" } else { "CREATE" },
+            group: &api_kind.group,
+            version: &api_kind.version,
+            kind: &api_kind.kind,
+            resource: &api_kind.plural,
+            namespace: &ns,
+            namespace_labels: &labels,
+        };
+        let webhooks = self.webhooks.clone();
+        match self.caller.admit(&webhooks, &attrs, object).await {
+            Admitted::Allowed {
+                object: admitted,
+                warnings,
+            } => {
+                object = admitted;
+                for w in warnings {
+                    self.warnings.push((format!("{ns}/{written}"), w));
                 }
-                Admitted::Rejected(message) => {
-                    self.record_rejection(&ns, &kind, &written, message);
-                    return Ok(());
-                }
+            }
+            Admitted::Rejected(message) => {
+                self.record_rejection(&ns, &kind, &written, message);
+                return Ok(());
             }
         }
         self.generate_name(&mut object);
@@ -185,15 +214,31 @@ impl SimCluster {
         let exists = self
             .objects
             .contains_key(&(kind.clone(), ns.clone(), name.clone()));
-        let errs = if exists {
+        let mut errs = if exists {
             metadata::on_update(&object["metadata"], self.minor)
         } else {
-            metadata::on_create(&kind, &object["metadata"], self.minor)
+            metadata::on_create_scoped(&kind, &object["metadata"], self.minor, api_kind.namespaced)
         };
+        if let Some(schema) = &schema {
+            // What a webhook returned is decoded again.
+            custom_resources::decode(&mut object, schema);
+            errs.extend(custom_resources::validate(&object, schema));
+        }
+        let definition = (api_kind.group == "apiextensions.k8s.io"
+            && kind == "CustomResourceDefinition")
+            .then_some(());
+        if definition.is_some() {
+            if let Err(e) = custom_resources::check_definition(&object) {
+                errs.push(e);
+            }
+        }
         if !errs.is_empty() {
-            let message = metadata::invalid_message(&kind, &name, &errs);
+            let message = metadata::invalid_message(&api_kind.qualified_kind(), &name, &errs);
             self.record_rejection(&ns, &kind, &written, message);
             return Ok(());
+        }
+        if definition.is_some() {
+            custom_resources::establish(&mut object);
         }
         let key = (kind, ns, name);
         match self.objects.get(&key) {
@@ -216,18 +261,24 @@ impl SimCluster {
     }
 }
 
+/// The name an object was sent with (none: it has only a generateName).
+fn written_name_of(object: &Value) -> &str {
+    crate::object::meta_str(object, "name")
+}
+
 /// The built-in mutating admission plugins a pod meets on CREATE, in the
 /// apiserver's order: LimitRanger, ServiceAccount, DefaultTolerationSeconds,
 /// Priority. `Err` is the apiserver's refusal.
 fn built_in_mutations(
     pod: &mut Value,
     limit_ranges: &[Value],
+    priority_classes: &[Value],
     token_volume: &str,
 ) -> Result<(), String> {
     limit_ranger::admit(pod, limit_ranges);
     defaults::service_account(pod, token_volume);
     defaults::tolerations_and_priority(pod);
-    defaults::priority(pod).map_err(|reason| {
+    defaults::priority(pod, priority_classes).map_err(|reason| {
         // A mutating plugin runs before the name is generated.
         let name = pod["metadata"]["name"]
             .as_str()
