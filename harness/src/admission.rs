@@ -17,20 +17,23 @@ use serde_json::{json, Value};
 
 use crate::scenario::WebhookSpec;
 
+/// The AdmissionReview versions the apiserver sends, in its preference.
+pub const REVIEW_VERSIONS: &[&str] = &["v1", "v1beta1"];
+
 /// A scenario's webhook as registered, without its client config (the
 /// backend says how the apiserver reaches the injector: `url` or `service`).
 pub fn webhook_from_spec(w: &WebhookSpec) -> MutatingWebhook {
     MutatingWebhook {
         name: w.name.clone(),
-        admission_review_versions: vec!["v1".into()],
+        admission_review_versions: w.admission_review_versions.clone(),
         client_config: WebhookClientConfig::default(),
         failure_policy: Some(w.failure_policy.clone()),
-        match_policy: Some("Equivalent".into()),
+        match_policy: Some(w.match_policy.clone()),
         namespace_selector: Some(w.namespace_selector.clone().unwrap_or_default()),
         object_selector: Some(w.object_selector.clone().unwrap_or_default()),
         reinvocation_policy: Some(w.reinvocation_policy.clone()),
         rules: Some(w.rules.clone()),
-        side_effects: "None".into(),
+        side_effects: w.side_effects.clone(),
         timeout_seconds: Some(w.timeout_seconds),
         match_conditions: None,
     }
@@ -58,6 +61,70 @@ pub struct Attributes<'a> {
     pub resource: &'a str,
     pub namespace: &'a str,
     pub namespace_labels: &'a BTreeMap<String, String>,
+    /// Who sends the request: the harness, or a controller making pods.
+    pub user: Requester,
+    /// The stored object an UPDATE changes.
+    pub old_object: Option<&'a Value>,
+}
+
+/// Who an apiserver request comes from, as `userInfo` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// The harness itself, with a kind cluster's admin credentials (what a
+    /// user with `kind export kubeconfig` sends), by server-side apply.
+    Harness,
+    /// A kube-controller-manager controller, with its own service account
+    /// token (kind runs it with `--use-service-account-credentials`):
+    /// `replicaset-controller`, `statefulset-controller`, ...
+    Controller(&'static str),
+}
+
+/// The field manager of everything the harness applies.
+pub const FIELD_MANAGER: &str = "injector-harness";
+
+impl Requester {
+    /// The controller that makes a pod owned by `kind`, if one does.
+    pub fn for_owner(kind: &str) -> Requester {
+        match kind {
+            "ReplicaSet" => Requester::Controller("replicaset-controller"),
+            "StatefulSet" => Requester::Controller("statefulset-controller"),
+            "DaemonSet" => Requester::Controller("daemon-set-controller"),
+            "Job" => Requester::Controller("job-controller"),
+            "ReplicationController" => Requester::Controller("replication-controller"),
+            _ => Requester::Harness,
+        }
+    }
+
+    /// The request's `userInfo`. A service account's also carries its uid
+    /// and token credential id on a real cluster, which the sim cannot
+    /// know and leaves out.
+    pub fn user_info(self) -> Value {
+        match self {
+            Requester::Harness => json!({
+                "username": "kubernetes-admin",
+                "groups": ["kubeadm:cluster-admins", "system:authenticated"],
+            }),
+            Requester::Controller(name) => json!({
+                "username": format!("system:serviceaccount:kube-system:{name}"),
+                "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+            }),
+        }
+    }
+
+    /// The request's `options`: the operation's options kind, with the
+    /// harness's field manager when the harness sends it.
+    pub fn options(self, operation: &str) -> Value {
+        let kind = match operation {
+            "UPDATE" => "UpdateOptions",
+            "DELETE" => "DeleteOptions",
+            _ => "CreateOptions",
+        };
+        let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": kind});
+        if self == Requester::Harness && operation != "DELETE" {
+            options["fieldManager"] = json!(FIELD_MANAGER);
+        }
+        options
+    }
 }
 
 impl<'a> Attributes<'a> {
@@ -74,6 +141,8 @@ impl<'a> Attributes<'a> {
             resource: "pods",
             namespace,
             namespace_labels,
+            user: Requester::Harness,
+            old_object: None,
         }
     }
 }
@@ -261,7 +330,15 @@ impl WebhookCaller {
                 w.failure_policy.as_deref().unwrap_or("Fail")
             ),
         };
-        let mut line = format!("{} {pod} -> {}: {outcome}", attrs.operation, w.name);
+        // The review's version, when it is not the usual v1.
+        let version = match review_version(w) {
+            Some("v1") | None => String::new(),
+            Some(v) => format!(" (admission.k8s.io/{v})"),
+        };
+        let mut line = format!(
+            "{} {pod} -> {}{version}: {outcome}",
+            attrs.operation, w.name
+        );
         for warning in &warnings[before..] {
             line.push_str(&format!("; warning: {warning}"));
         }
@@ -298,8 +375,16 @@ impl WebhookCaller {
             .client(&ca)
             .map_err(|e| failed(format!("failed to call webhook: {e}")))?;
         let uid = uid_for(&w.name, object);
+        // The first version the webhook lists that the apiserver speaks.
+        let Some(review_version) = review_version(w) else {
+            return Err(failed(format!(
+                "webhook does not accept known AdmissionReview versions: {:?}",
+                w.admission_review_versions
+            )));
+        };
+        let review_api_version = format!("admission.k8s.io/{review_version}");
         let review = json!({
-            "apiVersion": "admission.k8s.io/v1",
+            "apiVersion": review_api_version,
             "kind": "AdmissionReview",
             "request": {
                 "uid": uid,
@@ -310,11 +395,12 @@ impl WebhookCaller {
                 "name": object["metadata"]["name"].as_str().unwrap_or(""),
                 "namespace": attrs.namespace,
                 "operation": attrs.operation,
-                "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller", "groups": ["system:serviceaccounts", "system:authenticated"]},
-                "object": object,
-                "oldObject": null,
+                "userInfo": attrs.user.user_info(),
+                // A DELETE has no new object; the webhook sees the old one.
+                "object": if attrs.operation == "DELETE" { &Value::Null } else { object },
+                "oldObject": attrs.old_object,
                 "dryRun": false,
-                "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"}
+                "options": attrs.user.options(attrs.operation)
             }
         });
         let response = client
@@ -363,14 +449,16 @@ impl WebhookCaller {
                 resp["uid"].as_str().unwrap_or("")
             )));
         }
-        if answer["apiVersion"] != "admission.k8s.io/v1" || answer["kind"] != "AdmissionReview" {
+        if answer["apiVersion"] != review_api_version.as_str()
+            || answer["kind"] != "AdmissionReview"
+        {
             // The apiserver prints the answer's GroupVersionKind as Go's
             // `group/version, Kind=kind`: `/, Kind=` when both are missing,
             // `/v1, Kind=...` for a core apiVersion.
             let api_version = answer["apiVersion"].as_str().unwrap_or("");
             let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
             return Err(failed(format!(
-                "received invalid webhook response: expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {group}/{version}, Kind={}",
+                "received invalid webhook response: expected webhook response of {review_api_version}, Kind=AdmissionReview, got {group}/{version}, Kind={}",
                 answer["kind"].as_str().unwrap_or("")
             )));
         }
@@ -410,6 +498,14 @@ impl WebhookCaller {
             .map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
         Ok(Some(patched))
     }
+}
+
+/// The first AdmissionReview version `w` lists that the apiserver speaks.
+fn review_version(w: &MutatingWebhook) -> Option<&str> {
+    w.admission_review_versions
+        .iter()
+        .map(String::as_str)
+        .find(|v| REVIEW_VERSIONS.contains(v))
 }
 
 /// A stable request uid: the apiserver's are random, but nothing in a
@@ -488,6 +584,60 @@ mod tests {
         );
         assert_eq!(warnings.len(), 1);
         inj.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_v1beta1_only_webhook_is_sent_a_v1beta1_review() {
+        let inj = InjectorServer::start(Config::builtin(), true)
+            .await
+            .unwrap();
+        let spec = WebhookSpec {
+            admission_review_versions: vec!["v1beta1".into()],
+            ..WebhookSpec::default()
+        };
+        let hooks = inj.webhooks(&[spec]);
+        let labels = enabled();
+        let mut caller = WebhookCaller::new();
+        let out = caller.admit(&hooks, &attrs(&labels), pod(80)).await;
+        let Admitted::Allowed { object, .. } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(object["spec"]["containers"][1]["name"], "envoy");
+        assert!(
+            caller.log[0].contains("(admission.k8s.io/v1beta1): allowed with a patch"),
+            "{:?}",
+            caller.log
+        );
+        // A version the apiserver does not speak is the webhook's failure.
+        let spec = WebhookSpec {
+            admission_review_versions: vec!["v2".into()],
+            ..WebhookSpec::default()
+        };
+        let hooks = inj.webhooks(&[spec]);
+        let out = caller.admit(&hooks, &attrs(&labels), pod(80)).await;
+        assert!(
+            matches!(&out, Admitted::Rejected(m) if m.contains("does not accept known AdmissionReview versions")),
+            "{out:?}"
+        );
+        inj.stop().await;
+    }
+
+    #[test]
+    fn requests_name_who_sends_them() {
+        let rs = Requester::for_owner("ReplicaSet");
+        assert_eq!(
+            rs.user_info()["username"],
+            "system:serviceaccount:kube-system:replicaset-controller"
+        );
+        assert_eq!(
+            rs.options("CREATE"),
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"})
+        );
+        assert_eq!(
+            Requester::Harness.options("UPDATE"),
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "injector-harness"})
+        );
+        assert_eq!(Requester::for_owner(""), Requester::Harness);
     }
 
     #[tokio::test]

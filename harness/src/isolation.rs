@@ -23,7 +23,7 @@ use serde_json::Value;
 use sidecar_injector::Config;
 
 use crate::cluster::{Cluster, Observed};
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, Target};
 
 /// The label on every namespace and webhook configuration a run creates.
 pub const RUN_LABEL: &str = "injector-harness/run";
@@ -408,6 +408,16 @@ impl<C: Cluster> Cluster for Isolated<'_, C> {
         self.inner.scale(&ns, kind, &name, replicas).await
     }
 
+    async fn patch(&mut self, target: &Target, patch: &Value) -> anyhow::Result<()> {
+        let target = self.names.target_of(target);
+        self.inner.patch(&target, patch).await
+    }
+
+    async fn delete(&mut self, target: &Target) -> anyhow::Result<()> {
+        let target = self.names.target_of(target);
+        self.inner.delete(&target).await
+    }
+
     fn injector_answering(&mut self, answering: bool) {
         self.inner.injector_answering(answering)
     }
@@ -432,6 +442,17 @@ impl<C: Cluster> Cluster for Isolated<'_, C> {
 }
 
 impl Isolation {
+    /// A step's target in the cluster's names.
+    fn target_of(&self, target: &Target) -> Target {
+        let mut out = target.clone();
+        if target.kind == "Namespace" {
+            out.name = self.namespace(&target.name);
+        } else if !target.cluster_scoped(&self.definitions) {
+            (out.namespace, out.name) = self.target(&target.namespace, &target.name);
+        }
+        out
+    }
+
     /// The cluster's namespace and name of an object a step names.
     fn target(&self, namespace: &str, name: &str) -> (String, String) {
         let renamed = self

@@ -405,6 +405,115 @@ pub fn from_json(v: &serde_json::Value) -> Option<Result<Quantity, QuantityError
     }
 }
 
+/// Arithmetic as `resource.Quantity` does it, for sums of usage (the quota
+/// controller and admission add quantities and print the result).
+///
+/// A result forgets the text it was parsed from (`Add` and `Sub` clear the
+/// cached string) and keeps the first operand's format, unless that operand
+/// is zero, when it takes the second's: so `0 + 64Mi` prints `64Mi` and
+/// `500m + 1` prints `1500m`.
+impl Quantity {
+    /// `resource.Quantity{Format: DecimalSI}`: the zero a usage sum starts from.
+    pub fn zero() -> Quantity {
+        Quantity::from_int(0)
+    }
+
+    /// `resource.NewQuantity(n, DecimalSI)`, as object counts are made.
+    pub fn from_int(n: i64) -> Quantity {
+        Quantity {
+            unscaled: i128::from(n),
+            scale: 0,
+            format: Format::DecimalSI,
+            verbatim: None,
+            fast: false,
+        }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.unscaled == 0
+    }
+
+    /// -1, 0 or 1, as `Sign()`.
+    pub fn signum(&self) -> i32 {
+        self.unscaled.signum() as i32
+    }
+
+    /// Compares the values, whatever their formats (`Cmp`).
+    pub fn cmp_value(&self, other: &Quantity) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let (a, b) = (self.unscaled.signum(), other.unscaled.signum());
+        if a != b || a == 0 {
+            return a.cmp(&b);
+        }
+        let magnitude = match self.aligned(other) {
+            Some((x, y)) => x.abs().cmp(&y.abs()),
+            // Only the operand with the larger scale can overflow when
+            // brought to the smaller one, and it is then the larger.
+            None if self.scale > other.scale => Ordering::Greater,
+            None => Ordering::Less,
+        };
+        if a > 0 {
+            magnitude
+        } else {
+            magnitude.reverse()
+        }
+    }
+
+    /// `self + other`; `None` beyond the model's 128-bit range.
+    pub fn checked_add(&self, other: &Quantity) -> Option<Quantity> {
+        let (x, y) = self.aligned(other)?;
+        self.combined(other, x.checked_add(y)?)
+    }
+
+    /// `self - other`; `None` beyond the model's 128-bit range.
+    pub fn checked_sub(&self, other: &Quantity) -> Option<Quantity> {
+        let (x, y) = self.aligned(other)?;
+        self.combined(other, x.checked_sub(y)?)
+    }
+
+    /// `RoundUp(0)`: a value with a fraction is rounded up (away from zero)
+    /// to a whole number and forgets its text; `false` when that happened.
+    pub fn round_up_to_units(&mut self) -> bool {
+        if self.is_whole() {
+            return true;
+        }
+        let divisor = 10i128.pow((-self.scale) as u32);
+        let (q, r) = (self.unscaled / divisor, self.unscaled % divisor);
+        self.unscaled = q + r.signum();
+        self.scale = 0;
+        self.verbatim = None;
+        self.fast = false;
+        false
+    }
+
+    /// Both mantissas at the smaller of the two scales.
+    fn aligned(&self, other: &Quantity) -> Option<(i128, i128)> {
+        let scale = self.scale.min(other.scale);
+        let lift = |q: &Quantity| {
+            u32::try_from(q.scale - scale)
+                .ok()
+                .and_then(|e| 10i128.checked_pow(e))
+                .and_then(|f| q.unscaled.checked_mul(f))
+        };
+        Some((lift(self)?, lift(other)?))
+    }
+
+    fn combined(&self, other: &Quantity, unscaled: i128) -> Option<Quantity> {
+        let format = if self.is_zero() {
+            other.format
+        } else {
+            self.format
+        };
+        Some(Quantity {
+            unscaled,
+            scale: self.scale.min(other.scale),
+            format,
+            verbatim: None,
+            fast: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

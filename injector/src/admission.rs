@@ -10,6 +10,12 @@ use crate::inject::{Injector, PodRef};
 use crate::policy::{Decision, Reason};
 
 pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The review versions the injector answers, newest first. `v1beta1` has
+/// the same request and response fields as `v1` (what differs is the
+/// apiserver's defaults for a registration), so a webhook registered by an
+/// older tool that lists only `v1beta1` still gets its answer, in the
+/// version it was asked in.
+pub const API_VERSIONS: &[&str] = &["admission.k8s.io/v1", "admission.k8s.io/v1beta1"];
 pub const KIND: &str = "AdmissionReview";
 
 /// The object of a review, read as far as the injector needs it: typed
@@ -216,12 +222,17 @@ impl serde::Serialize for Base64<'_> {
 pub fn review(injector: &Injector, body: &[u8]) -> Result<Reviewed, ReviewError> {
     let text = std::str::from_utf8(body).map_err(|e| ReviewError::Utf8(e.valid_up_to()))?;
     let review: Envelope = serde_json::from_str(text)?;
-    if review.api_version != API_VERSION {
+    if !API_VERSIONS.contains(&review.api_version.as_str()) {
         return Err(ReviewError::Envelope {
             field: "apiVersion",
-            message: format!("must be {API_VERSION}, got {:?}", review.api_version),
+            message: format!(
+                "must be {}, got {:?}",
+                API_VERSIONS.join(" or "),
+                review.api_version
+            ),
         });
     }
+    let asked = review.api_version.clone();
     if review.kind != KIND {
         return Err(ReviewError::Envelope {
             field: "kind",
@@ -248,7 +259,7 @@ pub fn review(injector: &Injector, body: &[u8]) -> Result<Reviewed, ReviewError>
     let mut review = response.into_review();
     // The response envelope must carry exactly the version that was asked.
     review.types = TypeMeta {
-        api_version: API_VERSION.into(),
+        api_version: asked,
         kind: KIND.into(),
     };
     Ok(Reviewed { review, summary })
@@ -506,10 +517,22 @@ mod tests {
     }
 
     #[test]
+    fn a_v1beta1_review_is_answered_in_v1beta1() {
+        let inj = Injector::new(Config::builtin());
+        let mut body = review_json("CREATE", "Pod", pod());
+        body["apiVersion"] = json!("admission.k8s.io/v1beta1");
+        let out = review(&inj, &serde_json::to_vec(&body).unwrap()).unwrap();
+        let out = serde_json::to_value(&out.review).unwrap();
+        assert_eq!(out["apiVersion"], "admission.k8s.io/v1beta1");
+        assert_eq!(out["response"]["allowed"], true);
+        assert_eq!(out["response"]["uid"], body["request"]["uid"]);
+    }
+
+    #[test]
     fn envelope_errors_name_the_field() {
         let inj = Injector::new(Config::builtin());
-        let mut v1beta1 = review_json("CREATE", "Pod", pod());
-        v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
+        let mut v1alpha1 = review_json("CREATE", "Pod", pod());
+        v1alpha1["apiVersion"] = json!("admission.k8s.io/v1alpha1");
         let no_request = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"});
         let mut no_object = review_json("CREATE", "Pod", Value::Null);
         no_object["request"]
@@ -517,7 +540,7 @@ mod tests {
             .unwrap()
             .remove("object");
         for (body, field) in [
-            (v1beta1, "apiVersion"),
+            (v1alpha1, "apiVersion"),
             (no_request, "request"),
             (no_object, "request.object"),
         ] {

@@ -314,6 +314,13 @@ async fn mutate(
     m.request(PATH, 200);
 
     let s = &reviewed.summary;
+    // The review version the apiserver chose (v1, or v1beta1 for a webhook
+    // registered with only that).
+    let version = reviewed
+        .review
+        .types
+        .api_version
+        .trim_start_matches("admission.k8s.io/");
     let reason = ReasonLabels {
         reason: s.reason.as_str().into(),
     };
@@ -321,7 +328,7 @@ async fn mutate(
         m.denied.get_or_create(&reason).inc();
         tracing::info!(
             uid = %s.uid, namespace = %s.namespace, pod = %s.name, operation = %s.operation,
-            reason = %s.reason, denied = %message, latency_us = elapsed.as_micros() as u64,
+            review = version, reason = %s.reason, denied = %message, latency_us = elapsed.as_micros() as u64,
             "pod denied"
         );
     } else {
@@ -332,7 +339,7 @@ async fn mutate(
         }
         tracing::info!(
             uid = %s.uid, namespace = %s.namespace, pod = %s.name, operation = %s.operation,
-            injected = s.injected, reason = %s.reason, detail = %s.detail,
+            review = version, injected = s.injected, reason = %s.reason, detail = %s.detail,
             warnings = ?s.warnings, latency_us = elapsed.as_micros() as u64,
             "admission reviewed"
         );

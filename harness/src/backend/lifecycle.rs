@@ -99,6 +99,10 @@ async fn drive<C: Cluster, I: Subject>(
                 .scale(namespace, kind, name, *replicas)
                 .await
                 .with_context(ctx)?,
+            Step::Patch { target, patch } => {
+                cluster.patch(target, patch).await.with_context(ctx)?
+            }
+            Step::Delete { target } => cluster.delete(target).await.with_context(ctx)?,
             Step::StopInjector => injector.halt().await.with_context(ctx)?,
             Step::StartInjector => injector.serve().await.with_context(ctx)?,
             Step::SlowInjector { delay_seconds } => injector

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
 use serde_json::Value;
 
+use crate::scenario::Target;
+
 pub mod api_resources;
 pub mod kind;
 pub mod kubeconfig;
@@ -142,6 +144,12 @@ pub trait Cluster {
         name: &str,
         replicas: u32,
     ) -> anyhow::Result<()>;
+    /// `kubectl patch --type merge` of one object (an UPDATE). A refusal
+    /// is recorded, not an error.
+    async fn patch(&mut self, target: &Target, patch: &Value) -> anyhow::Result<()>;
+    /// `kubectl delete` of one object, its dependents in the background. A
+    /// refusal is recorded, not an error.
+    async fn delete(&mut self, target: &Target) -> anyhow::Result<()>;
     /// Tells the backend whether the injector answers webhook calls in time
     /// from now on (fault steps change it). A controller that failed to
     /// create pods because a call was refused or timed out retries with

@@ -19,7 +19,7 @@ mod validate;
 pub use error::ScenarioError;
 pub use model::{
     Expectations, Header, ImageSpec, InjectorSpec, Manifest, PodExpectation, ProcessSpec,
-    RejectionExpectation, Scenario, StateExpectation, Step, SubjectSpec, WebhookSpec,
+    RejectionExpectation, Scenario, StateExpectation, Step, SubjectSpec, Target, WebhookSpec,
     WorkloadExpectation, API_VERSION, DEFAULT_WEBHOOK_NAME, KIND,
 };
 pub use parse::{discover, load, load_base_config, parse};

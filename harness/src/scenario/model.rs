@@ -115,6 +115,13 @@ impl Scenario {
                 Step::RolloutRestart { namespace, .. } | Step::Scale { namespace, .. } => {
                     out.insert(namespace.clone());
                 }
+                Step::Patch { target, .. } | Step::Delete { target } => {
+                    if target.kind == "Namespace" {
+                        out.insert(target.name.clone());
+                    } else if !target.cluster_scoped(&definitions) {
+                        out.insert(target.namespace.clone());
+                    }
+                }
                 Step::Expect(e) => expectations.push(e),
                 Step::Apply { .. }
                 | Step::StopInjector
@@ -306,6 +313,26 @@ pub struct WebhookSpec {
     /// Path on the injector, `/mutate` or `/inject`.
     #[serde(default = "default_path")]
     pub path: String,
+    /// The AdmissionReview versions the webhook accepts, in its order of
+    /// preference; the apiserver sends the first it speaks (`v1`,
+    /// `v1beta1`).
+    #[serde(default = "default_review_versions")]
+    pub admission_review_versions: Vec<String>,
+    #[serde(default = "default_side_effects")]
+    pub side_effects: String,
+    /// `Equivalent` or `Exact`.
+    #[serde(default = "default_match_policy")]
+    pub match_policy: String,
+}
+
+fn default_review_versions() -> Vec<String> {
+    vec!["v1".into()]
+}
+fn default_side_effects() -> String {
+    "None".into()
+}
+fn default_match_policy() -> String {
+    "Equivalent".into()
 }
 
 pub const DEFAULT_WEBHOOK_NAME: &str = "sidecar-injector.harness.io";
@@ -355,6 +382,9 @@ impl Default for WebhookSpec {
             reinvocation_policy: default_reinvocation(),
             timeout_seconds: default_timeout(),
             path: default_path(),
+            admission_review_versions: default_review_versions(),
+            side_effects: default_side_effects(),
+            match_policy: default_match_policy(),
         }
     }
 }
@@ -386,6 +416,21 @@ pub enum Step {
         kind: String,
         name: String,
         replicas: u32,
+    },
+    /// `kubectl patch --type merge`: a JSON merge patch (RFC 7386) on one
+    /// object, which the apiserver admits as an UPDATE (webhooks whose
+    /// rules name UPDATE are called, with the stored object as oldObject).
+    Patch {
+        #[serde(flatten)]
+        target: Target,
+        patch: Value,
+    },
+    /// `kubectl delete`: the object goes, and what it owns after it, as
+    /// the garbage collector takes it (background propagation); webhooks
+    /// whose rules name DELETE are called.
+    Delete {
+        #[serde(flatten)]
+        target: Target,
     },
     /// Stop the webhook under test: its connections close and nothing
     /// listens at its address, so calls are refused (`connect: connection
@@ -419,6 +464,8 @@ impl Step {
             Step::RolloutRestart { .. } => "rolloutRestart",
             Step::Apply { .. } => "apply",
             Step::Scale { .. } => "scale",
+            Step::Patch { .. } => "patch",
+            Step::Delete { .. } => "delete",
             Step::StopInjector => "stopWebhook",
             Step::StartInjector => "startWebhook",
             Step::SlowInjector { .. } => "slowWebhook",
@@ -442,6 +489,42 @@ impl Step {
 
 fn default_namespace() -> String {
     "default".into()
+}
+
+/// The object a step acts on. `apiVersion` may be left out for a built-in
+/// kind (`Deployment` is `apps/v1`); a custom kind needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    #[serde(default)]
+    pub api_version: Option<String>,
+    pub kind: String,
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Target {
+    /// `apiVersion` as given, else the built-in kind's.
+    pub fn api_version(&self) -> Option<String> {
+        self.api_version.clone().or_else(|| {
+            crate::cluster::api_resources::built_in_kind(&self.kind).map(|k| k.api_version())
+        })
+    }
+
+    /// The target as a manifest stub (`apiVersion`, `kind`, `metadata`).
+    pub fn stub(&self) -> Value {
+        serde_json::json!({
+            "apiVersion": self.api_version().unwrap_or_default(),
+            "kind": self.kind,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+        })
+    }
+
+    pub fn cluster_scoped(&self, definitions: &[crate::cluster::ApiKind]) -> bool {
+        self.kind == "Namespace"
+            || crate::cluster::api_resources::cluster_scoped(&self.stub(), definitions)
+    }
 }
 fn default_deployment() -> String {
     "Deployment".into()

@@ -138,6 +138,15 @@ fn step_problem(step: &Step, serving: bool) -> Option<String> {
         Step::SlowInjector { delay_seconds } if *delay_seconds > 60 => {
             Some(format!("delaySeconds {delay_seconds} is over 60"))
         }
+        Step::Patch { target, .. } | Step::Delete { target } if target.api_version().is_none() => {
+            Some(format!(
+                "{} is not a built-in kind: give its apiVersion",
+                target.kind
+            ))
+        }
+        Step::Patch { patch, .. } if !patch.is_object() => {
+            Some("patch must be a map (a JSON merge patch)".to_string())
+        }
         Step::Scale { kind, .. }
             if !matches!(kind.as_str(), "Deployment" | "ReplicaSet" | "StatefulSet") =>
         {

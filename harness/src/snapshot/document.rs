@@ -103,16 +103,17 @@ pub fn build(observed: &Observed) -> Value {
         .rejections
         .iter()
         .map(|x| {
-            format!(
-                "{} {}/{}: {}",
-                x.kind,
-                x.namespace,
-                r.text(&x.name),
-                r.text(&redact_generated(&x.message, &x.name))
-            )
+            let name = r.text(&x.name);
+            let message = r.text(&redact_generated(&x.message, &x.name));
+            // A Deployment's pods are named `<name>-<hash>-<id>`: each
+            // retry of a refused creation names another, so they are one
+            // refusal.
+            let message = redact_generated(&message, &format!("{name}-<hash>-"));
+            format!("{} {}/{}: {}", x.kind, x.namespace, name, message)
         })
         .collect();
     rejected.sort();
+    rejected.dedup();
     let mut workloads: Vec<String> = observed
         .workloads
         .iter()

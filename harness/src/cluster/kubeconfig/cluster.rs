@@ -4,12 +4,53 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{json, Value};
 
 use super::resources::{FIELD_MANAGER, SYSTEM_NAMESPACES};
 use super::state::{KubeconfigCluster, Kubelet, Outside};
 use crate::cluster::{Cluster, Observed, Rejection};
+use crate::scenario::Target;
+
+impl KubeconfigCluster {
+    /// The API a step's target is reached through, found by discovery;
+    /// `None` when the API does not serve its kind (recorded as refused).
+    async fn target_api(&mut self, target: &Target) -> Result<Option<Api<DynamicObject>>> {
+        match self.resolve(&target.stub()).await? {
+            Ok((resource, true)) => Ok(Some(Api::namespaced_with(
+                self.client.clone(),
+                &target.namespace,
+                &resource,
+            ))),
+            Ok((resource, false)) => Ok(Some(Api::all_with(self.client.clone(), &resource))),
+            Err(message) => {
+                self.rejections.push(Rejection {
+                    namespace: target.namespace.clone(),
+                    kind: target.kind.clone(),
+                    name: target.name.clone(),
+                    message,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// The apiserver's refusal of a step is a result; anything else fails it.
+    fn step_refused(&mut self, target: &Target, e: kube::Error) -> Result<()> {
+        match e {
+            kube::Error::Api(status) => {
+                self.rejections.push(Rejection {
+                    namespace: target.namespace.clone(),
+                    kind: target.kind.clone(),
+                    name: target.name.clone(),
+                    message: status.message,
+                });
+                Ok(())
+            }
+            other => Err(other).with_context(|| format!("{} {}", target.kind, target.name)),
+        }
+    }
+}
 
 impl Cluster for KubeconfigCluster {
     async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
@@ -94,6 +135,9 @@ impl Cluster for KubeconfigCluster {
                         });
                     }
                 }
+                if resource.group.is_empty() && kind == "ResourceQuota" {
+                    self.wait_quota_synced(&ns, &created).await?;
+                }
                 if resource.group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition" {
                     self.wait_established(&created).await?;
                     for defined in crate::cluster::api_resources::defined_by(object) {
@@ -153,6 +197,30 @@ impl Cluster for KubeconfigCluster {
         let patch = json!({"spec": {"replicas": replicas}});
         api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
+        Ok(())
+    }
+
+    async fn patch(&mut self, target: &Target, patch: &Value) -> Result<()> {
+        let Some(api) = self.target_api(target).await? else {
+            return Ok(());
+        };
+        let pp = PatchParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PatchParams::default()
+        };
+        if let Err(e) = api.patch(&target.name, &pp, &Patch::Merge(patch)).await {
+            self.step_refused(target, e)?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, target: &Target) -> Result<()> {
+        let Some(api) = self.target_api(target).await? else {
+            return Ok(());
+        };
+        if let Err(e) = api.delete(&target.name, &DeleteParams::background()).await {
+            self.step_refused(target, e)?;
+        }
         Ok(())
     }
 

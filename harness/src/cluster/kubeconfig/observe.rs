@@ -126,7 +126,13 @@ impl KubeconfigCluster {
                     .unwrap_or("")
                     .to_string();
                 let (kind, name) = self.top_owner(ns, &kind, &name).await;
-                let message = v["message"].as_str().unwrap_or("").to_string();
+                // The event recorder folds a burst of like events into
+                // one, saying so first; the refusal is the same.
+                let message = v["message"].as_str().unwrap_or("");
+                let message = message
+                    .strip_prefix("(combined from similar events): ")
+                    .unwrap_or(message)
+                    .to_string();
                 let r = Rejection {
                     namespace: ns.clone(),
                     kind,

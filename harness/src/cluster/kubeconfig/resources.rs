@@ -4,8 +4,7 @@
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 
-/// The field manager of everything the harness applies.
-pub(super) const FIELD_MANAGER: &str = "injector-harness";
+pub(super) use crate::admission::FIELD_MANAGER;
 /// Namespaces a scenario may use but never deletes.
 pub(super) const SYSTEM_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];

@@ -180,6 +180,37 @@ impl KubeconfigCluster {
         }
     }
 
+    /// Waits until the quota controller has given the ResourceQuota
+    /// `ns/name` its status: until then admission enforces nothing of it
+    /// (it reads `status.hard`), so the objects after it would race the
+    /// controller.
+    pub(super) async fn wait_quota_synced(&self, ns: &str, name: &str) -> Result<()> {
+        use k8s_openapi::api::core::v1::ResourceQuota;
+        let api: Api<ResourceQuota> = Api::namespaced(self.client.clone(), ns);
+        let mut wait = crate::wait::Wait::new(
+            format!("ResourceQuota {ns}/{name} got no status from the quota controller"),
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+        )
+        .backoff_to(Duration::from_secs(1));
+        loop {
+            let synced = api.get_opt(name).await?.is_some_and(|q| {
+                let hard = q.spec.and_then(|s| s.hard).unwrap_or_default();
+                let status = q.status.unwrap_or_default();
+                let (status_hard, used) = (
+                    status.hard.unwrap_or_default(),
+                    status.used.unwrap_or_default(),
+                );
+                hard.keys()
+                    .all(|k| status_hard.contains_key(k) && used.contains_key(k))
+            });
+            if synced {
+                return Ok(());
+            }
+            wait.again().await?;
+        }
+    }
+
     pub(super) async fn ensure_namespace(&self, name: &str) -> Result<()> {
         let api = self.api("Namespace", None)?;
         if api.get_opt(name).await?.is_none() {

@@ -11,11 +11,20 @@ use serde_json::{json, Value};
 use super::store::SimCluster;
 use super::{controllers, metadata};
 use crate::cluster::{Cluster, Observed};
+use crate::scenario::Target;
 
 impl Cluster for SimCluster {
     async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
         self.webhooks = webhooks;
         Ok(())
+    }
+
+    async fn patch(&mut self, target: &Target, patch: &Value) -> Result<()> {
+        self.patch_object(target, patch).await
+    }
+
+    async fn delete(&mut self, target: &Target) -> Result<()> {
+        self.delete_object(target).await
     }
 
     fn injector_answering(&mut self, answering: bool) {

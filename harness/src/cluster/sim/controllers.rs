@@ -16,6 +16,7 @@ pub(super) async fn reconcile(c: &mut SimCluster) -> bool {
     changed |= statefulsets(c).await;
     changed |= daemonsets(c).await;
     changed |= jobs(c).await;
+    changed |= c.sync_quotas();
     changed
 }
 

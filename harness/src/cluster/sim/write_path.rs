@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::store::SimCluster;
 use super::{custom_resources, defaults, limit_ranger, metadata, quantities, validation};
-use crate::admission::{Admitted, Attributes};
+use crate::admission::{Admitted, Attributes, Requester};
 use crate::cluster::{api_resources, ApiKind};
 use crate::kubelet;
 
@@ -54,7 +54,16 @@ impl SimCluster {
         built_in_mutations(&mut pod, &limit_ranges, &priority_classes, &token_volume)?;
 
         let labels = self.namespace_labels(&ns);
-        let attrs = Attributes::pod_create(&ns, &labels);
+        // A controller's pod comes with its service account's identity.
+        let owner = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .and_then(|o| o.iter().find(|r| r["controller"] == true))
+            .and_then(|r| r["kind"].as_str())
+            .unwrap_or("");
+        let attrs = Attributes {
+            user: Requester::for_owner(owner),
+            ..Attributes::pod_create(&ns, &labels)
+        };
         let webhooks = self.webhooks.clone();
         let before = pod.clone();
         let (mut pod, warnings) = match self.caller.admit(&webhooks, &attrs, pod).await {
@@ -87,6 +96,11 @@ impl SimCluster {
         // names the generated name, not the generateName prefix.
         if let Err(reason) = limit_ranger::validate(&pod, &limit_ranges) {
             return Err(format!("pods {name:?} is forbidden: {reason}"));
+        }
+        // ResourceQuota is the last validating plugin.
+        let pods = crate::cluster::kind_info("Pod").map(|k| k.to_api_kind());
+        if let Some(pods) = &pods {
+            self.quota_admission(pods, &name, &pod)?;
         }
         if self
             .pods
@@ -179,10 +193,11 @@ impl SimCluster {
             _ => {}
         }
         let written_name = crate::object::meta_str(&object, "name").to_string();
-        let updating = !written_name.is_empty()
-            && self
-                .objects
-                .contains_key(&(kind.clone(), ns.clone(), written_name));
+        let old = self
+            .objects
+            .get(&(kind.clone(), ns.clone(), written_name))
+            .cloned();
+        let updating = old.is_some();
         let labels = self.namespace_labels(&ns);
         let attrs = Attributes {
             operation: if updating { "UPDATE" } else { "CREATE" },
@@ -192,6 +207,8 @@ impl SimCluster {
             resource: &api_kind.plural,
             namespace: &ns,
             namespace_labels: &labels,
+            user: Requester::Harness,
+            old_object: old.as_ref(),
         };
         let webhooks = self.webhooks.clone();
         match self.caller.admit(&webhooks, &attrs, object).await {
@@ -237,6 +254,12 @@ impl SimCluster {
             self.record_rejection(&ns, &kind, &written, message);
             return Ok(());
         }
+        if !exists {
+            if let Err(message) = self.quota_admission(api_kind, &name, &object) {
+                self.record_rejection(&ns, &kind, &written, message);
+                return Ok(());
+            }
+        }
         if definition.is_some() {
             custom_resources::establish(&mut object);
         }
@@ -256,7 +279,14 @@ impl SimCluster {
             }
             None => self.stamp(&mut object),
         }
+        let quota = key.0 == "ResourceQuota";
         self.objects.insert(key, object);
+        if quota {
+            // The controller gives a new quota its status before anything
+            // after it is admitted (the harness waits for that on a real
+            // cluster).
+            self.sync_quotas();
+        }
         Ok(())
     }
 }
