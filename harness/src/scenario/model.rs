@@ -135,6 +135,8 @@ impl Scenario {
             out.extend(e.rejected.iter().map(|p| p.namespace.clone()));
             out.extend(e.workloads.iter().map(|p| p.namespace.clone()));
         }
+        // A cluster-scoped object's refusal is expected in no namespace.
+        out.remove("");
         out
     }
 }

@@ -63,6 +63,10 @@ impl Cluster for SimCluster {
                     self.record_rejection("", "Namespace", &name, message);
                     return Ok(());
                 }
+                if let Err(message) = self.namespace_security(object) {
+                    self.record_rejection("", "Namespace", &name, message);
+                    return Ok(());
+                }
                 match self.namespaces.get_mut(&name) {
                     Some(ns) => {
                         for (k, v) in object["metadata"]["labels"]
@@ -93,6 +97,16 @@ impl Cluster for SimCluster {
         name: &str,
         labels: &BTreeMap<String, Option<String>>,
     ) -> Result<()> {
+        let Some(current) = self.namespaces.get(name) else {
+            bail!("namespaces {name:?} not found");
+        };
+        let mut changed = current.clone();
+        json_patch::merge(&mut changed, &json!({"metadata": {"labels": labels}}));
+        if let Err(message) = self.namespace_security(&changed) {
+            // The apiserver refuses the patch: the step fails, as on a
+            // real cluster.
+            bail!("{message}");
+        }
         let Some(ns) = self.namespaces.get_mut(name) else {
             bail!("namespaces {name:?} not found");
         };

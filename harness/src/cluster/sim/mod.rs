@@ -18,6 +18,7 @@ mod limit_ranger;
 pub mod metadata;
 mod names;
 pub mod node;
+mod pod_security;
 mod quantities;
 mod quotas;
 mod resource_quota;

@@ -5,8 +5,8 @@
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
-use super::metadata;
 use super::store::SimCluster;
+use super::{metadata, pod_security};
 use crate::admission::{Admitted, Attributes, Requester};
 use crate::cluster::{api_resources, ApiKind};
 use crate::scenario::Target;
@@ -114,6 +114,15 @@ impl SimCluster {
         if !errs.is_empty() {
             let message = metadata::invalid_message("Pod", &target.name, &errs);
             self.record_rejection(&ns, "Pod", &target.name, message);
+            return Ok(());
+        }
+        // PodSecurity skips updates that change no image (this one).
+        let namespace = self.namespaces.get(&ns).cloned().unwrap_or_default();
+        let minor = u64::from(self.minor.number());
+        let security =
+            pod_security::admit_pod_update(&pod, old, &target.name, "", &namespace, minor);
+        if let Some(refusal) = security.refusal {
+            self.record_rejection(&ns, "Pod", &target.name, refusal.message);
             return Ok(());
         }
         let n = self.next();

@@ -164,6 +164,38 @@ impl SimCluster {
             .find(|d| api_resources::defined_by(d).contains(kind))
     }
 
+    /// PodSecurity on a Namespace's create or update: bad `pod-security`
+    /// labels are refused; a new enforce level that existing pods violate
+    /// is warned about.
+    pub(super) fn namespace_security(&mut self, new: &Value) -> Result<(), String> {
+        let name = crate::object::meta_str(new, "name").to_string();
+        let minor = u64::from(self.minor.number());
+        let outcome = match self.namespaces.get(&name) {
+            None => super::pod_security::admit_namespace_create(new),
+            Some(old) => {
+                let mut merged = old.clone();
+                json_patch::merge(
+                    &mut merged,
+                    &json!({"metadata": {"labels": new["metadata"]["labels"]}}),
+                );
+                let pods: Vec<Value> = self
+                    .pods
+                    .iter()
+                    .filter(|p| p["metadata"]["namespace"] == name.as_str())
+                    .cloned()
+                    .collect();
+                super::pod_security::admit_namespace_update(&merged, old, &pods, minor)
+            }
+        };
+        if let Some(refusal) = outcome.refusal {
+            return Err(refusal.message);
+        }
+        for w in outcome.warnings {
+            self.warnings.push((name.clone(), w));
+        }
+        Ok(())
+    }
+
     pub(crate) fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {
         self.objects
             .contains_key(&(kind.into(), ns.into(), name.into()))

@@ -7,7 +7,9 @@ use anyhow::Result;
 use serde_json::{json, Value};
 
 use super::store::SimCluster;
-use super::{custom_resources, defaults, limit_ranger, metadata, quantities, validation};
+use super::{
+    custom_resources, defaults, limit_ranger, metadata, pod_security, quantities, validation,
+};
 use crate::admission::{Admitted, Attributes, Requester};
 use crate::cluster::{api_resources, ApiKind};
 use crate::kubelet;
@@ -96,6 +98,17 @@ impl SimCluster {
         // names the generated name, not the generateName prefix.
         if let Err(reason) = limit_ranger::validate(&pod, &limit_ranges) {
             return Err(format!("pods {name:?} is forbidden: {reason}"));
+        }
+        // PodSecurity, for the namespace's enforce level (its warn level's
+        // verdict goes back as warnings).
+        let namespace = self.namespaces.get(&ns).cloned().unwrap_or_default();
+        let security =
+            pod_security::admit_pod_create(&pod, &name, &namespace, u64::from(self.minor.number()));
+        if let Some(refusal) = security.refusal {
+            return Err(refusal.message);
+        }
+        for w in security.warnings {
+            self.warnings.push((format!("{ns}/{name}"), w));
         }
         // ResourceQuota is the last validating plugin.
         let pods = crate::cluster::kind_info("Pod").map(|k| k.to_api_kind());
@@ -253,6 +266,20 @@ impl SimCluster {
             let message = metadata::invalid_message(&api_kind.qualified_kind(), &name, &errs);
             self.record_rejection(&ns, &kind, &written, message);
             return Ok(());
+        }
+        if api_kind.group == "apps" || api_kind.group == "batch" || api_kind.group.is_empty() {
+            // PodSecurity warns about a pod controller's template and never
+            // refuses it.
+            let namespace = self.namespaces.get(&ns).cloned().unwrap_or_default();
+            let security = pod_security::admit_pod_controller(
+                &kind,
+                &object,
+                &namespace,
+                u64::from(self.minor.number()),
+            );
+            for w in security.warnings {
+                self.warnings.push((format!("{ns}/{written}"), w));
+            }
         }
         if !exists {
             if let Err(message) = self.quota_admission(api_kind, &name, &object) {
