@@ -57,7 +57,7 @@ impl Scenario {
     }
 
     /// The kinds the scenario's CustomResourceDefinitions define.
-    pub fn definitions(&self) -> Vec<crate::cluster::ApiKind> {
+    pub fn definitions(&self) -> Vec<crate::cluster::api_resources::ApiKind> {
         self.objects()
             .filter(|o| {
                 o["kind"] == "CustomResourceDefinition"
@@ -523,7 +523,7 @@ impl Target {
         })
     }
 
-    pub fn cluster_scoped(&self, definitions: &[crate::cluster::ApiKind]) -> bool {
+    pub fn cluster_scoped(&self, definitions: &[crate::cluster::api_resources::ApiKind]) -> bool {
         self.kind == "Namespace"
             || crate::cluster::api_resources::cluster_scoped(&self.stub(), definitions)
     }

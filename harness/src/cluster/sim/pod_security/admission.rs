@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::Value;
 
 use super::checks::{evaluate, forbidden_detail, forbidden_reason};
-use super::{aggregate, go_quote, LabelError, Level, NamespacePolicy, Policy, LABEL_PREFIX};
+use super::policy::{
+    aggregate, go_quote, LabelError, Level, NamespacePolicy, Policy, LABEL_PREFIX,
+};
 
 /// A refusal as the client gets it: HTTP code, Status reason, message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -366,7 +368,7 @@ fn evaluate_pod_like(
     out
 }
 
-fn would_violate(policy: Policy, violations: &[super::Violation]) -> String {
+fn would_violate(policy: Policy, violations: &[super::checks::Violation]) -> String {
     format!(
         "would violate PodSecurity {}: {}",
         go_quote(&policy.to_string()),
