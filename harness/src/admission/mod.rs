@@ -17,7 +17,9 @@ use serde_json::{json, Value};
 
 use crate::scenario::WebhookSpec;
 
+mod match_conditions;
 mod requester;
+pub use match_conditions::{check as check_match_conditions, Verdict};
 pub use requester::{Requester, FIELD_MANAGER};
 
 /// The AdmissionReview versions the apiserver sends, in its preference.
@@ -38,7 +40,7 @@ pub fn webhook_from_spec(w: &WebhookSpec) -> MutatingWebhook {
         rules: Some(w.rules.clone()),
         side_effects: w.side_effects.clone(),
         timeout_seconds: Some(w.timeout_seconds),
-        match_conditions: None,
+        match_conditions: w.match_conditions.clone(),
     }
 }
 
@@ -202,6 +204,11 @@ impl WebhookCaller {
             if !webhook_matches(w, attrs, &object) {
                 continue;
             }
+            match self.conditions(w, attrs, &object) {
+                Verdict::Call => {}
+                Verdict::Skip { .. } => continue,
+                Verdict::Refuse(m) => return Admitted::Rejected(m),
+            }
             called.push(i);
             match self.call_one(w, attrs, &object, &mut warnings).await {
                 Ok(Some(new)) => {
@@ -228,6 +235,11 @@ impl WebhookCaller {
                 {
                     continue;
                 }
+                match self.conditions(w, attrs, &object) {
+                    Verdict::Call => {}
+                    Verdict::Skip { .. } => continue,
+                    Verdict::Refuse(m) => return Admitted::Rejected(m),
+                }
                 match self.call_one(w, attrs, &object, &mut warnings).await {
                     Ok(Some(new)) => object = new,
                     Ok(None) => {}
@@ -241,6 +253,26 @@ impl WebhookCaller {
             }
         }
         Admitted::Allowed { object, warnings }
+    }
+
+    /// `w`'s matchConditions on this request; a refusal in the words of
+    /// the apiserver's `NewForbidden` (`pods "web" is forbidden: ...`).
+    fn conditions(&self, w: &MutatingWebhook, attrs: &Attributes<'_>, object: &Value) -> Verdict {
+        let request = review_request(attrs, object, &uid_for(&w.name, object));
+        match match_conditions::evaluate(w, &request) {
+            Verdict::Refuse(errors) => {
+                let resource = match attrs.group {
+                    "" => attrs.resource.to_string(),
+                    group => format!("{}.{group}", attrs.resource),
+                };
+                let name = request["name"].as_str().unwrap_or("");
+                Verdict::Refuse(match name {
+                    "" => format!("{resource} is forbidden: {errors}"),
+                    name => format!("{resource} {name:?} is forbidden: {errors}"),
+                })
+            }
+            verdict => verdict,
+        }
     }
 
     async fn call_one(
@@ -329,22 +361,7 @@ impl WebhookCaller {
         let review = json!({
             "apiVersion": review_api_version,
             "kind": "AdmissionReview",
-            "request": {
-                "uid": uid,
-                "kind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
-                "resource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
-                "requestKind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
-                "requestResource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
-                "name": object["metadata"]["name"].as_str().unwrap_or(""),
-                "namespace": attrs.namespace,
-                "operation": attrs.operation,
-                "userInfo": attrs.user.user_info(),
-                // A DELETE has no new object; the webhook sees the old one.
-                "object": if attrs.operation == "DELETE" { &Value::Null } else { object },
-                "oldObject": attrs.old_object,
-                "dryRun": false,
-                "options": attrs.user.options(attrs.operation)
-            }
+            "request": review_request(attrs, object, &uid),
         });
         let response = client
             .post(&url)
@@ -441,6 +458,26 @@ impl WebhookCaller {
             .map_err(|e| CallError::Failed(format!("Internal error occurred: {e}")))?;
         Ok(Some(patched))
     }
+}
+
+/// The AdmissionRequest the apiserver sends about `object`.
+fn review_request(attrs: &Attributes<'_>, object: &Value, uid: &str) -> Value {
+    json!({
+        "uid": uid,
+        "kind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
+        "resource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
+        "requestKind": {"group": attrs.group, "version": attrs.version, "kind": attrs.kind},
+        "requestResource": {"group": attrs.group, "version": attrs.version, "resource": attrs.resource},
+        "name": object["metadata"]["name"].as_str().unwrap_or(""),
+        "namespace": attrs.namespace,
+        "operation": attrs.operation,
+        "userInfo": attrs.user.user_info(),
+        // A DELETE has no new object; the webhook sees the old one.
+        "object": if attrs.operation == "DELETE" { &Value::Null } else { object },
+        "oldObject": attrs.old_object,
+        "dryRun": false,
+        "options": attrs.user.options(attrs.operation)
+    })
 }
 
 /// The first AdmissionReview version `w` lists that the apiserver speaks.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use k8s_openapi::api::admissionregistration::v1::RuleWithOperations;
+use k8s_openapi::api::admissionregistration::v1::{MatchCondition, RuleWithOperations};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -325,6 +325,10 @@ pub struct WebhookSpec {
     /// `Equivalent` or `Exact`.
     #[serde(default = "default_match_policy")]
     pub match_policy: String,
+    /// CEL conditions on the request, all of which must hold for the
+    /// webhook to be called (`name` and `expression` each).
+    #[serde(default)]
+    pub match_conditions: Option<Vec<MatchCondition>>,
 }
 
 fn default_review_versions() -> Vec<String> {
@@ -387,6 +391,7 @@ impl Default for WebhookSpec {
             admission_review_versions: default_review_versions(),
             side_effects: default_side_effects(),
             match_policy: default_match_policy(),
+            match_conditions: None,
         }
     }
 }

@@ -33,6 +33,11 @@ fn canary_webhook(
     canary.name = "canary.injector-harness.io".into();
     canary.failure_policy = Some("Fail".into());
     canary.reinvocation_policy = Some("Never".into());
+    // Called for a dry-run create: a webhook with side effects would be
+    // refused one without being called. And called whatever the
+    // scenario's own webhook's conditions say of a canary pod.
+    canary.side_effects = "None".into();
+    canary.match_conditions = None;
     // It is asked about a pod, whatever the scenario's webhooks are for
     // (the image-swap subject's are for Deployments).
     canary.rules = Some(vec![

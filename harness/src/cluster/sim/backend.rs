@@ -15,6 +15,13 @@ use crate::scenario::Target;
 
 impl Cluster for SimCluster {
     async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
+        // The apiserver validates a configuration before storing it; of its
+        // checks, the harness's own webhook specs can only fail this one.
+        for (i, w) in webhooks.iter().enumerate() {
+            if let Err(e) = crate::admission::check_match_conditions(i, w) {
+                bail!("the MutatingWebhookConfiguration is invalid: {e}");
+            }
+        }
         self.webhooks = webhooks;
         Ok(())
     }
