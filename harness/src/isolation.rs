@@ -378,6 +378,10 @@ impl<C: Cluster> Cluster for Isolated<'_, C> {
         self.inner.apply(&self.names.object(object)).await
     }
 
+    async fn apply_dry_run(&mut self, object: &Value) -> anyhow::Result<()> {
+        self.inner.apply_dry_run(&self.names.object(object)).await
+    }
+
     async fn label_namespace(
         &mut self,
         name: &str,

@@ -19,7 +19,7 @@ use crate::scenario::WebhookSpec;
 
 mod match_conditions;
 mod requester;
-pub use match_conditions::{check as check_match_conditions, Verdict};
+pub use match_conditions::Verdict;
 pub use requester::{Requester, FIELD_MANAGER};
 
 /// The AdmissionReview versions the apiserver sends, in its preference.
@@ -42,6 +42,21 @@ pub fn webhook_from_spec(w: &WebhookSpec) -> MutatingWebhook {
         timeout_seconds: Some(w.timeout_seconds),
         match_conditions: w.match_conditions.clone(),
     }
+}
+
+/// Whether the apiserver would store `webhook`, the `index`th of its
+/// MutatingWebhookConfiguration, in the words of its validation: of what
+/// it checks, what a scenario's webhook can get wrong (the side-effect
+/// class, which admissionregistration/v1 limits to two, and the
+/// matchConditions).
+pub fn check_registration(index: usize, webhook: &MutatingWebhook) -> Result<(), String> {
+    if !["None", "NoneOnDryRun"].contains(&webhook.side_effects.as_str()) {
+        return Err(format!(
+            "webhooks[{index}].sideEffects: Unsupported value: {:?}: supported values: \"None\", \"NoneOnDryRun\"",
+            webhook.side_effects
+        ));
+    }
+    match_conditions::check(index, webhook)
 }
 
 /// What an admission attempt ended in.
@@ -70,6 +85,8 @@ pub struct Attributes<'a> {
     pub user: Requester,
     /// The stored object an UPDATE changes.
     pub old_object: Option<&'a Value>,
+    /// A server-side dry run: nothing the request makes is kept.
+    pub dry_run: bool,
 }
 
 impl<'a> Attributes<'a> {
@@ -88,6 +105,7 @@ impl<'a> Attributes<'a> {
             namespace_labels,
             user: Requester::Harness,
             old_object: None,
+            dry_run: false,
         }
     }
 }
@@ -310,8 +328,9 @@ impl WebhookCaller {
             Some("v1") | None => String::new(),
             Some(v) => format!(" (admission.k8s.io/{v})"),
         };
+        let dry_run = if attrs.dry_run { " (dry run)" } else { "" };
         let mut line = format!(
-            "{} {pod} -> {}{version}: {outcome}",
+            "{} {pod}{dry_run} -> {}{version}: {outcome}",
             attrs.operation, w.name
         );
         for warning in &warnings[before..] {
@@ -475,8 +494,8 @@ fn review_request(attrs: &Attributes<'_>, object: &Value, uid: &str) -> Value {
         // A DELETE has no new object; the webhook sees the old one.
         "object": if attrs.operation == "DELETE" { &Value::Null } else { object },
         "oldObject": attrs.old_object,
-        "dryRun": false,
-        "options": attrs.user.options(attrs.operation)
+        "dryRun": attrs.dry_run,
+        "options": attrs.user.options(attrs.operation, attrs.dry_run)
     })
 }
 

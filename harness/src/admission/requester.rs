@@ -48,8 +48,9 @@ impl Requester {
     }
 
     /// The request's `options`: the operation's options kind, with the
-    /// harness's field manager when the harness sends it.
-    pub fn options(self, operation: &str) -> Value {
+    /// harness's field manager when the harness sends it, and `dryRun:
+    /// [All]` on a dry run.
+    pub fn options(self, operation: &str, dry_run: bool) -> Value {
         let kind = match operation {
             "UPDATE" => "UpdateOptions",
             "DELETE" => "DeleteOptions",
@@ -58,6 +59,9 @@ impl Requester {
         let mut options = json!({"apiVersion": "meta.k8s.io/v1", "kind": kind});
         if self == Requester::Harness && operation != "DELETE" {
             options["fieldManager"] = json!(FIELD_MANAGER);
+        }
+        if dry_run {
+            options["dryRun"] = json!(["All"]);
         }
         options
     }

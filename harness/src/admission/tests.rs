@@ -84,12 +84,16 @@ fn requests_name_who_sends_them() {
         "system:serviceaccount:kube-system:replicaset-controller"
     );
     assert_eq!(
-        rs.options("CREATE"),
+        rs.options("CREATE", false),
         json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"})
     );
     assert_eq!(
-        Requester::Harness.options("UPDATE"),
+        Requester::Harness.options("UPDATE", false),
         json!({"apiVersion": "meta.k8s.io/v1", "kind": "UpdateOptions", "fieldManager": "injector-harness"})
+    );
+    assert_eq!(
+        Requester::Harness.options("CREATE", true),
+        json!({"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions", "fieldManager": "injector-harness", "dryRun": ["All"]})
     );
     assert_eq!(Requester::for_owner(""), Requester::Harness);
 }
@@ -256,4 +260,34 @@ fn rules_match_operations_resources_and_scope() {
     assert!(!rule_matches(&rule(&["UPDATE"], "pods", "*"), &a));
     assert!(!rule_matches(&rule(&["CREATE"], "configmaps", "*"), &a));
     assert!(!rule_matches(&rule(&["CREATE"], "pods", "Cluster"), &a));
+}
+
+#[test]
+fn a_dry_run_says_so_in_the_request_and_its_options() {
+    let labels = BTreeMap::new();
+    let pod = json!({"metadata": {"name": "web"}});
+    let attrs = Attributes {
+        dry_run: true,
+        ..Attributes::pod_create("shop", &labels)
+    };
+    let request = review_request(&attrs, &pod, "uid-1");
+    assert_eq!(request["dryRun"], true);
+    assert_eq!(request["options"]["dryRun"], json!(["All"]));
+    let real = review_request(&Attributes::pod_create("shop", &labels), &pod, "uid-1");
+    assert_eq!(real["dryRun"], false);
+    assert!(real["options"].get("dryRun").is_none());
+}
+
+#[test]
+fn registration_allows_only_the_v1_side_effect_classes() {
+    let hook = |side_effects: &str| MutatingWebhook {
+        side_effects: side_effects.into(),
+        ..MutatingWebhook::default()
+    };
+    assert_eq!(check_registration(0, &hook("None")), Ok(()));
+    assert_eq!(check_registration(0, &hook("NoneOnDryRun")), Ok(()));
+    assert_eq!(
+        check_registration(1, &hook("Some")),
+        Err("webhooks[1].sideEffects: Unsupported value: \"Some\": supported values: \"None\", \"NoneOnDryRun\"".into())
+    );
 }

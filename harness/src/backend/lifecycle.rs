@@ -85,9 +85,12 @@ async fn drive<C: Cluster, I: Subject>(
                 .rollout_restart(namespace, kind, name)
                 .await
                 .with_context(ctx)?,
-            Step::Apply { manifests } => {
+            Step::Apply { manifests, dry_run } => {
                 for m in manifests {
-                    cluster.apply(m).await.with_context(ctx)?;
+                    match dry_run {
+                        true => cluster.apply_dry_run(m).await.with_context(ctx)?,
+                        false => cluster.apply(m).await.with_context(ctx)?,
+                    }
                 }
             }
             Step::Scale {

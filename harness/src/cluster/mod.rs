@@ -123,6 +123,10 @@ pub trait Cluster {
     async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> anyhow::Result<()>;
     /// Creates (or updates) one object. A refusal is recorded, not an error.
     async fn apply(&mut self, object: &Value) -> anyhow::Result<()>;
+    /// [`Cluster::apply`] as a server-side dry run: admitted the same way
+    /// (webhooks are sent `dryRun: true`), a refusal recorded, nothing
+    /// stored or charged.
+    async fn apply_dry_run(&mut self, object: &Value) -> anyhow::Result<()>;
     /// Sets labels on a namespace; a `None` value removes the label.
     async fn label_namespace(
         &mut self,

@@ -50,7 +50,7 @@ impl Scenario {
     /// `apply` steps.
     pub fn objects(&self) -> impl Iterator<Item = &Value> {
         let stepped = self.header.steps.iter().flat_map(|s| match s {
-            Step::Apply { manifests } => manifests.as_slice(),
+            Step::Apply { manifests, .. } => manifests.as_slice(),
             _ => &[],
         });
         self.manifests.iter().map(|m| &m.object).chain(stepped)
@@ -102,7 +102,7 @@ impl Scenario {
             add(&m.object);
         }
         for s in &self.header.steps {
-            if let Step::Apply { manifests } = s {
+            if let Step::Apply { manifests, .. } = s {
                 manifests.iter().for_each(&mut add);
             }
         }
@@ -413,8 +413,15 @@ pub enum Step {
         kind: String,
         name: String,
     },
-    /// Apply more manifests (the documents are given inline).
-    Apply { manifests: Vec<Value> },
+    /// Apply more manifests (the documents are given inline). With
+    /// `dryRun: true`, as `kubectl apply --dry-run=server`: admitted as an
+    /// apply is (webhooks see `dryRun: true`), a refusal recorded, nothing
+    /// stored.
+    Apply {
+        manifests: Vec<Value>,
+        #[serde(default, rename = "dryRun", skip_serializing_if = "std::ops::Not::not")]
+        dry_run: bool,
+    },
     /// `kubectl scale`: set a workload's replicas.
     Scale {
         #[serde(default = "default_namespace")]

@@ -58,112 +58,11 @@ impl Cluster for KubeconfigCluster {
     }
 
     async fn apply(&mut self, object: &Value) -> Result<()> {
-        let kind = object["kind"].as_str().unwrap_or("").to_string();
-        let name = crate::object::meta_str(object, "name").to_string();
-        let written = crate::object::written_name(object).to_string();
-        let (resource, namespaced) = match self.resolve(object).await? {
-            Ok(found) => found,
-            Err(message) => {
-                // Refused by the client: nothing is sent.
-                let namespace = crate::object::namespace(object).to_string();
-                self.rejections.push(Rejection {
-                    namespace,
-                    kind,
-                    name: written,
-                    message,
-                });
-                return Ok(());
-            }
-        };
-        let mut obj = object.clone();
-        let (api, ns) = if namespaced {
-            let ns = crate::object::namespace(object).to_string();
-            self.ensure_namespace(&ns).await?;
-            obj["metadata"]["namespace"] = json!(ns);
-            (
-                Api::<DynamicObject>::namespaced_with(self.client.clone(), &ns, &resource),
-                ns,
-            )
-        } else {
-            if let Some(meta) = obj["metadata"].as_object_mut() {
-                meta.remove("namespace");
-            }
-            (
-                Api::<DynamicObject>::all_with(self.client.clone(), &resource),
-                String::new(),
-            )
-        };
-        // Server-side apply needs a name; an object with only generateName
-        // is created as `kubectl create` does, by POST, and the apiserver
-        // picks its name. Its refusals are reported under the prefix.
-        let result = if name.is_empty() {
-            let dynamic: DynamicObject = serde_json::from_value(obj)
-                .with_context(|| format!("{kind} {written}: not an object"))?;
-            let pp = PostParams {
-                dry_run: false,
-                field_manager: Some(FIELD_MANAGER.into()),
-            };
-            api.create(&pp, &dynamic)
-                .await
-                .map(|created| created.metadata.name.unwrap_or_default())
-        } else {
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&obj),
-            )
-            .await
-            .map(|_| name.clone())
-        };
-        match result {
-            Ok(created) => {
-                let system = SYSTEM_NAMESPACES.contains(&ns.as_str());
-                if system {
-                    self.foreign
-                        .push((kind.clone(), ns.clone(), created.clone()));
-                }
-                if system || !namespaced {
-                    let namespace = namespaced.then(|| ns.clone());
-                    let known = self.outside.iter().any(|o| {
-                        o.resource == resource && o.namespace == namespace && o.name == created
-                    });
-                    if !known {
-                        self.outside.push(Outside {
-                            resource: resource.clone(),
-                            namespace,
-                            name: created.clone(),
-                        });
-                    }
-                }
-                if resource.group.is_empty() && kind == "ResourceQuota" {
-                    self.wait_quota_synced(&ns, &created).await?;
-                }
-                if resource.group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition" {
-                    self.wait_established(&created).await?;
-                    for defined in crate::cluster::api_resources::defined_by(object) {
-                        let probe =
-                            json!({"apiVersion": defined.api_version(), "kind": defined.kind});
-                        if let Ok(found) = self.resolve(&probe).await? {
-                            if !self.custom_kinds.contains(&found) {
-                                self.custom_kinds.push(found);
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            }
-            // The apiserver's refusal (admission, validation) is a result.
-            Err(kube::Error::Api(status)) => {
-                self.rejections.push(Rejection {
-                    namespace: ns,
-                    kind,
-                    name: written,
-                    message: status.message.clone(),
-                });
-                Ok(())
-            }
-            Err(e) => Err(e).with_context(|| format!("applying {kind} {written}")),
-        }
+        self.write(object, false).await
+    }
+
+    async fn apply_dry_run(&mut self, object: &Value) -> Result<()> {
+        self.write(object, true).await
     }
 
     async fn label_namespace(
@@ -253,5 +152,117 @@ impl Cluster for KubeconfigCluster {
 
     fn into_cleanup(mut self) -> crate::cluster::Removal {
         Box::pin(async move { self.cleanup().await })
+    }
+}
+
+impl KubeconfigCluster {
+    /// Server-side apply of one object (POST for one with only a
+    /// generateName), or its dry run, which keeps nothing to clean up.
+    async fn write(&mut self, object: &Value, dry_run: bool) -> Result<()> {
+        let kind = object["kind"].as_str().unwrap_or("").to_string();
+        let name = crate::object::meta_str(object, "name").to_string();
+        let written = crate::object::written_name(object).to_string();
+        let (resource, namespaced) = match self.resolve(object).await? {
+            Ok(found) => found,
+            Err(message) => {
+                // Refused by the client: nothing is sent.
+                let namespace = crate::object::namespace(object).to_string();
+                self.rejections.push(Rejection {
+                    namespace,
+                    kind,
+                    name: written,
+                    message,
+                });
+                return Ok(());
+            }
+        };
+        let mut obj = object.clone();
+        let (api, ns) = if namespaced {
+            let ns = crate::object::namespace(object).to_string();
+            self.ensure_namespace(&ns).await?;
+            obj["metadata"]["namespace"] = json!(ns);
+            (
+                Api::<DynamicObject>::namespaced_with(self.client.clone(), &ns, &resource),
+                ns,
+            )
+        } else {
+            if let Some(meta) = obj["metadata"].as_object_mut() {
+                meta.remove("namespace");
+            }
+            (
+                Api::<DynamicObject>::all_with(self.client.clone(), &resource),
+                String::new(),
+            )
+        };
+        // Server-side apply needs a name; an object with only generateName
+        // is created as `kubectl create` does, by POST, and the apiserver
+        // picks its name. Its refusals are reported under the prefix.
+        let result = if name.is_empty() {
+            let dynamic: DynamicObject = serde_json::from_value(obj)
+                .with_context(|| format!("{kind} {written}: not an object"))?;
+            let pp = PostParams {
+                dry_run,
+                field_manager: Some(FIELD_MANAGER.into()),
+            };
+            api.create(&pp, &dynamic)
+                .await
+                .map(|created| created.metadata.name.unwrap_or_default())
+        } else {
+            let mut pp = PatchParams::apply(FIELD_MANAGER).force();
+            pp.dry_run = dry_run;
+            api.patch(&name, &pp, &Patch::Apply(&obj))
+                .await
+                .map(|_| name.clone())
+        };
+        match result {
+            Ok(_) if dry_run => Ok(()),
+            Ok(created) => {
+                let system = SYSTEM_NAMESPACES.contains(&ns.as_str());
+                if system {
+                    self.foreign
+                        .push((kind.clone(), ns.clone(), created.clone()));
+                }
+                if system || !namespaced {
+                    let namespace = namespaced.then(|| ns.clone());
+                    let known = self.outside.iter().any(|o| {
+                        o.resource == resource && o.namespace == namespace && o.name == created
+                    });
+                    if !known {
+                        self.outside.push(Outside {
+                            resource: resource.clone(),
+                            namespace,
+                            name: created.clone(),
+                        });
+                    }
+                }
+                if resource.group.is_empty() && kind == "ResourceQuota" {
+                    self.wait_quota_synced(&ns, &created).await?;
+                }
+                if resource.group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition" {
+                    self.wait_established(&created).await?;
+                    for defined in crate::cluster::api_resources::defined_by(object) {
+                        let probe =
+                            json!({"apiVersion": defined.api_version(), "kind": defined.kind});
+                        if let Ok(found) = self.resolve(&probe).await? {
+                            if !self.custom_kinds.contains(&found) {
+                                self.custom_kinds.push(found);
+                            }
+                        }
+                    }
+                }
+                Ok(())
+            }
+            // The apiserver's refusal (admission, validation) is a result.
+            Err(kube::Error::Api(status)) => {
+                self.rejections.push(Rejection {
+                    namespace: ns,
+                    kind,
+                    name: written,
+                    message: status.message.clone(),
+                });
+                Ok(())
+            }
+            Err(e) => Err(e).with_context(|| format!("applying {kind} {written}")),
+        }
     }
 }

@@ -15,10 +15,9 @@ use crate::scenario::Target;
 
 impl Cluster for SimCluster {
     async fn register(&mut self, webhooks: Vec<MutatingWebhook>) -> Result<()> {
-        // The apiserver validates a configuration before storing it; of its
-        // checks, the harness's own webhook specs can only fail this one.
+        // The apiserver validates a configuration before storing it.
         for (i, w) in webhooks.iter().enumerate() {
-            if let Err(e) = crate::admission::check_match_conditions(i, w) {
+            if let Err(e) = crate::admission::check_registration(i, w) {
                 bail!("the MutatingWebhookConfiguration is invalid: {e}");
             }
         }
@@ -97,6 +96,23 @@ impl Cluster for SimCluster {
             _ => self.store(object.clone(), &api_kind).await?,
         }
         Ok(())
+    }
+
+    async fn apply_dry_run(&mut self, object: &Value) -> Result<()> {
+        // The whole write path runs, defaulting, webhooks and the built-in
+        // plugins included; what it stored or charged is then put back,
+        // and only what the client sees stays (a refusal, the warnings).
+        let kept = (
+            self.namespaces.clone(),
+            self.objects.clone(),
+            self.pods.clone(),
+            self.counter,
+        );
+        self.dry_run = true;
+        let result = self.apply(object).await;
+        self.dry_run = false;
+        (self.namespaces, self.objects, self.pods, self.counter) = kept;
+        result
     }
 
     async fn label_namespace(

@@ -159,6 +159,7 @@ impl SimCluster {
             namespace_labels: &labels,
             user: Requester::Harness,
             old_object: Some(&old),
+            dry_run: false,
         };
         let webhooks = self.webhooks.clone();
         if let Admitted::Rejected(message) = self.caller.admit(&webhooks, &attrs, old.clone()).await

@@ -47,6 +47,8 @@ pub struct SimCluster {
     /// controller retries them with back-off, and nothing that could change
     /// the answer happens before the next step, so they wait until then.
     pub(crate) backing_off: std::collections::BTreeSet<(String, String)>,
+    /// The write in progress is a server-side dry run (webhooks are told).
+    pub(super) dry_run: bool,
 }
 
 impl SimCluster {
@@ -75,6 +77,7 @@ impl SimCluster {
             names: NameGen(u64::from(fnv32a(seed.as_bytes())) | 1),
             counter: 0,
             backing_off: Default::default(),
+            dry_run: false,
         };
         for ns in SYSTEM_NAMESPACES {
             c.create_namespace(

@@ -64,6 +64,7 @@ impl SimCluster {
             .unwrap_or("");
         let attrs = Attributes {
             user: Requester::for_owner(owner),
+            dry_run: self.dry_run,
             ..Attributes::pod_create(&ns, &labels)
         };
         let webhooks = self.webhooks.clone();
@@ -222,6 +223,7 @@ impl SimCluster {
             namespace_labels: &labels,
             user: Requester::Harness,
             old_object: old.as_ref(),
+            dry_run: self.dry_run,
         };
         let webhooks = self.webhooks.clone();
         match self.caller.admit(&webhooks, &attrs, object).await {
