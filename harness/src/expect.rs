@@ -202,6 +202,33 @@ pub fn check_listed(
             ));
         }
     }
+    for e in expect
+        .warned
+        .iter()
+        .filter(|e| e.applies_to(observed.kubernetes))
+    {
+        let warnings: Vec<&str> = observed
+            .warnings
+            .iter()
+            .filter(|w| w.namespace == e.namespace && w.kind == e.kind && w.name == e.name)
+            .map(|w| w.message.as_str())
+            .collect();
+        if warnings.is_empty() {
+            failures.push(format!(
+                "expected a warning for {} {}/{}, but none came",
+                e.kind, e.namespace, e.name
+            ));
+        } else if !warnings.iter().any(|m| m.contains(&e.message)) {
+            failures.push(format!(
+                "{} {}/{} was warned, but no warning has {:?}: {}",
+                e.kind,
+                e.namespace,
+                e.name,
+                e.message,
+                warnings.join(" | ")
+            ));
+        }
+    }
     for e in &expect.workloads {
         let w = observed.workloads.iter().find(|w| {
             w["kind"] == e.kind.as_str()
@@ -276,5 +303,27 @@ mod tests {
         // Not refused at all.
         observed.rejections.clear();
         assert!(check(&s, &observed)[0].contains("to be rejected, but it was not"));
+    }
+
+    #[test]
+    fn a_listed_warning_must_come_and_an_unlisted_one_is_no_failure() {
+        let s = scenario(
+            "  warned:\n  - {namespace: d, kind: Pod, name: web, message: duplicate port}\n",
+        );
+        let warning = |message: &str| crate::cluster::Warning {
+            namespace: "d".into(),
+            kind: "Pod".into(),
+            name: "web".into(),
+            message: message.into(),
+        };
+        let mut observed = Observed::default();
+        assert!(check(&s, &observed)[0].contains("expected a warning for Pod d/web, but none came"));
+        observed.warnings.push(warning("would violate PodSecurity"));
+        assert!(check(&s, &observed)[0]
+            .contains("no warning has \"duplicate port\": would violate PodSecurity"));
+        observed.warnings.push(warning(
+            "spec.containers[1].ports[0]: duplicate port definition with spec.containers[0].ports[0]",
+        ));
+        assert_eq!(check(&s, &observed), Vec::<String>::new());
     }
 }

@@ -345,6 +345,11 @@ impl Isolation {
             r.name = self.restore_text(&r.name);
             r.message = self.restore_text(&r.message);
         }
+        for w in &mut observed.warnings {
+            w.namespace = self.restore_text(&w.namespace);
+            w.name = self.restore_text(&w.name);
+            w.message = self.restore_text(&w.message);
+        }
         for e in &mut observed.events {
             e.namespace = self.restore_text(&e.namespace);
             e.name = self.restore_text(&e.name);

@@ -300,6 +300,15 @@ impl ScenarioRun {
                 ));
             }
         }
+        if !self.observed.warnings.is_empty() {
+            out.push_str("  warnings:\n");
+            for w in &self.observed.warnings {
+                out.push_str(&format!(
+                    "    {} {}/{}: Warning: {}\n",
+                    w.kind, w.namespace, w.name, w.message
+                ));
+            }
+        }
         // Other webhooks' counters are theirs to name; none are read.
         if self.builtin_subject {
             out.push_str("  injector decisions:\n");

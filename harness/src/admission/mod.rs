@@ -67,8 +67,12 @@ pub enum Admitted {
         object: Value,
         warnings: Vec<String>,
     },
-    /// Refused, with the apiserver's message.
-    Rejected(String),
+    /// Refused, with the apiserver's message and the warnings webhooks
+    /// returned before the refusal (the apiserver sends those too).
+    Rejected {
+        message: String,
+        warnings: Vec<String>,
+    },
 }
 
 /// The request being admitted.
@@ -225,7 +229,7 @@ impl WebhookCaller {
             match self.conditions(w, attrs, &object) {
                 Verdict::Call => {}
                 Verdict::Skip { .. } => continue,
-                Verdict::Refuse(m) => return Admitted::Rejected(m),
+                Verdict::Refuse(message) => return Admitted::Rejected { message, warnings },
             }
             called.push(i);
             match self.call_one(w, attrs, &object, &mut warnings).await {
@@ -236,10 +240,13 @@ impl WebhookCaller {
                     object = new;
                 }
                 Ok(None) => {}
-                Err(CallError::Denied(m)) => return Admitted::Rejected(m),
+                Err(CallError::Denied(message)) => return Admitted::Rejected { message, warnings },
                 Err(CallError::Failed(m)) => {
                     if w.failure_policy.as_deref() != Some("Ignore") {
-                        return Admitted::Rejected(m);
+                        return Admitted::Rejected {
+                            message: m,
+                            warnings,
+                        };
                     }
                 }
             }
@@ -256,15 +263,20 @@ impl WebhookCaller {
                 match self.conditions(w, attrs, &object) {
                     Verdict::Call => {}
                     Verdict::Skip { .. } => continue,
-                    Verdict::Refuse(m) => return Admitted::Rejected(m),
+                    Verdict::Refuse(message) => return Admitted::Rejected { message, warnings },
                 }
                 match self.call_one(w, attrs, &object, &mut warnings).await {
                     Ok(Some(new)) => object = new,
                     Ok(None) => {}
-                    Err(CallError::Denied(m)) => return Admitted::Rejected(m),
+                    Err(CallError::Denied(message)) => {
+                        return Admitted::Rejected { message, warnings }
+                    }
                     Err(CallError::Failed(m)) => {
                         if w.failure_policy.as_deref() != Some("Ignore") {
-                            return Admitted::Rejected(m);
+                            return Admitted::Rejected {
+                                message: m,
+                                warnings,
+                            };
                         }
                     }
                 }

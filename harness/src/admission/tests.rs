@@ -70,7 +70,7 @@ async fn a_v1beta1_only_webhook_is_sent_a_v1beta1_review() {
     let hooks = inj.webhooks(&[spec]);
     let out = caller.admit(&hooks, &attrs(&labels), pod(80)).await;
     assert!(
-        matches!(&out, Admitted::Rejected(m) if m.contains("does not accept known AdmissionReview versions")),
+        matches!(&out, Admitted::Rejected { message: m, .. } if m.contains("does not accept known AdmissionReview versions")),
         "{out:?}"
     );
     inj.stop().await;
@@ -128,7 +128,7 @@ async fn failure_policy_decides_when_the_injector_is_down() {
     let out = WebhookCaller::new()
         .admit(&fail, &attrs(&labels), pod(80))
         .await;
-    let Admitted::Rejected(m) = out else {
+    let Admitted::Rejected { message: m, .. } = out else {
         panic!("{out:?}")
     };
     assert!(m.starts_with("Internal error occurred: failed calling webhook \"sidecar-injector.harness.io\": failed to call webhook: Post \"https://127.0.0.1:"), "{m}");
@@ -169,7 +169,7 @@ async fn a_slow_injector_times_out_with_the_apiservers_message() {
         waited >= Duration::from_secs(1) && waited < Duration::from_secs(3),
         "the caller gives up at timeoutSeconds: {waited:?}"
     );
-    let Admitted::Rejected(m) = out else {
+    let Admitted::Rejected { message: m, .. } = out else {
         panic!("{out:?}")
     };
     assert!(
@@ -198,7 +198,7 @@ async fn a_wrong_ca_bundle_fails_the_call() {
         .admit(&hooks, &attrs(&labels), pod(80))
         .await;
     assert!(
-        matches!(out, Admitted::Rejected(ref m) if m.contains("failed calling webhook")),
+        matches!(out, Admitted::Rejected { message: ref m, .. } if m.contains("failed calling webhook")),
         "{out:?}"
     );
     inj.stop().await;

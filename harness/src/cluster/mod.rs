@@ -65,6 +65,19 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// A warning the apiserver returned to one of the scenario's requests
+/// (a `Warning: 299` header, which kubectl prints as `Warning: ...`), from
+/// a webhook's `warnings`, the object's registry strategy or PodSecurity's
+/// warn level, attributed to the object as the scenario wrote it. Warnings
+/// sent to controllers (on the pods they create) reach no client.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Warning {
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+    pub message: String,
+}
+
 /// An event a component recorded about an object. Backends report the
 /// scheduler's FailedScheduling events (the sim models no other component's
 /// events).
@@ -107,6 +120,8 @@ pub struct Observed {
     /// define, as stored (pruned and defaulted by their schema).
     pub objects: Vec<Value>,
     pub rejections: Vec<Rejection>,
+    /// Warnings returned to the scenario's own requests, in order.
+    pub warnings: Vec<Warning>,
     /// FailedScheduling events, one per pod and message.
     pub events: Vec<ObjectEvent>,
     /// The Kubernetes minor the cluster runs (the sim's modeled one; a real

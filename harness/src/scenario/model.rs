@@ -133,6 +133,7 @@ impl Scenario {
         for e in expectations {
             out.extend(e.pods.iter().map(|p| p.namespace.clone()));
             out.extend(e.rejected.iter().map(|p| p.namespace.clone()));
+            out.extend(e.warned.iter().map(|p| p.namespace.clone()));
             out.extend(e.workloads.iter().map(|p| p.namespace.clone()));
         }
         // A cluster-scoped object's refusal is expected in no namespace.
@@ -551,6 +552,10 @@ pub struct Expectations {
     pub pods: Vec<PodExpectation>,
     #[serde(default)]
     pub rejected: Vec<RejectionExpectation>,
+    /// Warnings the scenario's requests must get back (others may come:
+    /// a warning refuses nothing).
+    #[serde(default)]
+    pub warned: Vec<WarningExpectation>,
     #[serde(default)]
     pub workloads: Vec<WorkloadExpectation>,
 }
@@ -608,6 +613,10 @@ impl StateExpectation {
         }
     }
 }
+
+/// A warning the apiserver returned to the scenario's request for an
+/// object, with a substring of its text; `until` as for a refusal.
+pub type WarningExpectation = RejectionExpectation;
 
 /// An object the apiserver refused, or a controller could not create pods
 /// for (the FailedCreate event), with a substring of the message.

@@ -1,6 +1,7 @@
 //! The snapshot document for one settled scenario: pods sorted by content
 //! and numbered where their placeholder names collide, one READY line per
-//! pod, refusals, top-level workloads and events.
+//! pod, refusals, the warnings returned to the scenario's requests,
+//! top-level workloads and events.
 
 use std::collections::BTreeMap;
 
@@ -114,6 +115,20 @@ pub fn build(observed: &Observed) -> Value {
         .collect();
     rejected.sort();
     rejected.dedup();
+    // What kubectl would print as `Warning: ...` for each request, sorted:
+    // the order of one request's warnings follows map iteration in parts
+    // of the apiserver, and a repeated request's are the same.
+    let mut warnings: Vec<String> = observed
+        .warnings
+        .iter()
+        .map(|w| {
+            let name = r.text(&w.name);
+            let message = r.text(&redact_generated(&w.message, &w.name));
+            format!("{} {}/{}: {}", w.kind, w.namespace, name, message)
+        })
+        .collect();
+    warnings.sort();
+    warnings.dedup();
     let mut workloads: Vec<String> = observed
         .workloads
         .iter()
@@ -156,6 +171,9 @@ pub fn build(observed: &Observed) -> Value {
     doc.insert("ready".into(), Value::Array(ready));
     if !rejected.is_empty() {
         doc.insert("rejected".into(), json!(rejected));
+    }
+    if !warnings.is_empty() {
+        doc.insert("warnings".into(), json!(warnings));
     }
     if !workloads.is_empty() {
         doc.insert("workloads".into(), json!(workloads));

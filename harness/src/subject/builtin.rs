@@ -233,7 +233,7 @@ mod tests {
         assert!(!inj.serving());
         let out = caller.admit(&hooks, &attrs, pod()).await;
         assert!(
-            matches!(&out, Admitted::Rejected(m) if m.ends_with(&format!("dial tcp {addr}: connect: connection refused"))),
+            matches!(&out, Admitted::Rejected { message: m, .. } if m.ends_with(&format!("dial tcp {addr}: connect: connection refused"))),
             "{out:?}"
         );
         inj.serve().await.unwrap();

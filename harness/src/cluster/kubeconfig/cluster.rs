@@ -4,25 +4,26 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhook;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::Resource;
 use serde_json::{json, Value};
 
-use super::resources::{FIELD_MANAGER, SYSTEM_NAMESPACES};
+use super::resources::{api_resource, FIELD_MANAGER, SYSTEM_NAMESPACES};
 use super::state::{KubeconfigCluster, Kubelet, Outside};
-use crate::cluster::{Cluster, Observed, Rejection};
+use super::write_request;
+use crate::cluster::{Cluster, Observed, Rejection, Warning};
 use crate::scenario::Target;
 
 impl KubeconfigCluster {
-    /// The API a step's target is reached through, found by discovery;
-    /// `None` when the API does not serve its kind (recorded as refused).
-    async fn target_api(&mut self, target: &Target) -> Result<Option<Api<DynamicObject>>> {
+    /// The resource a step's target is reached through, found by
+    /// discovery, and its path; `None` when the API does not serve its
+    /// kind (recorded as refused).
+    async fn target_request(&mut self, target: &Target) -> Result<Option<kube::core::Request>> {
         match self.resolve(&target.stub()).await? {
-            Ok((resource, true)) => Ok(Some(Api::namespaced_with(
-                self.client.clone(),
-                &target.namespace,
+            Ok((resource, namespaced)) => Ok(Some(request_for(
                 &resource,
+                namespaced.then_some(target.namespace.as_str()),
             ))),
-            Ok((resource, false)) => Ok(Some(Api::all_with(self.client.clone(), &resource))),
             Err(message) => {
                 self.rejections.push(Rejection {
                     namespace: target.namespace.clone(),
@@ -33,6 +34,49 @@ impl KubeconfigCluster {
                 Ok(None)
             }
         }
+    }
+
+    /// Sends one of the scenario's writes; the warnings it gets back are
+    /// kept under the object as the scenario named it. The outer `Err` is
+    /// a request that could not be made or sent.
+    async fn send_write(
+        &mut self,
+        request: std::result::Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+        (namespace, kind, name): (&str, &str, &str),
+    ) -> Result<std::result::Result<Value, kube::Error>> {
+        let request = request.with_context(|| format!("building the request for {kind} {name}"))?;
+        let sent = write_request::send(&self.client, request)
+            .await
+            .with_context(|| format!("sending {kind} {name}"))?;
+        for message in sent.warnings {
+            self.warnings.push(Warning {
+                namespace: namespace.into(),
+                kind: kind.into(),
+                name: name.into(),
+                message,
+            });
+        }
+        Ok(sent.result)
+    }
+
+    /// A merge patch of a built-in workload or namespace (a step's
+    /// label, rollout restart or scale); a refusal fails the step.
+    async fn merge_patch(
+        &mut self,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Result<()> {
+        let (resource, namespaced) = api_resource(kind)
+            .ok_or_else(|| anyhow::anyhow!("the harness cannot patch a {kind}"))?;
+        let ns = if namespaced { ns } else { None };
+        let request =
+            request_for(&resource, ns).patch(name, &PatchParams::default(), &Patch::Merge(patch));
+        self.send_write(request, (ns.unwrap_or(""), kind, name))
+            .await?
+            .with_context(|| format!("patching {kind} {name}"))?;
+        Ok(())
     }
 
     /// The apiserver's refusal of a step is a result; anything else fails it.
@@ -70,19 +114,13 @@ impl Cluster for KubeconfigCluster {
         name: &str,
         labels: &BTreeMap<String, Option<String>>,
     ) -> Result<()> {
-        let api = self.api("Namespace", None)?;
         let patch = json!({"metadata": {"labels": labels}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        Ok(())
+        self.merge_patch("Namespace", None, name, &patch).await
     }
 
     async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> Result<()> {
-        let api = self.api(kind, Some(namespace))?;
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": crate::object::now()}}}}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        Ok(())
+        self.merge_patch(kind, Some(namespace), name, &patch).await
     }
 
     async fn scale(
@@ -92,32 +130,41 @@ impl Cluster for KubeconfigCluster {
         name: &str,
         replicas: u32,
     ) -> Result<()> {
-        let api = self.api(kind, Some(namespace))?;
         let patch = json!({"spec": {"replicas": replicas}});
-        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        Ok(())
+        self.merge_patch(kind, Some(namespace), name, &patch).await
     }
 
     async fn patch(&mut self, target: &Target, patch: &Value) -> Result<()> {
-        let Some(api) = self.target_api(target).await? else {
+        let Some(request) = self.target_request(target).await? else {
             return Ok(());
         };
         let pp = PatchParams {
             field_manager: Some(FIELD_MANAGER.into()),
             ..PatchParams::default()
         };
-        if let Err(e) = api.patch(&target.name, &pp, &Patch::Merge(patch)).await {
+        let request = request.patch(&target.name, &pp, &Patch::Merge(patch));
+        let who = (
+            target.namespace.as_str(),
+            target.kind.as_str(),
+            target.name.as_str(),
+        );
+        if let Err(e) = self.send_write(request, who).await? {
             self.step_refused(target, e)?;
         }
         Ok(())
     }
 
     async fn delete(&mut self, target: &Target) -> Result<()> {
-        let Some(api) = self.target_api(target).await? else {
+        let Some(request) = self.target_request(target).await? else {
             return Ok(());
         };
-        if let Err(e) = api.delete(&target.name, &DeleteParams::background()).await {
+        let request = request.delete(&target.name, &DeleteParams::background());
+        let who = (
+            target.namespace.as_str(),
+            target.kind.as_str(),
+            target.name.as_str(),
+        );
+        if let Err(e) = self.send_write(request, who).await? {
             self.step_refused(target, e)?;
         }
         Ok(())
@@ -177,41 +224,36 @@ impl KubeconfigCluster {
             }
         };
         let mut obj = object.clone();
-        let (api, ns) = if namespaced {
+        let ns = if namespaced {
             let ns = crate::object::namespace(object).to_string();
             self.ensure_namespace(&ns).await?;
             obj["metadata"]["namespace"] = json!(ns);
-            (
-                Api::<DynamicObject>::namespaced_with(self.client.clone(), &ns, &resource),
-                ns,
-            )
+            ns
         } else {
             if let Some(meta) = obj["metadata"].as_object_mut() {
                 meta.remove("namespace");
             }
-            (
-                Api::<DynamicObject>::all_with(self.client.clone(), &resource),
-                String::new(),
-            )
+            String::new()
         };
+        let api = request_for(&resource, namespaced.then_some(ns.as_str()));
+        let who = (ns.as_str(), kind.as_str(), written.as_str());
         // Server-side apply needs a name; an object with only generateName
         // is created as `kubectl create` does, by POST, and the apiserver
         // picks its name. Its refusals are reported under the prefix.
         let result = if name.is_empty() {
-            let dynamic: DynamicObject = serde_json::from_value(obj)
-                .with_context(|| format!("{kind} {written}: not an object"))?;
             let pp = PostParams {
                 dry_run,
                 field_manager: Some(FIELD_MANAGER.into()),
             };
-            api.create(&pp, &dynamic)
-                .await
-                .map(|created| created.metadata.name.unwrap_or_default())
+            let body = serde_json::to_vec(&obj)?;
+            self.send_write(api.create(&pp, body), who)
+                .await?
+                .map(|created| crate::object::meta_str(&created, "name").to_string())
         } else {
             let mut pp = PatchParams::apply(FIELD_MANAGER).force();
             pp.dry_run = dry_run;
-            api.patch(&name, &pp, &Patch::Apply(&obj))
-                .await
+            self.send_write(api.patch(&name, &pp, &Patch::Apply(&obj)), who)
+                .await?
                 .map(|_| name.clone())
         };
         match result {
@@ -265,4 +307,9 @@ impl KubeconfigCluster {
             Err(e) => Err(e).with_context(|| format!("applying {kind} {written}")),
         }
     }
+}
+
+/// Requests to `resource`, in namespace `ns` when it is namespaced.
+fn request_for(resource: &ApiResource, ns: Option<&str>) -> kube::core::Request {
+    kube::core::Request::new(DynamicObject::url_path(resource, ns))
 }

@@ -28,6 +28,7 @@ mod observe;
 mod resources;
 mod settle;
 mod state;
+mod write_request;
 
 pub use cleanup::{sweep, sweep_with};
 pub use connect::connect_client;

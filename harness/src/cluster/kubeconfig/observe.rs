@@ -100,6 +100,7 @@ impl KubeconfigCluster {
             workloads,
             objects,
             rejections,
+            warnings: self.warnings.clone(),
             events,
             kubernetes,
         })

@@ -12,7 +12,7 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use super::resources::{api_resource, SYSTEM_NAMESPACES};
-use crate::cluster::Rejection;
+use crate::cluster::{Rejection, Warning};
 use crate::isolation::{RunId, RUN_LABEL};
 
 /// One scenario's view of a real cluster, and what it made there.
@@ -33,6 +33,8 @@ pub struct KubeconfigCluster {
     /// Kinds discovery has found, by (apiVersion, kind).
     pub(super) discovered: std::collections::HashMap<(String, String), (ApiResource, bool)>,
     pub(super) rejections: Vec<Rejection>,
+    /// Warnings the apiserver returned to the scenario's writes.
+    pub(super) warnings: Vec<Warning>,
     pub(super) registered: bool,
     pub(super) kubelet: Kubelet,
     /// Whether the injector answers webhook calls in time (fault steps).
@@ -85,6 +87,7 @@ impl KubeconfigCluster {
             discovered: Default::default(),
             custom_kinds: Vec::new(),
             rejections: Vec::new(),
+            warnings: Vec::new(),
             registered: false,
             kubelet,
             injector_answering: true,

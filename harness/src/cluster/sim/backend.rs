@@ -26,11 +26,17 @@ impl Cluster for SimCluster {
     }
 
     async fn patch(&mut self, target: &Target, patch: &Value) -> Result<()> {
-        self.patch_object(target, patch).await
+        self.begin_request();
+        let result = self.patch_object(target, patch).await;
+        self.end_request(&target.namespace, &target.kind, &target.name);
+        result
     }
 
     async fn delete(&mut self, target: &Target) -> Result<()> {
-        self.delete_object(target).await
+        self.begin_request();
+        let result = self.delete_object(target).await;
+        self.end_request(&target.namespace, &target.kind, &target.name);
+        result
     }
 
     fn injector_answering(&mut self, answering: bool) {
@@ -44,6 +50,163 @@ impl Cluster for SimCluster {
     }
 
     async fn apply(&mut self, object: &Value) -> Result<()> {
+        self.begin_request();
+        let result = self.apply_one(object).await;
+        let namespace = match self.resolve(object) {
+            Some(k) if !k.namespaced => "",
+            _ => crate::object::namespace(object),
+        };
+        let kind = object["kind"].as_str().unwrap_or("");
+        self.end_request(namespace, kind, crate::object::written_name(object));
+        result
+    }
+
+    async fn apply_dry_run(&mut self, object: &Value) -> Result<()> {
+        // The whole write path runs, defaulting, webhooks and the built-in
+        // plugins included; what it stored or charged is then put back,
+        // and only what the client sees stays (a refusal, the warnings).
+        let kept = (
+            self.namespaces.clone(),
+            self.objects.clone(),
+            self.pods.clone(),
+            self.counter,
+        );
+        self.dry_run = true;
+        let result = self.apply(object).await;
+        self.dry_run = false;
+        (self.namespaces, self.objects, self.pods, self.counter) = kept;
+        result
+    }
+
+    async fn label_namespace(
+        &mut self,
+        name: &str,
+        labels: &BTreeMap<String, Option<String>>,
+    ) -> Result<()> {
+        let Some(current) = self.namespaces.get(name) else {
+            bail!("namespaces {name:?} not found");
+        };
+        let mut changed = current.clone();
+        json_patch::merge(&mut changed, &json!({"metadata": {"labels": labels}}));
+        self.begin_request();
+        let security = self.namespace_security(&changed);
+        self.end_request("", "Namespace", name);
+        if let Err(message) = security {
+            // The apiserver refuses the patch: the step fails, as on a
+            // real cluster.
+            bail!("{message}");
+        }
+        let Some(ns) = self.namespaces.get_mut(name) else {
+            bail!("namespaces {name:?} not found");
+        };
+        for (k, v) in labels {
+            match v {
+                Some(v) => ns["metadata"]["labels"][k] = json!(v),
+                None => {
+                    if let Some(m) = ns["metadata"]["labels"].as_object_mut() {
+                        m.remove(k);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> Result<()> {
+        // What `kubectl rollout restart` patches in, as an UPDATE through
+        // the write path (webhooks, PodSecurity, the registry's warnings).
+        let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+            "kubectl.kubernetes.io/restartedAt": "2025-01-01T00:05:00Z"}}}}});
+        self.controller_step(namespace, kind, name, &patch).await
+    }
+
+    async fn scale(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<()> {
+        let patch = json!({"spec": {"replicas": replicas}});
+        self.controller_step(namespace, kind, name, &patch).await
+    }
+
+    async fn settle(&mut self) -> Result<()> {
+        // Controllers and the kubelet take turns until nothing changes. The
+        // bound only guards against a modelling bug looping forever.
+        self.backing_off.clear();
+        for _ in 0..100 {
+            let controllers = controllers::reconcile(self).await;
+            let scheduler = self.run_scheduler()?;
+            let kubelet = self.run_kubelet();
+            if !controllers && !scheduler && !kubelet {
+                return Ok(());
+            }
+        }
+        bail!("the simulated cluster did not settle after 100 rounds")
+    }
+
+    async fn observe(&mut self) -> Result<Observed> {
+        let mut workloads = Vec::new();
+        for kind in [
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+        ] {
+            workloads.extend(self.objects_of(kind));
+        }
+        let custom: Vec<crate::cluster::ApiKind> = self
+            .objects_of("CustomResourceDefinition")
+            .iter()
+            .flat_map(crate::cluster::api_resources::defined_by)
+            .collect();
+        let objects = self
+            .objects
+            .values()
+            .filter(|o| {
+                custom
+                    .iter()
+                    .any(|k| o["kind"] == k.kind.as_str() && o["apiVersion"] == k.api_version())
+            })
+            .cloned()
+            .collect();
+        Ok(Observed {
+            pods: self.pods.clone(),
+            workloads,
+            objects,
+            rejections: self.rejections.clone(),
+            warnings: self.warnings.clone(),
+            events: self.events.clone(),
+            kubernetes: Some(self.minor),
+        })
+    }
+}
+
+impl SimCluster {
+    /// The merge patch a rollout restart or scale sends to a workload,
+    /// which must exist (the step fails otherwise, as on a real cluster).
+    async fn controller_step(
+        &mut self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+        patch: &Value,
+    ) -> Result<()> {
+        if self.object_mut(kind, namespace, name).is_none() {
+            bail!("{kind} {namespace}/{name} not found");
+        }
+        let target = Target {
+            api_version: None,
+            kind: kind.into(),
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.patch(&target, patch).await
+    }
+
+    async fn apply_one(&mut self, object: &Value) -> Result<()> {
         let kind = object["kind"].as_str().unwrap_or("");
         let Some(api_kind) = self.resolve(object) else {
             // The client finds no such kind and sends nothing.
@@ -96,134 +259,5 @@ impl Cluster for SimCluster {
             _ => self.store(object.clone(), &api_kind).await?,
         }
         Ok(())
-    }
-
-    async fn apply_dry_run(&mut self, object: &Value) -> Result<()> {
-        // The whole write path runs, defaulting, webhooks and the built-in
-        // plugins included; what it stored or charged is then put back,
-        // and only what the client sees stays (a refusal, the warnings).
-        let kept = (
-            self.namespaces.clone(),
-            self.objects.clone(),
-            self.pods.clone(),
-            self.counter,
-        );
-        self.dry_run = true;
-        let result = self.apply(object).await;
-        self.dry_run = false;
-        (self.namespaces, self.objects, self.pods, self.counter) = kept;
-        result
-    }
-
-    async fn label_namespace(
-        &mut self,
-        name: &str,
-        labels: &BTreeMap<String, Option<String>>,
-    ) -> Result<()> {
-        let Some(current) = self.namespaces.get(name) else {
-            bail!("namespaces {name:?} not found");
-        };
-        let mut changed = current.clone();
-        json_patch::merge(&mut changed, &json!({"metadata": {"labels": labels}}));
-        if let Err(message) = self.namespace_security(&changed) {
-            // The apiserver refuses the patch: the step fails, as on a
-            // real cluster.
-            bail!("{message}");
-        }
-        let Some(ns) = self.namespaces.get_mut(name) else {
-            bail!("namespaces {name:?} not found");
-        };
-        for (k, v) in labels {
-            match v {
-                Some(v) => ns["metadata"]["labels"][k] = json!(v),
-                None => {
-                    if let Some(m) = ns["metadata"]["labels"].as_object_mut() {
-                        m.remove(k);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn rollout_restart(&mut self, namespace: &str, kind: &str, name: &str) -> Result<()> {
-        let Some(w) = self.object_mut(kind, namespace, name) else {
-            bail!("{kind} {namespace}/{name} not found");
-        };
-        // What `kubectl rollout restart` patches in.
-        w["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
-            json!("2025-01-01T00:05:00Z");
-        let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-        w["metadata"]["generation"] = json!(generation);
-        Ok(())
-    }
-
-    async fn scale(
-        &mut self,
-        namespace: &str,
-        kind: &str,
-        name: &str,
-        replicas: u32,
-    ) -> Result<()> {
-        let Some(w) = self.object_mut(kind, namespace, name) else {
-            bail!("{kind} {namespace}/{name} not found");
-        };
-        if w["spec"]["replicas"].as_i64() != Some(i64::from(replicas)) {
-            w["spec"]["replicas"] = json!(replicas);
-            let generation = w["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-            w["metadata"]["generation"] = json!(generation);
-        }
-        Ok(())
-    }
-
-    async fn settle(&mut self) -> Result<()> {
-        // Controllers and the kubelet take turns until nothing changes. The
-        // bound only guards against a modelling bug looping forever.
-        self.backing_off.clear();
-        for _ in 0..100 {
-            let controllers = controllers::reconcile(self).await;
-            let scheduler = self.run_scheduler()?;
-            let kubelet = self.run_kubelet();
-            if !controllers && !scheduler && !kubelet {
-                return Ok(());
-            }
-        }
-        bail!("the simulated cluster did not settle after 100 rounds")
-    }
-
-    async fn observe(&mut self) -> Result<Observed> {
-        let mut workloads = Vec::new();
-        for kind in [
-            "Deployment",
-            "ReplicaSet",
-            "StatefulSet",
-            "DaemonSet",
-            "Job",
-        ] {
-            workloads.extend(self.objects_of(kind));
-        }
-        let custom: Vec<crate::cluster::ApiKind> = self
-            .objects_of("CustomResourceDefinition")
-            .iter()
-            .flat_map(crate::cluster::api_resources::defined_by)
-            .collect();
-        let objects = self
-            .objects
-            .values()
-            .filter(|o| {
-                custom
-                    .iter()
-                    .any(|k| o["kind"] == k.kind.as_str() && o["apiVersion"] == k.api_version())
-            })
-            .cloned()
-            .collect();
-        Ok(Observed {
-            pods: self.pods.clone(),
-            workloads,
-            objects,
-            rejections: self.rejections.clone(),
-            events: self.events.clone(),
-            kubernetes: Some(self.minor),
-        })
     }
 }

@@ -137,6 +137,17 @@ fn walk_undeclared(key: &str, value: &Value, parent: &Value, path: &str, out: &m
     }
 }
 
+/// The warnings a POST of `object` gets for the fields pruning drops: the
+/// apiserver's default field validation (`Warn`) reports each as
+/// `unknown field "spec.parts[0].weight"`.
+pub fn unknown_field_warnings(object: &Value, schema: &Value) -> Vec<String> {
+    undeclared(object, schema)
+        .iter()
+        .filter_map(|f| f.strip_suffix(": field not declared in schema"))
+        .map(|path| format!("unknown field {:?}", path.trim_start_matches('.')))
+        .collect()
+}
+
 /// Server-side apply's refusal of an object with undeclared fields.
 pub fn undeclared_refusal(object: &Value, kind: &ApiKind, fields: &[String]) -> String {
     let errors = match fields {
@@ -317,6 +328,22 @@ mod tests {
         assert_eq!(
             undeclared_refusal(&w, &kind, &fields[..1]),
             "failed to create typed patch object (ns/w; example.com/v1, Kind=Widget): .other: field not declared in schema"
+        );
+    }
+
+    #[test]
+    fn a_post_is_warned_of_each_field_pruning_drops() {
+        let w = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"generateName": "w-", "namespace": "ns"},
+            "spec": {"size": 3, "shape": "round", "parts": [{"name": "a", "weight": 2}], "extra": {"any": 1}},
+            "other": true});
+        assert_eq!(
+            unknown_field_warnings(&w, &widget_schema()),
+            [
+                "unknown field \"other\"",
+                "unknown field \"spec.parts[0].weight\"",
+                "unknown field \"spec.shape\"",
+            ]
         );
     }
 

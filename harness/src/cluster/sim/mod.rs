@@ -21,12 +21,14 @@ pub mod node;
 mod pod_security;
 mod quantities;
 mod quotas;
+mod registry_warnings;
 mod resource_quota;
 pub mod scheduler;
 mod steps;
 mod store;
 mod turns;
 pub mod validation;
+mod warning_recorder;
 mod write_path;
 
 pub use names::{fnv32a, safe_encode};

@@ -96,8 +96,12 @@ impl SimCluster {
         };
         let webhooks = self.webhooks.clone();
         pod = match self.caller.admit(&webhooks, &attrs, pod).await {
-            Admitted::Allowed { object, .. } => object,
-            Admitted::Rejected(message) => {
+            Admitted::Allowed { object, warnings } => {
+                self.recorder.extend(warnings);
+                object
+            }
+            Admitted::Rejected { message, warnings } => {
+                self.recorder.extend(warnings);
                 self.record_rejection(&ns, "Pod", &target.name, message);
                 return Ok(());
             }
@@ -121,6 +125,7 @@ impl SimCluster {
         let minor = u64::from(self.minor.number());
         let security =
             pod_security::admit_pod_update(&pod, old, &target.name, "", &namespace, minor);
+        self.recorder.extend(security.warnings);
         if let Some(refusal) = security.refusal {
             self.record_rejection(&ns, "Pod", &target.name, refusal.message);
             return Ok(());
@@ -162,10 +167,13 @@ impl SimCluster {
             dry_run: false,
         };
         let webhooks = self.webhooks.clone();
-        if let Admitted::Rejected(message) = self.caller.admit(&webhooks, &attrs, old.clone()).await
-        {
-            self.record_rejection(&target.namespace, &target.kind, &target.name, message);
-            return Ok(());
+        match self.caller.admit(&webhooks, &attrs, old.clone()).await {
+            Admitted::Allowed { warnings, .. } => self.recorder.extend(warnings),
+            Admitted::Rejected { message, warnings } => {
+                self.recorder.extend(warnings);
+                self.record_rejection(&target.namespace, &target.kind, &target.name, message);
+                return Ok(());
+            }
         }
         match (kind.group.as_str(), kind.kind.as_str()) {
             ("", "Pod") => self.delete_pod(&ns, &target.name),

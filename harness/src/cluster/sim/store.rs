@@ -10,8 +10,9 @@ use serde_json::{json, Value};
 
 use super::names::{fnv32a, NameGen};
 use super::node::{NODE_IP, NODE_NAME};
+use super::warning_recorder::WarningRecorder;
 use crate::admission::WebhookCaller;
-use crate::cluster::{api_resources, ApiKind, ObjectEvent, Rejection};
+use crate::cluster::{api_resources, ApiKind, ObjectEvent, Rejection, Warning};
 use crate::kubelet::{self, Node};
 use crate::version::Minor;
 
@@ -39,8 +40,11 @@ pub struct SimCluster {
     pub(super) rejections: Vec<Rejection>,
     /// The scheduler's FailedScheduling events.
     pub(super) events: Vec<ObjectEvent>,
-    /// Admission warnings returned by webhooks, per pod (for reports).
-    pub warnings: Vec<(String, String)>,
+    /// The warnings of the request being served (a controller's go
+    /// nowhere; the scenario's are kept in `warnings` when it ends).
+    pub(super) recorder: WarningRecorder,
+    /// Warnings returned to the scenario's own requests, in order.
+    pub(super) warnings: Vec<Warning>,
     pub(super) names: NameGen,
     pub(super) counter: u64,
     /// ReplicaSets whose pod creation failed during this settle: the real
@@ -73,6 +77,7 @@ impl SimCluster {
             node_pods: kubelet::node::node_pods(NODE_NAME, crate::probe::PROBE_IMAGE),
             rejections: Vec::new(),
             events: Vec::new(),
+            recorder: WarningRecorder::default(),
             warnings: Vec::new(),
             names: NameGen(u64::from(fnv32a(seed.as_bytes())) | 1),
             counter: 0,
@@ -193,10 +198,27 @@ impl SimCluster {
         if let Some(refusal) = outcome.refusal {
             return Err(refusal.message);
         }
-        for w in outcome.warnings {
-            self.warnings.push((name.clone(), w));
-        }
+        self.recorder.extend(outcome.warnings);
         Ok(())
+    }
+
+    /// One of the scenario's requests begins: what controllers' requests
+    /// recorded reached no client.
+    pub(super) fn begin_request(&mut self) {
+        self.recorder.take();
+    }
+
+    /// It ends: the client receives the warnings recorded, attributed to
+    /// the object as the scenario named it.
+    pub(super) fn end_request(&mut self, namespace: &str, kind: &str, name: &str) {
+        for message in self.recorder.take() {
+            self.warnings.push(Warning {
+                namespace: namespace.into(),
+                kind: kind.into(),
+                name: name.into(),
+                message,
+            });
+        }
     }
 
     pub(crate) fn exists(&self, kind: &str, ns: &str, name: &str) -> bool {

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 
 use super::store::SimCluster;
 use super::{
-    custom_resources, defaults, limit_ranger, metadata, pod_security, quantities, validation,
+    custom_resources, defaults, limit_ranger, metadata, pod_security, quantities,
+    registry_warnings, validation,
 };
 use crate::admission::{Admitted, Attributes, Requester};
 use crate::cluster::{api_resources, ApiKind};
@@ -69,9 +70,16 @@ impl SimCluster {
         };
         let webhooks = self.webhooks.clone();
         let before = pod.clone();
-        let (mut pod, warnings) = match self.caller.admit(&webhooks, &attrs, pod).await {
-            Admitted::Allowed { object, warnings } => (object, warnings),
-            Admitted::Rejected(message) => return Err(message),
+        // A webhook's warnings reach the client even when it refuses.
+        let mut pod = match self.caller.admit(&webhooks, &attrs, pod).await {
+            Admitted::Allowed { object, warnings } => {
+                self.recorder.extend(warnings);
+                object
+            }
+            Admitted::Rejected { message, warnings } => {
+                self.recorder.extend(warnings);
+                return Err(message);
+            }
         };
         // The patched object is decoded anew, which reads its quantities
         // and applies defaults again.
@@ -95,6 +103,8 @@ impl SimCluster {
         // Validation comes before storage, so an invalid pod is refused as
         // invalid even when its name is taken.
         validation::pod(&pod, self.minor)?;
+        // The registry's warnings, once the pod is valid.
+        self.recorder.extend(registry_warnings::pod_create(&pod));
         // Validating admission runs on the stored object, so a refusal
         // names the generated name, not the generateName prefix.
         if let Err(reason) = limit_ranger::validate(&pod, &limit_ranges) {
@@ -108,9 +118,7 @@ impl SimCluster {
         if let Some(refusal) = security.refusal {
             return Err(refusal.message);
         }
-        for w in security.warnings {
-            self.warnings.push((format!("{ns}/{name}"), w));
-        }
+        self.recorder.extend(security.warnings);
         // ResourceQuota is the last validating plugin.
         let pods = crate::cluster::kind_info("Pod").map(|k| k.to_api_kind());
         if let Some(pods) = &pods {
@@ -122,9 +130,6 @@ impl SimCluster {
             .any(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"] == name)
         {
             return Err(format!("pods {name:?} already exists"));
-        }
-        for w in warnings {
-            self.warnings.push((format!("{ns}/{name}"), w));
         }
         self.stamp(&mut pod);
         // The apiserver sets the QoS class; the scheduler binds it later.
@@ -196,6 +201,9 @@ impl SimCluster {
                 self.record_rejection(&ns, &kind, &written, message);
                 return Ok(());
             }
+            // Decoding reports what it drops, before admission.
+            self.recorder
+                .extend(custom_resources::unknown_field_warnings(&object, schema));
             custom_resources::decode(&mut object, schema);
         }
         match (api_kind.group.as_str(), kind.as_str()) {
@@ -232,11 +240,10 @@ impl SimCluster {
                 warnings,
             } => {
                 object = admitted;
-                for w in warnings {
-                    self.warnings.push((format!("{ns}/{written}"), w));
-                }
+                self.recorder.extend(warnings);
             }
-            Admitted::Rejected(message) => {
+            Admitted::Rejected { message, warnings } => {
+                self.recorder.extend(warnings);
                 self.record_rejection(&ns, &kind, &written, message);
                 return Ok(());
             }
@@ -269,6 +276,13 @@ impl SimCluster {
             self.record_rejection(&ns, &kind, &written, message);
             return Ok(());
         }
+        // The registry's warnings, once the object is valid.
+        let stored = self.objects.get(&(kind.clone(), ns.clone(), name.clone()));
+        if api_resources::built_in(&api_kind.api_version(), &kind).is_some() {
+            let old = stored.cloned();
+            self.recorder
+                .extend(registry_warnings::controller(&kind, &object, old.as_ref()));
+        }
         if api_kind.group == "apps" || api_kind.group == "batch" || api_kind.group.is_empty() {
             // PodSecurity warns about a pod controller's template and never
             // refuses it.
@@ -279,9 +293,7 @@ impl SimCluster {
                 &namespace,
                 u64::from(self.minor.number()),
             );
-            for w in security.warnings {
-                self.warnings.push((format!("{ns}/{written}"), w));
-            }
+            self.recorder.extend(security.warnings);
         }
         if !exists {
             if let Err(message) = self.quota_admission(api_kind, &name, &object) {
