@@ -10,6 +10,7 @@
 //! directly (`super::store::SimCluster`), never through here, so the
 //! folder has no import circle.
 
+mod apply_typing;
 mod backend;
 mod controllers;
 mod custom_resources;
