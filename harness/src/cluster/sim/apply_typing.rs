@@ -19,7 +19,10 @@ const POD_SPEC_LISTS: &[(&str, &[&str])] = &[
     ("initContainers", &["name"]),
     ("resourceClaims", &["name"]),
     ("schedulingGates", &["name"]),
-    ("topologySpreadConstraints", &["topologyKey", "whenUnsatisfiable"]),
+    (
+        "topologySpreadConstraints",
+        &["topologyKey", "whenUnsatisfiable"],
+    ),
     ("volumes", &["name"]),
 ];
 
@@ -76,6 +79,25 @@ pub fn duplicate_keys(kind: &str, object: &Value) -> Vec<String> {
         }
     }
     errs
+}
+
+/// Server-side apply's refusal of a named built-in object it cannot type
+/// (duplicate keys in an associative list); a POST is not typed so.
+pub fn refusal(object: &Value, api_kind: &crate::cluster::ApiKind) -> Option<String> {
+    if crate::object::meta_str(object, "name").is_empty() {
+        return None;
+    }
+    let errors = duplicate_keys(&api_kind.kind, object);
+    if errors.is_empty() {
+        return None;
+    }
+    let mut sent = object.clone();
+    if api_kind.namespaced {
+        sent["metadata"]["namespace"] = serde_json::json!(crate::object::namespace(object));
+    }
+    Some(super::custom_resources::undeclared_refusal(
+        &sent, api_kind, &errors,
+    ))
 }
 
 fn items(v: &Value) -> &[Value] {
@@ -142,7 +164,9 @@ mod tests {
             {"containerPort": 80, "protocol": "UDP"}]}]}}}});
         assert_eq!(
             duplicate_keys("Deployment", &d),
-            [r#".spec.template.spec.containers[name="a"].ports: duplicate entries for key [containerPort=80,protocol="TCP"]"#]
+            [
+                r#".spec.template.spec.containers[name="a"].ports: duplicate entries for key [containerPort=80,protocol="TCP"]"#
+            ]
         );
     }
 
@@ -161,6 +185,8 @@ mod tests {
             ]
         );
         assert!(duplicate_keys("ConfigMap", &pod).is_empty());
-        assert!(duplicate_keys("Pod", &json!({"spec": {"containers": [{"name": "a"}]}})).is_empty());
+        assert!(
+            duplicate_keys("Pod", &json!({"spec": {"containers": [{"name": "a"}]}})).is_empty()
+        );
     }
 }

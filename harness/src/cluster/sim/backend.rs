@@ -252,7 +252,7 @@ impl SimCluster {
             ("", "Pod") => {
                 let ns = crate::object::namespace(object).to_string();
                 let name = crate::object::written_name(object).to_string();
-                if let Some(message) = apply_typing_refusal(object, &api_kind) {
+                if let Some(message) = super::apply_typing::refusal(object, &api_kind) {
                     self.record_rejection(&ns, "Pod", &name, message);
                     return Ok(());
                 }
@@ -263,7 +263,7 @@ impl SimCluster {
             _ => {
                 let built_in =
                     crate::cluster::api_resources::built_in(&api_kind.api_version(), kind);
-                match built_in.and_then(|_| apply_typing_refusal(object, &api_kind)) {
+                match built_in.and_then(|_| super::apply_typing::refusal(object, &api_kind)) {
                     Some(message) => {
                         let ns = match api_kind.namespaced {
                             true => crate::object::namespace(object),
@@ -278,21 +278,4 @@ impl SimCluster {
         }
         Ok(())
     }
-}
-
-/// Server-side apply's refusal of a named built-in object it cannot type
-/// (duplicate keys in an associative list); a POST is not typed so.
-pub(super) fn apply_typing_refusal(object: &Value, api_kind: &crate::cluster::ApiKind) -> Option<String> {
-    if crate::object::meta_str(object, "name").is_empty() {
-        return None;
-    }
-    let errors = super::apply_typing::duplicate_keys(&api_kind.kind, object);
-    if errors.is_empty() {
-        return None;
-    }
-    let mut sent = object.clone();
-    if api_kind.namespaced {
-        sent["metadata"]["namespace"] = json!(crate::object::namespace(object));
-    }
-    Some(super::custom_resources::undeclared_refusal(&sent, api_kind, &errors))
 }
